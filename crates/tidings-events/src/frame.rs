@@ -1,0 +1,259 @@
+//! Gateway WebSocket frames (protocol.md §2): what clients send, what the
+//! gateway answers, and the event frame built once per Redis message.
+//!
+//! Both sides live here so the gateway and the Rust client (used by the CLI
+//! and the desktop app) cannot drift apart. Channel names inside frames stay
+//! strings: the gateway checks each one on its own, so a subscribe naming one
+//! bad channel still subscribes the good ones.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A frame from a client to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ClientFrame {
+    Subscribe { channels: Vec<String> },
+    Unsubscribe { channels: Vec<String> },
+    Ping,
+}
+
+/// The `code` of an `error` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not JSON, not an object, an unknown `type`, or a missing field.
+    BadRequest,
+    /// A channel name that protocol.md does not define.
+    UnknownChannel,
+    /// A channel this user may not subscribe to.
+    Forbidden,
+    /// The per-connection subscription limit was reached.
+    TooManySubscriptions,
+    /// The connection's credentials do not allow this.
+    Unauthorized,
+    /// A frame larger than the gateway accepts.
+    TooLarge,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownChannel => "unknown_channel",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::TooManySubscriptions => "too_many_subscriptions",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::TooLarge => "too_large",
+        }
+    }
+}
+
+/// State reported by a `status` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpstreamState {
+    /// The gateway receives events from Redis.
+    Live,
+    /// The gateway lost Redis and is reconnecting; the WebSocket stays open
+    /// and events resume without any client action.
+    Reconnecting,
+}
+
+/// A frame from the gateway to a client, other than `event` frames, which
+/// are built by [`event_frame`] without re-serialising the payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum ServerFrame {
+    Subscribed {
+        channels: Vec<String>,
+    },
+    Unsubscribed {
+        channels: Vec<String>,
+    },
+    Pong,
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<String>,
+    },
+    /// Tidings addition: the gateway's link to Redis changed state.
+    Status {
+        upstream: UpstreamState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+}
+
+/// An `event` frame as a client reads it. Kept apart from [`ServerFrame`]
+/// because serde cannot borrow a raw JSON value inside a tagged enum.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventFrame {
+    pub channel: String,
+    /// The published object, exactly as the gateway forwarded it.
+    pub data: Box<RawValue>,
+}
+
+/// Any frame a client may receive.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    Event(EventFrame),
+    Control(ServerFrame),
+    /// A frame type this client does not know; protocol.md says to ignore it.
+    Unknown(String),
+}
+
+/// Parses one text frame from the gateway.
+pub fn parse_server_frame(text: &str) -> Result<Incoming, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Tag<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+    }
+    let tag: Tag<'_> = serde_json::from_str(text)?;
+    match tag.kind.as_ref() {
+        "event" => serde_json::from_str(text).map(Incoming::Event),
+        "subscribed" | "unsubscribed" | "pong" | "error" | "status" => {
+            serde_json::from_str(text).map(Incoming::Control)
+        }
+        other => Ok(Incoming::Unknown(other.to_owned())),
+    }
+}
+
+impl ServerFrame {
+    /// The frame as JSON text.
+    pub fn to_json(&self) -> String {
+        // Every field is a string, an enum or already-valid JSON.
+        serde_json::to_string(self).unwrap_or_else(|_| String::from("{\"type\":\"error\"}"))
+    }
+
+    /// An `error` frame.
+    pub fn error(code: ErrorCode, message: impl Into<String>, channel: Option<String>) -> Self {
+        ServerFrame::Error { code, message: message.into(), channel }
+    }
+}
+
+/// Why a client frame was refused; becomes an `error` frame.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+/// Parses one text frame from a client.
+pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
+    let bad = |message: String| FrameError { code: ErrorCode::BadRequest, message };
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("frame is not JSON: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(bad("frame is not a JSON object".into()));
+    };
+    match object.get("type").and_then(serde_json::Value::as_str) {
+        Some("subscribe" | "unsubscribe" | "ping") => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "unknown frame type {other:?}; expected \"subscribe\", \"unsubscribe\" or \"ping\""
+            )));
+        }
+        None => return Err(bad("frame has no string field `type`".into())),
+    }
+    serde_json::from_value(value).map_err(|e| bad(format!("bad frame: {e}")))
+}
+
+/// Builds `{"type":"event","channel":…,"data":…}` around `data`, which must
+/// be one JSON object (as [`crate::decode`] has checked). `data` is copied
+/// byte for byte, so what the backend published is what every client gets.
+pub fn event_frame(channel: &str, data: &str) -> String {
+    let channel = serde_json::to_string(channel).unwrap_or_else(|_| String::from("\"\""));
+    let mut frame = String::with_capacity(data.len() + channel.len() + 40);
+    frame.push_str("{\"type\":\"event\",\"channel\":");
+    frame.push_str(&channel);
+    frame.push_str(",\"data\":");
+    frame.push_str(data);
+    frame.push('}');
+    frame
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_three_client_frames_of_the_protocol_parse() {
+        assert_eq!(
+            parse_client_frame(
+                r#"{"type":"subscribe","channels":["inventory","user:u1:notifications"]}"#
+            ),
+            Ok(ClientFrame::Subscribe {
+                channels: vec!["inventory".into(), "user:u1:notifications".into()]
+            })
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"unsubscribe","channels":["inventory"]}"#),
+            Ok(ClientFrame::Unsubscribe { channels: vec!["inventory".into()] })
+        );
+        assert_eq!(parse_client_frame(r#"{"type":"ping"}"#), Ok(ClientFrame::Ping));
+    }
+
+    #[test]
+    fn unknown_fields_in_client_frames_are_ignored() {
+        assert_eq!(parse_client_frame(r#"{"type":"ping","id":7}"#), Ok(ClientFrame::Ping));
+    }
+
+    #[test]
+    fn bad_client_frames_are_bad_requests_that_say_why() {
+        for (text, expected) in [
+            ("hello", "not JSON"),
+            ("[1]", "not a JSON object"),
+            (r#"{"channels":[]}"#, "no string field `type`"),
+            (r#"{"type":"publish"}"#, "unknown frame type \"publish\""),
+            (r#"{"type":"subscribe"}"#, "missing field `channels`"),
+            (r#"{"type":"subscribe","channels":"inventory"}"#, "invalid type"),
+        ] {
+            let error = parse_client_frame(text).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest);
+            assert!(error.message.contains(expected), "{text}: {}", error.message);
+        }
+    }
+
+    #[test]
+    fn server_frames_have_the_protocol_shape() {
+        let subscribed = ServerFrame::Subscribed { channels: vec!["inventory".into()] };
+        assert_eq!(subscribed.to_json(), r#"{"type":"subscribed","channels":["inventory"]}"#);
+        assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
+        let status = ServerFrame::Status { upstream: UpstreamState::Reconnecting, message: None };
+        assert_eq!(status.to_json(), r#"{"type":"status","upstream":"reconnecting"}"#);
+        let error = ServerFrame::error(
+            ErrorCode::Forbidden,
+            "not yours",
+            Some("user:u2:notifications".into()),
+        );
+        assert_eq!(
+            error.to_json(),
+            r#"{"type":"error","code":"forbidden","message":"not yours","channel":"user:u2:notifications"}"#
+        );
+    }
+
+    #[test]
+    fn clients_ignore_frame_types_they_do_not_know() {
+        let Incoming::Unknown(kind) = parse_server_frame(r#"{"type":"hello","x":1}"#).unwrap()
+        else {
+            panic!("should be unknown")
+        };
+        assert_eq!(kind, "hello");
+    }
+
+    #[test]
+    fn event_frames_carry_data_byte_for_byte() {
+        let data = r#"{"type":"x", "spaced" : 1.50,"b":"\u00e9"}"#;
+        let frame = event_frame("inventory", data);
+        assert_eq!(frame, format!(r#"{{"type":"event","channel":"inventory","data":{data}}}"#));
+        let Incoming::Event(parsed) = parse_server_frame(&frame).unwrap() else {
+            panic!("{frame}")
+        };
+        assert_eq!(parsed.channel, "inventory");
+        assert_eq!(parsed.data.get(), data);
+    }
+}
