@@ -1,0 +1,246 @@
+//! Test support shared by every crate's integration tests.
+//!
+//! [`RedisServer`] starts the real `redis-server` from the machine on a free
+//! loopback port, in a private temporary directory with persistence off, and
+//! kills it when dropped. Tests can kill and restart it on the same port to
+//! prove reconnects. [`redis_cli`] runs the real `redis-cli`, the way an
+//! operator or the TypeScript backend's `PUBLISH` would reach Redis.
+//!
+//! Everything here is synchronous so async and sync tests can both use it.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a fresh redis-server gets to answer PING before the test fails.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` child process owned by one test.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    password: Option<String>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` on a free port and waits until it answers.
+    ///
+    /// Panics with an install hint if `redis-server` is not on `PATH`.
+    pub fn start() -> Self {
+        Self::start_with_password(None)
+    }
+
+    /// Like [`RedisServer::start`], with `requirepass` set.
+    pub fn start_with_password(password: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            password: password.map(str::to_owned),
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT` (with the password, if any).
+    pub fn url(&self) -> String {
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether the process is running (it may be stopped by [`Self::kill`]).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash or `kill -9` would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port, with no data (persistence
+    /// is off, as after a real crash of a cache-only Redis).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--loglevel", "warning", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
+                "redis-server is not installed, and this test needs a real Redis. \
+                 Install it with `sudo apt-get install redis-server` (or run scripts/setup.sh)."
+            ),
+            Err(error) => panic!("could not start redis-server: {error}"),
+        };
+        self.child = Some(child);
+        self.wait_until_ready();
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if self.ping() {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                panic!("redis-server exited at start ({status}): {stderr}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not answer PING on port {} within {STARTUP_TIMEOUT:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// One PING over a raw socket; true on `+PONG`.
+    fn ping(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let request = match &self.password {
+            Some(password) => format!(
+                "*2\r\n$4\r\nAUTH\r\n${}\r\n{password}\r\n*1\r\n$4\r\nPING\r\n",
+                password.len()
+            ),
+            None => String::from("*1\r\n$4\r\nPING\r\n"),
+        };
+        if stream.write_all(request.as_bytes()).is_err() {
+            return false;
+        }
+        let mut reply = [0u8; 64];
+        let mut seen = String::new();
+        while let Ok(n) = stream.read(&mut reply) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&reply[..n]));
+            if seen.contains("+PONG") {
+                return true;
+            }
+            if seen.starts_with('-') || seen.contains("\r\n-") {
+                return false;
+            }
+        }
+        false
+    }
+
+    /// Runs `redis-cli` against this server with `args` and returns its
+    /// output; panics if redis-cli is missing or fails.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = redis_cli(self.port, self.password.as_deref(), args);
+        assert!(
+            output.status.success(),
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
+    /// `redis-cli PUBLISH channel payload`; returns how many subscribers got it.
+    pub fn publish(&self, channel: &str, payload: &str) -> u64 {
+        let reply = self.cli(&["PUBLISH", channel, payload]);
+        reply.parse().unwrap_or_else(|_| panic!("PUBLISH replied {reply:?}, not a count"))
+    }
+
+    /// The directory the server runs in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs the real `redis-cli -p PORT ARGS…`.
+pub fn redis_cli(port: u16, password: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new("redis-cli");
+    command.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    if let Some(password) = password {
+        command.args(["--no-auth-warning", "-a", password]);
+    }
+    match command.args(args).output() {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
+            "redis-cli is not installed, and this test needs it. \
+             Install it with `sudo apt-get install redis-tools` (or run scripts/setup.sh)."
+        ),
+        Err(error) => panic!("could not run redis-cli: {error}"),
+    }
+}
+
+/// A loopback TCP port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("bind a free loopback port")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_started_server_answers_and_a_killed_one_does_not() {
+        let mut server = RedisServer::start();
+        assert_eq!(server.cli(&["PING"]), "PONG");
+        server.kill();
+        assert!(!server.ping());
+        server.restart();
+        assert_eq!(server.cli(&["PING"]), "PONG");
+    }
+
+    #[test]
+    fn publish_with_no_subscriber_reaches_nobody() {
+        let server = RedisServer::start();
+        assert_eq!(server.publish("ws:inventory", "{}"), 0);
+    }
+
+    #[test]
+    fn a_password_protected_server_needs_the_password() {
+        let server = RedisServer::start_with_password(Some("s3cret"));
+        assert_eq!(server.cli(&["PING"]), "PONG");
+        let without = redis_cli(server.port(), None, &["PING"]);
+        assert!(String::from_utf8_lossy(&without.stdout).contains("NOAUTH"));
+        assert!(server.url().contains(":s3cret@"));
+    }
+}
