@@ -13,6 +13,7 @@ use crate::js_number;
 
 /// One business event, tagged by its `type` field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "notification")]
@@ -47,6 +48,7 @@ pub enum Event {
 
 /// The value of an event's `type` field, without the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum EventKind {
     #[serde(rename = "notification")]
     Notification,
@@ -192,6 +194,7 @@ impl Event {
 
 /// `notificationType` of a user notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum NotificationType {
     Info,
@@ -202,6 +205,7 @@ pub enum NotificationType {
 
 /// `notification`: a message for one user, on `user:{userId}:notifications`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
     pub notification_type: NotificationType,
@@ -219,6 +223,7 @@ pub struct Notification {
 
 /// `action` of an inventory change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum InventoryAction {
     Adjust,
@@ -230,16 +235,20 @@ pub enum InventoryAction {
 
 /// `inventory:change`: the stock of one product moved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryChange {
     pub action: InventoryAction,
     pub product_id: String,
     #[serde(with = "js_number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub old_quantity: f64,
     #[serde(with = "js_number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub new_quantity: f64,
     /// `newQuantity - oldQuantity` when this project's publisher fills it in.
     #[serde(with = "js_number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub change_amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_name: Option<String>,
@@ -257,6 +266,7 @@ pub struct InventoryChange {
 
 /// `orderType` of an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum OrderType {
     Sales,
@@ -266,6 +276,7 @@ pub enum OrderType {
 
 /// `order:status`: an order moved from one status to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderStatus {
     pub order_type: OrderType,
@@ -285,6 +296,7 @@ pub struct OrderStatus {
 
 /// `resourceType` of an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum ApprovalResource {
     Order,
@@ -296,6 +308,7 @@ pub enum ApprovalResource {
 
 /// `approval:request`, `approval:approved` and `approval:rejected`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
     pub resource_type: ApprovalResource,
@@ -319,6 +332,7 @@ pub struct Approval {
 
 /// `action` of a finance event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum FinanceAction {
     Created,
@@ -329,6 +343,7 @@ pub enum FinanceAction {
 
 /// `recordType` of a finance event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum FinanceRecordType {
     Payment,
@@ -338,6 +353,7 @@ pub enum FinanceRecordType {
 
 /// `finance:payment`, `finance:refund` and `finance:overdue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Finance {
     pub action: FinanceAction,
@@ -345,6 +361,7 @@ pub struct Finance {
     pub record_id: String,
     pub record_number: String,
     #[serde(with = "js_number")]
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_id: Option<String>,
@@ -362,6 +379,7 @@ pub struct Finance {
 
 /// `resource` of a data change; it decides the channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum DataResource {
     Product,
@@ -373,6 +391,7 @@ pub enum DataResource {
 
 /// `action` of a data change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum DataAction {
     Created,
@@ -382,6 +401,7 @@ pub enum DataAction {
 
 /// `data:change`: a master-data record was created, updated or deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct DataChange {
     pub resource: DataResource,
@@ -400,6 +420,7 @@ pub struct DataChange {
 
 /// `level` of a system notice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum SystemLevel {
     Info,
@@ -409,6 +430,7 @@ pub enum SystemLevel {
 
 /// `system:maintenance`, `system:update` and `system:alert`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemNotice {
     pub level: SystemLevel,
@@ -429,6 +451,7 @@ pub struct SystemNotice {
 
 /// `level` of a broadcast; `info` when absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum BroadcastLevel {
     #[default]
@@ -440,6 +463,7 @@ pub enum BroadcastLevel {
 
 /// `broadcast`: a message for everyone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
 #[serde(rename_all = "camelCase")]
 pub struct Broadcast {
     pub message: String,

@@ -1,0 +1,314 @@
+//! The types that cross the IPC boundary between the Rust side and the UI.
+//!
+//! Commands return these, and the pipeline streams [`UiBatch`]es over a Tauri
+//! Channel. They are exported to `ui/src/bindings/` with ts-rs; the UI imports
+//! them from there and never re-declares them. Everything the network sent is
+//! carried as data (strings, numbers, the typed event), never as markup.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use tidings_events::Event;
+use ts_rs::TS;
+
+/// A feed the dashboard shows; several channels may feed one feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum FeedId {
+    Inventory,
+    Orders,
+    Approvals,
+    Finance,
+    System,
+    /// `data:change` on products, customers, suppliers (and `user` on system).
+    Data,
+    Broadcast,
+    /// The user's own `user:{id}:notifications` channel.
+    Mine,
+}
+
+impl FeedId {
+    pub const ALL: [FeedId; 8] = [
+        FeedId::Inventory,
+        FeedId::Orders,
+        FeedId::Approvals,
+        FeedId::Finance,
+        FeedId::System,
+        FeedId::Data,
+        FeedId::Broadcast,
+        FeedId::Mine,
+    ];
+}
+
+/// One typed event as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct FeedItem {
+    /// Stable id of this item (the dedup key), used by mark-read and clicks.
+    pub id: String,
+    /// Local, strictly increasing arrival number (orders items across feeds).
+    #[ts(type = "number")]
+    pub seq: u64,
+    pub feed: FeedId,
+    /// Logical channel it arrived on, e.g. `inventory`.
+    pub channel: String,
+    /// Milliseconds since the epoch when this app received it.
+    #[ts(type = "number")]
+    pub received_at: i64,
+    pub read: bool,
+    /// The event exactly as typed by the contract.
+    pub event: Event,
+    /// Extra fields the publisher sent that the contract does not name.
+    #[ts(type = "Record<string, unknown>")]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// How the debug log classifies a raw message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    Typed,
+    Legacy,
+    Malformed,
+}
+
+/// One raw message for the debug log, whatever it turned out to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct DebugEntry {
+    #[ts(type = "number")]
+    pub seq: u64,
+    /// Redis-style channel name, e.g. `ws:inventory`.
+    pub channel: String,
+    #[ts(type = "number")]
+    pub received_at: i64,
+    pub outcome: Outcome,
+    /// The payload as text (lossy UTF-8), capped in length.
+    pub raw: String,
+    /// Why a malformed message was refused.
+    pub reason: Option<String>,
+}
+
+/// Counters shown in the debug log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugCounters {
+    #[ts(type = "number")]
+    pub received: u64,
+    #[ts(type = "number")]
+    pub typed: u64,
+    #[ts(type = "number")]
+    pub legacy: u64,
+    #[ts(type = "number")]
+    pub malformed: u64,
+    /// Duplicates dropped by the dedup stage.
+    #[ts(type = "number")]
+    pub duplicates: u64,
+}
+
+/// Where events come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum SourceKind {
+    Gateway,
+    Redis,
+}
+
+/// The connection state the status bar shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ConnectionState {
+    Connecting,
+    Live,
+    Reconnecting {
+        attempt: u32,
+        /// Milliseconds since the epoch of the next try.
+        #[ts(type = "number")]
+        retry_at: i64,
+        reason: String,
+    },
+    Offline {
+        reason: String,
+    },
+}
+
+/// Source and state, for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct SourceStatus {
+    pub kind: SourceKind,
+    /// The URL without credentials.
+    pub url: String,
+    pub connection: ConnectionState,
+    /// Set when events may have been missed (history did not reach back):
+    /// milliseconds since the epoch from which the gap starts.
+    #[ts(type = "number")]
+    pub missed_since: Option<i64>,
+}
+
+/// Everything the UI needs to paint its first frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub status: SourceStatus,
+    /// Newest last, at most the in-memory cap per feed.
+    pub feeds: BTreeMap<FeedId, Vec<FeedItem>>,
+    pub unread: BTreeMap<FeedId, u32>,
+    pub debug: Vec<DebugEntry>,
+    pub counters: DebugCounters,
+    pub settings: Settings,
+    /// Set when the config file could not be used, with what was wrong.
+    pub config_error: Option<String>,
+    /// Whether native notifications work (a notification daemon answered).
+    pub native_notifications: bool,
+    /// Notifications paused until this time (ms since epoch), if paused.
+    #[ts(type = "number | null")]
+    pub paused_until: Option<i64>,
+}
+
+/// What the pipeline sends to the UI, at most every 50 ms or 500 items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct UiBatch {
+    pub items: Vec<FeedItem>,
+    pub debug: Vec<DebugEntry>,
+    /// Present when the connection state changed since the last batch.
+    pub status: Option<SourceStatus>,
+    pub counters: Option<DebugCounters>,
+    pub unread: Option<BTreeMap<FeedId, u32>>,
+    /// An in-app toast, when native notifications are not available.
+    pub toasts: Vec<Toast>,
+    /// Ask the UI to show this item (a notification was clicked).
+    pub focus: Option<FocusRequest>,
+}
+
+/// An in-app notification, used when no notification daemon answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct Toast {
+    pub title: String,
+    pub body: String,
+    pub urgency: Urgency,
+    pub item_id: Option<String>,
+}
+
+/// Bring the window to one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FocusRequest {
+    pub feed: FeedId,
+    pub item_id: String,
+}
+
+/// Urgency of a desktop notification (freedesktop's low/normal/critical).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Urgency {
+    Low,
+    Normal,
+    Critical,
+}
+
+/// A role preset of channels and notification rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Profile {
+    Warehouse,
+    Approver,
+    Ops,
+}
+
+/// UI language; `auto` follows the system locale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+pub enum Language {
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "zh-CN")]
+    ZhCn,
+    #[serde(rename = "en")]
+    En,
+}
+
+/// Minimum level a feed must reach to raise a notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum MinLevel {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// Notification rule of one feed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedRule {
+    /// Whether this feed is subscribed and shown at all.
+    pub enabled: bool,
+    /// Whether it raises desktop notifications.
+    pub notify: bool,
+    pub min_level: MinLevel,
+}
+
+/// Quiet hours (local time, `HH:MM`); critical notifications still get through.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct QuietHours {
+    pub enabled: bool,
+    pub start: String,
+    pub end: String,
+}
+
+/// Where to connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct SourceSettings {
+    pub kind: SourceKind,
+    /// `ws://`/`wss://` for the gateway, `redis://`/`rediss://` for Redis.
+    pub url: String,
+    /// JWT for the gateway. Never sent back to the UI in clear: reads return
+    /// `"********"` when one is set; writing that value keeps the old one.
+    pub token: Option<String>,
+    /// User id for a direct Redis source (the gateway takes it from the token).
+    pub user_id: Option<String>,
+}
+
+/// Everything the settings screen edits; saved as TOML in the config dir.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub source: SourceSettings,
+    pub profile: Profile,
+    pub language: Language,
+    pub feeds: BTreeMap<FeedId, FeedRule>,
+    pub quiet_hours: QuietHours,
+    /// Below this `newQuantity`, an inventory change is "low stock".
+    pub low_stock_threshold: f64,
+    /// More than `coalesce_count` notifications from one feed within
+    /// `coalesce_window_secs` become one summary.
+    pub coalesce_count: u32,
+    pub coalesce_window_secs: u32,
+    /// Relative `actionUrl`s are joined to this, e.g. `https://erp.example.com`.
+    pub erp_base_url: String,
+    pub autostart: bool,
+}
+
+/// A history query (the history screen and infinite scroll).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(optional_fields)]
+pub struct HistoryQuery {
+    pub feed: Option<FeedId>,
+    /// Only items with a smaller `seq` (for paging backwards).
+    #[ts(type = "number")]
+    pub before_seq: Option<u64>,
+    /// Case-insensitive text to find in the event.
+    pub text: Option<String>,
+    pub limit: u32,
+}

@@ -1,0 +1,68 @@
+//! The UI's TypeScript types are generated from the Rust IPC types with
+//! ts-rs and committed under `ui/src/bindings/`. This test regenerates them
+//! and fails if the committed files differ, so the two sides cannot drift.
+//! Run with `UPDATE_BINDINGS=1` to rewrite the committed files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use tidings_desk::ipc::{HistoryQuery, Snapshot, UiBatch};
+use ts_rs::{Config, TS};
+
+fn committed_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/bindings")
+}
+
+fn generate(into: &Path) {
+    // Timestamps and counters are i64/u64 in Rust but well inside 2^53.
+    let config = Config::new().with_large_int("number").with_out_dir(into);
+    Snapshot::export_all(&config).expect("export Snapshot");
+    UiBatch::export_all(&config).expect("export UiBatch");
+    HistoryQuery::export_all(&config).expect("export HistoryQuery");
+}
+
+fn read_tree(root: &Path) -> BTreeMap<PathBuf, String> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).expect("read a binding");
+                files.insert(path.strip_prefix(root).expect("inside root").to_path_buf(), text);
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn committed_typescript_bindings_match_the_rust_types() {
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    generate(fresh.path());
+    if std::env::var_os("UPDATE_BINDINGS").is_some() {
+        let _ = std::fs::remove_dir_all(committed_dir());
+        generate(&committed_dir());
+        return;
+    }
+    let expected = read_tree(fresh.path());
+    let committed = read_tree(&committed_dir());
+    assert!(!expected.is_empty(), "ts-rs generated nothing");
+    assert_eq!(
+        committed.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>(),
+        "ui/src/bindings has other files than the Rust types generate; \
+         run `UPDATE_BINDINGS=1 cargo test -p tidings-desk --test bindings` and commit"
+    );
+    for (path, text) in &expected {
+        assert_eq!(
+            committed.get(path),
+            Some(text),
+            "ui/src/bindings/{} is out of date; run `UPDATE_BINDINGS=1 cargo test -p tidings-desk --test bindings` and commit",
+            path.display()
+        );
+    }
+}
