@@ -1,0 +1,53 @@
+//! The seam between the notification policy (this crate decides *what* to
+//! tell the user) and the desktop (`tidings-notify` shows it natively with
+//! notify-rust; the app falls back to in-app toasts when no daemon answers).
+
+use crate::ipc::{FeedId, Urgency};
+
+/// One desktop notification the policy decided to raise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRequest {
+    /// Stable id: the same id replaces an earlier notification (coalescing).
+    pub key: String,
+    pub title: String,
+    pub body: String,
+    pub urgency: Urgency,
+    /// Stays on screen until the user dismisses it (approval requests).
+    pub resident: bool,
+    /// The item a click should focus, if any.
+    pub target: Option<ClickTarget>,
+}
+
+/// What a click on a notification leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClickTarget {
+    pub feed: FeedId,
+    pub item_id: String,
+    /// Absolute http(s) URL to open in the browser (a resolved `actionUrl`).
+    pub open_url: Option<String>,
+}
+
+/// Why a notification could not be shown natively.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotifyError {
+    #[error(
+        "no notification daemon answered on the D-Bus session bus ({0}); showing notifications inside the window instead"
+    )]
+    Unavailable(String),
+    #[error("the notification daemon refused the notification: {0}")]
+    Refused(String),
+}
+
+/// Shows notifications. Implementations must not block the caller for long:
+/// the pipeline calls this on its own task.
+pub trait Notifier: Send + Sync + 'static {
+    fn notify(&self, request: NotificationRequest) -> Result<(), NotifyError>;
+}
+
+/// What the user did with a notification; sent back to the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotificationResponse {
+    /// Clicked (the default action): focus the window on `target`.
+    Clicked(ClickTarget),
+    Dismissed { key: String },
+}
