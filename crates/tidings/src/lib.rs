@@ -1,0 +1,27 @@
+//! Publishing and receiving Tidings events over real connections.
+//!
+//! - [`publish`]: [`Publisher`](publish::Publisher), the Rust twin of the ERP
+//!   backend's helpers (`notify_user`, `publish_inventory_change`, …). It
+//!   never returns an error into business code: every call hands back a
+//!   [`PublishOutcome`](publish::PublishOutcome) and logs failures.
+//! - [`source`]: long-running tasks that receive events, either straight from
+//!   Redis ([`spawn_redis_source`](source::spawn_redis_source)) or from the
+//!   gateway's WebSocket ([`spawn_gateway_source`](source::spawn_gateway_source)),
+//!   reconnecting forever and reporting their state. The CLI's `tail` and the
+//!   desktop app consume them.
+//! - [`redact`]: connection URLs with their password hidden, for messages.
+//!
+//! What is on the wire is decided by `tidings-events`; this crate only moves
+//! bytes and never invents a format of its own.
+
+pub mod publish;
+pub mod redact;
+pub mod source;
+mod tls;
+
+pub use publish::{PublishError, PublishOutcome, Publisher, PublisherConfig};
+pub use redact::redact_url;
+pub use source::{
+    Backoff, GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState,
+    SourceUpdate, Subscription, spawn_gateway_source, spawn_redis_source,
+};
