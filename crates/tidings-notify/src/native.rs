@@ -1,0 +1,519 @@
+//! [`NativeNotifier`]: freedesktop notifications through notify-rust, with
+//! urgency, resident approval requests, replacement by key and clicks.
+//!
+//! Two threads, both owned by the notifier and ended by dropping it:
+//! - the *sender* shows notifications one at a time (notify-rust's blocking
+//!   `show`, one D-Bus round trip) so a slow daemon never blocks the pipeline
+//!   for longer than [`REPLY_TIMEOUT`];
+//! - the *click watcher* keeps the handle of every clickable notification and
+//!   waits for the daemon's `ActionInvoked`/`NotificationClosed` on the
+//!   handle's own connection (some daemons, dunst among them, send those
+//!   signals only to the connection that sent the notification). It runs all
+//!   waits on one thread and watches at most [`MAX_WATCHED`] notifications.
+//!
+//! Clicks come back as [`NotificationResponse`]s on the bounded channel
+//! returned by [`NativeNotifier::start`].
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use notify_rust::{CloseReason, Hint, Notification, Timeout};
+use tidings_desk::ipc::Urgency;
+use tidings_desk::notify::{
+    ClickTarget, NotificationRequest, NotificationResponse, Notifier, NotifyError,
+};
+use tokio::sync::mpsc as tokio_mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Notifications waiting for the sender thread. When full, `notify` returns
+/// [`NotifyError::Refused`] at once instead of queueing without end: the
+/// daemon is not keeping up and the policy's coalescing should kick in.
+const JOB_QUEUE: usize = 16;
+
+/// How long `notify` waits for the daemon's answer before giving up on it
+/// (the notification may still appear later; the caller is not held).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Responses (clicks, dismissals) waiting for the app. When full, a new
+/// response is dropped and logged: the app has stopped reading.
+pub const RESPONSE_QUEUE: usize = 64;
+
+/// Notifications whose clicks are watched at once. At the cap the oldest
+/// watch is dropped (logged): that notification stays on screen, but a click
+/// on it no longer focuses the window. Each watch holds one D-Bus connection.
+pub const MAX_WATCHED: usize = 32;
+
+/// Handed from the sender to the click watcher. When full (the watcher is
+/// far behind), the new notification is shown but its click is not watched.
+const WATCH_QUEUE: usize = 32;
+
+/// Keys remembered to replace an earlier notification (coalesced summaries
+/// reuse their key). Older keys are forgotten: a reused old key then opens a
+/// new notification instead of replacing one long gone.
+const REMEMBERED_KEYS: usize = 256;
+
+/// After the daemon was found missing, how long before asking again (a
+/// daemon may be started later in the session).
+const REPROBE_AFTER: Duration = Duration::from_secs(30);
+
+/// Shows [`NotificationRequest`]s as native desktop notifications.
+#[derive(Debug)]
+pub struct NativeNotifier {
+    jobs: Option<SyncSender<Job>>,
+    sender_thread: Option<JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+enum Job {
+    Notify(NotificationRequest, SyncSender<Result<(), NotifyError>>),
+    Check(SyncSender<Result<DaemonInfo, NotifyError>>),
+}
+
+/// What the notification daemon said about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonInfo {
+    pub name: String,
+    pub vendor: String,
+    pub version: String,
+    /// Whether the daemon renders markup in bodies (then text is escaped).
+    pub body_markup: bool,
+}
+
+impl NativeNotifier {
+    /// Starts the notifier's threads. `app_name` is sent with every
+    /// notification (daemons group and label by it).
+    ///
+    /// Nothing is sent to D-Bus yet: the first notification (or
+    /// [`Self::check_daemon`]) asks the daemon for its capabilities.
+    pub fn start(app_name: &str) -> (Self, tokio_mpsc::Receiver<NotificationResponse>) {
+        let (responses_tx, responses_rx) = tokio_mpsc::channel(RESPONSE_QUEUE);
+        let (jobs_tx, jobs_rx) = mpsc::sync_channel(JOB_QUEUE);
+        let app_name = app_name.to_owned();
+        let sender_thread = std::thread::Builder::new()
+            .name("tidings-notify".into())
+            .spawn(move || Sender::new(app_name, responses_tx).run(jobs_rx))
+            .expect("spawn the notification thread");
+        (Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread) }, responses_rx)
+    }
+
+    /// Asks the daemon who it is; `Err(Unavailable)` when none answers.
+    pub fn check_daemon(&self) -> Result<DaemonInfo, NotifyError> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        self.submit(Job::Check(reply_tx))?;
+        wait_reply(reply_rx)
+    }
+
+    fn submit(&self, job: Job) -> Result<(), NotifyError> {
+        let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
+        match jobs.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(NotifyError::Refused(format!(
+                "{JOB_QUEUE} notifications are already waiting for the notification daemon; \
+                 this one was dropped"
+            ))),
+            Err(TrySendError::Disconnected(_)) => {
+                Err(NotifyError::Unavailable("the notification thread has stopped".into()))
+            }
+        }
+    }
+}
+
+fn wait_reply<T>(reply: mpsc::Receiver<Result<T, NotifyError>>) -> Result<T, NotifyError> {
+    match reply.recv_timeout(REPLY_TIMEOUT) {
+        Ok(result) => result,
+        Err(RecvTimeoutError::Timeout) => Err(NotifyError::Refused(format!(
+            "the notification daemon did not answer within {} s",
+            REPLY_TIMEOUT.as_secs()
+        ))),
+        Err(RecvTimeoutError::Disconnected) => {
+            Err(NotifyError::Unavailable("the notification thread has stopped".into()))
+        }
+    }
+}
+
+impl Notifier for NativeNotifier {
+    fn notify(&self, request: NotificationRequest) -> Result<(), NotifyError> {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        self.submit(Job::Notify(request, reply_tx))?;
+        wait_reply(reply_rx)
+    }
+}
+
+impl Drop for NativeNotifier {
+    fn drop(&mut self) {
+        // Closing the queue is the shutdown signal: the sender finishes the
+        // notification in hand, closes the watcher's queue and returns; the
+        // watcher then drops its watches and returns too.
+        self.jobs.take();
+        if let Some(thread) = self.sender_thread.take() {
+            // Joining could wait on a hung daemon; the thread ends on its own
+            // once the call returns, so only join when it already has.
+            if thread.is_finished() {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
+/// What the sender knows about the daemon.
+#[derive(Debug)]
+enum Daemon {
+    Unknown,
+    Available(DaemonInfo),
+    Missing { reason: String, since: Instant },
+}
+
+/// The sender thread's state.
+struct Sender {
+    app_name: String,
+    daemon: Daemon,
+    /// Whether "no daemon" was already logged (it is said once).
+    reported_missing: bool,
+    ids: RecentIds,
+    watcher: Option<Watcher>,
+}
+
+impl Sender {
+    fn new(app_name: String, responses: tokio_mpsc::Sender<NotificationResponse>) -> Self {
+        Self {
+            app_name,
+            daemon: Daemon::Unknown,
+            reported_missing: false,
+            ids: RecentIds::default(),
+            watcher: Watcher::start(responses),
+        }
+    }
+
+    fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        for job in jobs {
+            match job {
+                Job::Notify(request, reply) => {
+                    let _ = reply.send(self.show(request));
+                }
+                Job::Check(reply) => {
+                    let _ = reply.send(self.daemon_info());
+                }
+            }
+        }
+        if let Some(watcher) = self.watcher.take() {
+            watcher.stop();
+        }
+    }
+
+    /// The daemon's description, asking it when not yet known (or when it
+    /// was missing long enough ago to try again).
+    fn daemon_info(&mut self) -> Result<DaemonInfo, NotifyError> {
+        match &self.daemon {
+            Daemon::Available(info) => return Ok(info.clone()),
+            Daemon::Missing { reason, since } if since.elapsed() < REPROBE_AFTER => {
+                return Err(NotifyError::Unavailable(reason.clone()));
+            }
+            _ => {}
+        }
+        match probe() {
+            Ok(info) => {
+                if self.reported_missing {
+                    tracing::info!(daemon = %info.name, "a notification daemon answers again; native notifications are back");
+                    self.reported_missing = false;
+                }
+                self.daemon = Daemon::Available(info.clone());
+                Ok(info)
+            }
+            Err(reason) => {
+                if !self.reported_missing {
+                    tracing::warn!(%reason, "no notification daemon on the D-Bus session bus; notifications are shown inside the window instead");
+                    self.reported_missing = true;
+                }
+                self.daemon = Daemon::Missing { reason: reason.clone(), since: Instant::now() };
+                Err(NotifyError::Unavailable(reason))
+            }
+        }
+    }
+
+    fn show(&mut self, request: NotificationRequest) -> Result<(), NotifyError> {
+        let info = self.daemon_info()?;
+        let notification = build(&self.app_name, &request, &info, self.ids.get(&request.key));
+        let handle = match notification.show() {
+            Ok(handle) => handle,
+            Err(error) => {
+                // Ask again: a daemon that went away makes us Unavailable
+                // (the app switches to in-app toasts); one that is still
+                // there but refused this call is a Refused.
+                self.daemon = Daemon::Unknown;
+                self.daemon_info()?;
+                return Err(NotifyError::Refused(error.to_string()));
+            }
+        };
+        self.ids.insert(request.key.clone(), handle.id());
+        if let (Some(target), Some(watcher)) = (request.target, &self.watcher) {
+            watcher.watch(Watch { key: request.key, target, handle });
+        }
+        Ok(())
+    }
+}
+
+/// Asks the daemon for its name and capabilities.
+fn probe() -> Result<DaemonInfo, String> {
+    let server = notify_rust::get_server_information().map_err(|error| error.to_string())?;
+    // A daemon that answers GetServerInformation but not GetCapabilities is
+    // broken enough; treat markup as unsupported and go on.
+    let capabilities = notify_rust::get_capabilities().unwrap_or_default();
+    Ok(DaemonInfo {
+        name: server.name,
+        vendor: server.vendor,
+        version: server.version,
+        body_markup: capabilities.iter().any(|capability| capability == "body-markup"),
+    })
+}
+
+/// The notify-rust notification for one request.
+fn build(
+    app_name: &str,
+    request: &NotificationRequest,
+    daemon: &DaemonInfo,
+    replaces: Option<u32>,
+) -> Notification {
+    let mut notification = Notification::new();
+    notification.appname(app_name).summary(&request.title).urgency(match request.urgency {
+        Urgency::Low => notify_rust::Urgency::Low,
+        Urgency::Normal => notify_rust::Urgency::Normal,
+        Urgency::Critical => notify_rust::Urgency::Critical,
+    });
+    // Text from the network must never become markup: a daemon that renders
+    // markup in bodies gets it escaped (the summary is plain text by spec).
+    if daemon.body_markup {
+        notification.body(&escape_markup(&request.body));
+    } else {
+        notification.body(&request.body);
+    }
+    if request.resident {
+        notification.hint(Hint::Resident(true)).timeout(Timeout::Never);
+    }
+    if request.target.is_some() {
+        // The "default" action is what a click on the notification body
+        // invokes; without it many daemons report nothing.
+        notification.action("default", "Show in Tidings");
+    }
+    if let Some(id) = replaces {
+        notification.id(id);
+    }
+    notification
+}
+
+/// Escapes the characters freedesktop body markup gives meaning to.
+pub fn escape_markup(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            other => escaped.push(other),
+        }
+    }
+    escaped
+}
+
+/// Daemon-assigned ids of the most recent keys, so the same key replaces.
+#[derive(Default)]
+struct RecentIds {
+    ids: HashMap<String, u32>,
+    order: VecDeque<String>,
+}
+
+impl RecentIds {
+    fn get(&self, key: &str) -> Option<u32> {
+        self.ids.get(key).copied()
+    }
+
+    fn insert(&mut self, key: String, id: u32) {
+        if self.ids.insert(key.clone(), id).is_none() {
+            self.order.push_back(key);
+            if self.order.len() > REMEMBERED_KEYS
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.ids.remove(&oldest);
+            }
+        }
+    }
+}
+
+/// One clickable notification being watched.
+struct Watch {
+    key: String,
+    target: ClickTarget,
+    handle: notify_rust::NotificationHandle,
+}
+
+/// The click watcher thread and its queue.
+struct Watcher {
+    watches: tokio_mpsc::Sender<Watch>,
+    thread: JoinHandle<()>,
+}
+
+impl Watcher {
+    fn start(responses: tokio_mpsc::Sender<NotificationResponse>) -> Option<Self> {
+        let (watches_tx, watches_rx) = tokio_mpsc::channel(WATCH_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("tidings-notify-clicks".into())
+            .spawn(move || zbus::block_on(watch_clicks(watches_rx, responses)));
+        match thread {
+            Ok(thread) => Some(Self { watches: watches_tx, thread }),
+            Err(error) => {
+                tracing::warn!(%error, "could not start the notification click watcher; clicks on notifications will not focus the window");
+                None
+            }
+        }
+    }
+
+    fn watch(&self, watch: Watch) {
+        if let Err(error) = self.watches.try_send(watch) {
+            let (tokio_mpsc::error::TrySendError::Full(watch)
+            | tokio_mpsc::error::TrySendError::Closed(watch)) = error;
+            tracing::warn!(key = %watch.key, "the notification click watcher is behind; a click on this notification will not focus the window");
+        }
+    }
+
+    fn stop(self) {
+        drop(self.watches);
+        // The watcher returns as soon as it sees its queue closed.
+        let _ = self.thread.join();
+    }
+}
+
+/// How one watch ended.
+enum WatchEnd {
+    Response(NotificationResponse),
+    /// Closed without the user's hand (expired, closed by us), replaced,
+    /// dropped at the cap, or the connection failed.
+    Nothing,
+}
+
+/// Waits on every watched notification at once, on this one thread.
+async fn watch_clicks(
+    mut watches: tokio_mpsc::Receiver<Watch>,
+    responses: tokio_mpsc::Sender<NotificationResponse>,
+) {
+    let mut waiting = FuturesUnordered::new();
+    // Oldest first: (serial, key, stop). Used to drop the oldest at the cap
+    // and to stop watching a notification its replacement now stands for.
+    let mut open: VecDeque<(u64, String, CancellationToken)> = VecDeque::new();
+    let mut next_serial = 0_u64;
+
+    enum Step {
+        New(Option<Box<Watch>>),
+        Ended(u64, WatchEnd),
+    }
+
+    loop {
+        let step = future::or(async { Step::New(watches.recv().await.map(Box::new)) }, async {
+            match waiting.next().await {
+                Some((serial, end)) => Step::Ended(serial, end),
+                None => future::pending().await,
+            }
+        })
+        .await;
+
+        match step {
+            Step::New(None) => return,
+            Step::New(Some(watch)) => {
+                if let Some(index) = open.iter().position(|(_, key, _)| *key == watch.key) {
+                    let (_, _, stop) = open.remove(index).expect("index from position");
+                    stop.cancel();
+                }
+                if open.len() >= MAX_WATCHED
+                    && let Some((_, key, stop)) = open.pop_front()
+                {
+                    tracing::warn!(%key, "watching {MAX_WATCHED} notifications already; a click on the oldest one will no longer focus the window");
+                    stop.cancel();
+                }
+                let serial = next_serial;
+                next_serial += 1;
+                let stop = CancellationToken::new();
+                open.push_back((serial, watch.key.clone(), stop.clone()));
+                waiting.push(wait_for_click(serial, *watch, stop));
+            }
+            Step::Ended(serial, end) => {
+                open.retain(|(open_serial, _, _)| *open_serial != serial);
+                if let WatchEnd::Response(response) = end
+                    && let Err(error) = responses.try_send(response)
+                {
+                    tracing::warn!(%error, "the app is not reading notification clicks; one was dropped");
+                }
+            }
+        }
+    }
+}
+
+/// Waits for the user to act on one notification, or for `stop`.
+async fn wait_for_click(serial: u64, watch: Watch, stop: CancellationToken) -> (u64, WatchEnd) {
+    let Watch { key, target, handle } = watch;
+    let mut response = None;
+    let wait = AssertUnwindSafe(handle.wait_for_action_async(|r| response = Some(r.clone())))
+        .catch_unwind();
+    let waited = future::or(async { Some(wait.await) }, async {
+        stop.cancelled().await;
+        None
+    })
+    .await;
+    let end = match (waited, response) {
+        (Some(Err(_panic)), _) => {
+            tracing::warn!(%key, "lost the D-Bus connection while waiting for a click on a notification");
+            WatchEnd::Nothing
+        }
+        (Some(Ok(())), Some(notify_rust::NotificationResponse::Default)) => {
+            WatchEnd::Response(NotificationResponse::Clicked(target))
+        }
+        (Some(Ok(())), Some(notify_rust::NotificationResponse::Action(action)))
+            if action == "default" =>
+        {
+            WatchEnd::Response(NotificationResponse::Clicked(target))
+        }
+        (Some(Ok(())), Some(notify_rust::NotificationResponse::Closed(CloseReason::Dismissed))) => {
+            WatchEnd::Response(NotificationResponse::Dismissed { key })
+        }
+        _ => WatchEnd::Nothing,
+    };
+    (serial, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_characters_are_escaped() {
+        assert_eq!(
+            escape_markup(r#"<b>5 & 6</b> "x" 'y'"#),
+            "&lt;b&gt;5 &amp; 6&lt;/b&gt; &quot;x&quot; &apos;y&apos;"
+        );
+    }
+
+    #[test]
+    fn recent_ids_forget_the_oldest_key_past_the_cap() {
+        let mut ids = RecentIds::default();
+        for n in 0..=REMEMBERED_KEYS as u32 {
+            ids.insert(format!("key-{n}"), n + 1);
+        }
+        assert_eq!(ids.get("key-0"), None);
+        assert_eq!(ids.get("key-1"), Some(2));
+        assert_eq!(ids.ids.len(), REMEMBERED_KEYS);
+    }
+
+    #[test]
+    fn a_known_key_keeps_its_place_and_takes_the_new_id() {
+        let mut ids = RecentIds::default();
+        ids.insert("summary".into(), 7);
+        ids.insert("summary".into(), 9);
+        assert_eq!(ids.get("summary"), Some(9));
+        assert_eq!(ids.order.len(), 1);
+    }
+}

@@ -1,0 +1,168 @@
+//! `NativeNotifier` against a real D-Bus: a private `dbus-daemon` per test
+//! and the notification sink on it. The notifying half of each test runs in
+//! a child process whose session bus is the private one (see
+//! `tidings_notify::testing`); the parent asserts on what the sink recorded.
+
+use std::time::Duration;
+
+use tidings_desk::ipc::{FeedId, Urgency};
+use tidings_desk::notify::{
+    ClickTarget, NotificationRequest, NotificationResponse, Notifier, NotifyError,
+};
+use tidings_notify::NativeNotifier;
+use tidings_notify::sink::SinkOptions;
+use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn approval_request() -> NotificationRequest {
+    NotificationRequest {
+        key: "approval:PO-2024-0042".into(),
+        title: "Approval requested: order PO-2024-0042".into(),
+        body: "Alice Chen asks you to approve order PO-2024-0042".into(),
+        urgency: Urgency::Critical,
+        resident: true,
+        target: Some(approval_target()),
+    }
+}
+
+fn approval_target() -> ClickTarget {
+    ClickTarget { feed: FeedId::Approvals, item_id: "item-42".into(), open_url: None }
+}
+
+fn inventory_change(key: &str, title: &str) -> NotificationRequest {
+    NotificationRequest {
+        key: key.into(),
+        title: title.into(),
+        body: "Widget: 10 → 3".into(),
+        urgency: Urgency::Normal,
+        resident: false,
+        target: None,
+    }
+}
+
+fn start_bus_and_sink(options: SinkOptions) -> (PrivateSessionBus, NotificationSink) {
+    let bus = PrivateSessionBus::start().expect("start a private dbus-daemon");
+    let sink = NotificationSink::start_with(&bus, options).expect("start the notification sink");
+    (bus, sink)
+}
+
+#[test]
+fn an_approval_request_is_sent_critical_and_resident() {
+    testing::child_part("an_approval_request_is_sent_critical_and_resident", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions::default());
+
+    testing::run_child_part("an_approval_request_is_sent_critical_and_resident", &bus).unwrap();
+
+    let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("PO-2024-0042")).unwrap();
+    assert_eq!(call.app_name, "Tidings");
+    assert_eq!(call.summary, "Approval requested: order PO-2024-0042");
+    assert_eq!(call.body, "Alice Chen asks you to approve order PO-2024-0042");
+    assert_eq!(call.urgency, Some(2), "critical urgency hint");
+    assert_eq!(call.resident, Some(true), "resident hint");
+    assert_eq!(call.expire_timeout, 0, "never expires");
+    assert!(call.actions.contains(&"default".to_owned()), "clickable: {:?}", call.actions);
+}
+
+#[test]
+fn a_click_in_the_daemon_reaches_the_app_with_its_target() {
+    testing::child_part("a_click_in_the_daemon_reaches_the_app_with_its_target", || {
+        let (notifier, mut responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        let response = runtime
+            .block_on(async { tokio::time::timeout(WAIT, responses.recv()).await })
+            .expect("a response within the timeout")
+            .expect("the response channel is open");
+        assert_eq!(response, NotificationResponse::Clicked(approval_target()));
+    });
+    let (bus, _sink) = start_bus_and_sink(SinkOptions {
+        click_summary_contains: Some("PO-2024-0042".into()),
+        ..SinkOptions::default()
+    });
+
+    testing::run_child_part("a_click_in_the_daemon_reaches_the_app_with_its_target", &bus).unwrap();
+}
+
+#[test]
+fn without_a_notification_daemon_notify_says_unavailable() {
+    testing::child_part("without_a_notification_daemon_notify_says_unavailable", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        let result = notifier.notify(approval_request());
+        assert!(matches!(result, Err(NotifyError::Unavailable(_))), "got {result:?}");
+        // Asked again, it answers the same, at once (no second probe).
+        let again = notifier.notify(inventory_change("k", "Low stock"));
+        assert!(matches!(again, Err(NotifyError::Unavailable(_))), "got {again:?}");
+    });
+    let bus = PrivateSessionBus::start().expect("start a private dbus-daemon");
+
+    testing::run_child_part("without_a_notification_daemon_notify_says_unavailable", &bus).unwrap();
+}
+
+#[test]
+fn the_same_key_replaces_the_earlier_notification() {
+    testing::child_part("the_same_key_replaces_the_earlier_notification", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        notifier.notify(inventory_change("summary:inventory", "3 inventory changes")).unwrap();
+        notifier.notify(inventory_change("summary:inventory", "12 inventory changes")).unwrap();
+        notifier.notify(inventory_change("other", "Low stock: Widget")).unwrap();
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions::default());
+
+    testing::run_child_part("the_same_key_replaces_the_earlier_notification", &bus).unwrap();
+
+    let first = sink.wait_for_notify(WAIT, |call| call.summary == "3 inventory changes").unwrap();
+    let second = sink.wait_for_notify(WAIT, |call| call.summary == "12 inventory changes").unwrap();
+    let other = sink.wait_for_notify(WAIT, |call| call.summary == "Low stock: Widget").unwrap();
+    assert_eq!(first.replaces_id, 0);
+    assert_eq!(second.replaces_id, first.id);
+    assert_eq!(second.id, first.id);
+    assert_eq!(other.replaces_id, 0);
+    assert_ne!(other.id, first.id);
+}
+
+#[test]
+fn an_ordinary_notification_expires_by_the_daemon_default_and_has_no_action() {
+    testing::child_part(
+        "an_ordinary_notification_expires_by_the_daemon_default_and_has_no_action",
+        || {
+            let (notifier, _responses) = NativeNotifier::start("Tidings");
+            let mut request = inventory_change("k", "Stock adjusted");
+            request.urgency = Urgency::Low;
+            notifier.notify(request).unwrap();
+        },
+    );
+    let (bus, sink) = start_bus_and_sink(SinkOptions::default());
+
+    testing::run_child_part(
+        "an_ordinary_notification_expires_by_the_daemon_default_and_has_no_action",
+        &bus,
+    )
+    .unwrap();
+
+    let call = sink.wait_for_notify(WAIT, |call| call.summary == "Stock adjusted").unwrap();
+    assert_eq!(call.urgency, Some(0), "low urgency hint");
+    assert_eq!(call.resident, None);
+    assert_eq!(call.expire_timeout, -1, "the daemon's default timeout");
+    assert!(call.actions.is_empty(), "nothing to focus, so no action: {:?}", call.actions);
+}
+
+#[test]
+fn text_is_escaped_for_a_daemon_that_renders_body_markup() {
+    testing::child_part("text_is_escaped_for_a_daemon_that_renders_body_markup", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        let mut request = inventory_change("k", "Customer <b>renamed</b>");
+        request.body = "<a href=\"https://evil.example\">R&D</a>".into();
+        notifier.notify(request).unwrap();
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions { body_markup: true, ..Default::default() });
+
+    testing::run_child_part("text_is_escaped_for_a_daemon_that_renders_body_markup", &bus).unwrap();
+
+    let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("renamed")).unwrap();
+    assert_eq!(call.body, "&lt;a href=&quot;https://evil.example&quot;&gt;R&amp;D&lt;/a&gt;");
+    assert_eq!(call.summary, "Customer <b>renamed</b>", "summaries are plain text by spec");
+}
