@@ -1,0 +1,433 @@
+//! The command line: every subcommand and flag of `tidings`, in one place.
+//!
+//! [`Command`] is THE list of subcommands. The gateway crate adds its own as
+//! `Gateway(tidings_gateway::GatewayArgs)` here and one arm in `main.rs`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tidings_events::UserId;
+use tidings_events::event::{
+    ApprovalResource, BroadcastLevel, DataAction, DataResource, FinanceAction, FinanceRecordType,
+    InventoryAction, NotificationType, OrderType, SystemLevel,
+};
+
+const ABOUT: &str = "Publish, watch and simulate Tidings ERP events on Redis.";
+
+const EXAMPLES: &str = "\
+Examples:
+  tidings tail                                   # every event on ws:*, one line each
+  tidings tail inventory user:u1:notifications   # just these channels
+  tidings tail --json | jq .                     # one JSON object per line
+  tidings publish inventory --product-id 123 --action adjust --old-quantity 10 --new-quantity 15
+  tidings publish raw inventory '{\"type\":\"adjust\",\"productId\":\"123\",\"quantity\":10}'
+  tidings demo --rate 20 --duration 1m --seed 42
+  TIDINGS_REDIS_URL=redis://:secret@redis.internal:6379 tidings tail
+
+Exit codes: 0 success, 1 other failure, 2 bad input or configuration, 3 Redis unreachable.";
+
+#[derive(Debug, Parser)]
+#[command(name = "tidings", version, about = ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Redis to talk to: redis://[user:password@]host[:port][/db], rediss:// for TLS.
+    #[arg(
+        long = "redis",
+        global = true,
+        env = "TIDINGS_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish one event through the Rust publishers.
+    #[command(subcommand, after_help = PUBLISH_EXAMPLES)]
+    Publish(PublishKind),
+    /// Show events as they are published, one line each (or JSON with --json).
+    #[command(after_help = TAIL_EXAMPLES)]
+    Tail(TailArgs),
+    /// Publish realistic ERP traffic: stock moves, orders, approvals, payments, notices.
+    #[command(after_help = DEMO_EXAMPLES)]
+    Demo(DemoArgs),
+    // The gateway subcommand joins here:
+    // Gateway(tidings_gateway::GatewayArgs),
+}
+
+const PUBLISH_EXAMPLES: &str = "\
+Examples:
+  tidings publish notification --user u1 --notification-type warning --title 库存不足 --message '螺丝刀 only 3 left'
+  tidings publish inventory --product-id 123 --action adjust --old-quantity 10 --new-quantity 15 --product-name 螺丝刀
+  tidings publish order --order-type sales --order-id o-1 --order-number SO-2026-000123 --old-status pending --new-status shipped
+  tidings publish approval-request --resource-type refund --resource-id r-7 --resource-number RF-2026-000042 --requester-id u2 --requester-name 李娜
+  tidings publish approval-result --decision rejected --resource-type refund --resource-id r-7 --resource-number RF-2026-000042 --requester-id u2 --requester-name 李娜 --reason 超出预算
+  tidings publish finance --type overdue --action overdue --record-type payment --record-id p-1 --record-number PAY-2026-000321 --amount 12850.50
+  tidings publish data-change --resource product --action updated --resource-id 123 --changes '{\"price\":12.5}'
+  tidings publish system --type maintenance --level warning --message 'Maintenance at 22:00'
+  tidings publish broadcast --message 'Happy new year' --level success
+  echo '{\"type\":\"adjust\",\"productId\":\"123\"}' | tidings publish raw inventory -
+
+Prints where the message went and how many subscribers received it.";
+
+const TAIL_EXAMPLES: &str = "\
+Channels are logical names (inventory, orders, user:u1:notifications), Redis
+names (ws:inventory) or patterns (ws:user:*). Default: everything (ws:*).
+
+Examples:
+  tidings tail
+  tidings tail approvals 'user:*'
+  tidings tail --json > events.jsonl";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  tidings demo                          # 5 events/s until Ctrl-C
+  tidings demo --rate 50 --duration 30s --chaos
+  tidings demo --seed 42 --count 100    # the same 100 events every time";
+
+/// Options every publish shares.
+#[derive(Debug, Clone, Args)]
+pub struct PublishOptions {
+    /// Give up on a publish after this long (e.g. 500ms, 2s).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PublishKind {
+    /// `notification` on user:{userId}:notifications.
+    Notification {
+        #[arg(long, value_parser = parse_user_id)]
+        user: UserId,
+        #[arg(long, value_parser = wire::<NotificationType>, help = "info | success | warning | error")]
+        notification_type: NotificationType,
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        message: String,
+        #[arg(long)]
+        action_url: Option<String>,
+        #[arg(long)]
+        action_label: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `inventory:change` on inventory (changeAmount = new − old is filled in).
+    Inventory {
+        #[arg(long)]
+        product_id: String,
+        #[arg(long, value_parser = wire::<InventoryAction>, help = "adjust | inbound | outbound | reserve | release")]
+        action: InventoryAction,
+        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
+        old_quantity: f64,
+        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
+        new_quantity: f64,
+        #[arg(long)]
+        product_name: Option<String>,
+        #[arg(long)]
+        variant_id: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        operator: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `order:status` on orders.
+    Order {
+        #[arg(long, value_parser = wire::<OrderType>, help = "sales | return | purchase")]
+        order_type: OrderType,
+        #[arg(long)]
+        order_id: String,
+        #[arg(long)]
+        order_number: String,
+        #[arg(long)]
+        old_status: String,
+        #[arg(long)]
+        new_status: String,
+        #[arg(long)]
+        customer_id: Option<String>,
+        #[arg(long)]
+        customer_name: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `approval:request` on approvals.
+    ApprovalRequest {
+        #[command(flatten)]
+        approval: ApprovalArgs,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `approval:approved`/`approval:rejected` on approvals, plus a notification to the requester.
+    ApprovalResult {
+        #[arg(long, value_enum)]
+        decision: Decision,
+        #[command(flatten)]
+        approval: ApprovalArgs,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `finance:payment`/`finance:refund`/`finance:overdue` on finance.
+    Finance {
+        #[arg(long = "type", value_enum)]
+        kind: FinanceKind,
+        #[arg(long, value_parser = wire::<FinanceAction>, help = "created | confirmed | cancelled | overdue")]
+        action: FinanceAction,
+        #[arg(long, value_parser = wire::<FinanceRecordType>, help = "payment | paymentOut | refund")]
+        record_type: FinanceRecordType,
+        #[arg(long)]
+        record_id: String,
+        #[arg(long)]
+        record_number: String,
+        /// In yuan, cents as the fraction (12850.50).
+        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
+        amount: f64,
+        #[arg(long)]
+        customer_id: Option<String>,
+        #[arg(long)]
+        customer_name: Option<String>,
+        #[arg(long)]
+        supplier_id: Option<String>,
+        #[arg(long)]
+        supplier_name: Option<String>,
+        #[arg(long)]
+        user_id: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `data:change` on the channel of its resource.
+    DataChange {
+        #[arg(long, value_parser = wire::<DataResource>, help = "product | customer | supplier | category | user")]
+        resource: DataResource,
+        #[arg(long, value_parser = wire::<DataAction>, help = "created | updated | deleted")]
+        action: DataAction,
+        #[arg(long)]
+        resource_id: String,
+        #[arg(long)]
+        resource_name: Option<String>,
+        /// A JSON object describing what changed.
+        #[arg(long, value_parser = parse_object)]
+        changes: Option<Map<String, Value>>,
+        #[arg(long)]
+        user_id: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `system:maintenance`/`system:update`/`system:alert` on system.
+    System {
+        #[arg(long = "type", value_enum)]
+        kind: SystemKind,
+        #[arg(long, value_parser = wire::<SystemLevel>, help = "info | warning | critical")]
+        level: SystemLevel,
+        #[arg(long)]
+        message: String,
+        /// A user affected (repeat for several).
+        #[arg(long = "affected-user")]
+        affected_users: Vec<String>,
+        /// When it starts, in milliseconds since the Unix epoch.
+        #[arg(long)]
+        scheduled_time: Option<i64>,
+        /// How long it lasts, in milliseconds.
+        #[arg(long)]
+        estimated_duration: Option<i64>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// `broadcast` on broadcast.
+    Broadcast {
+        #[arg(long)]
+        message: String,
+        #[arg(long, value_parser = wire::<BroadcastLevel>, default_value = "info", help = "info | success | warning | error")]
+        level: BroadcastLevel,
+        #[arg(long)]
+        title: Option<String>,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+    /// Any JSON object on a channel, checked first (malformed is refused, legacy is sent).
+    Raw {
+        /// Logical channel (inventory, user:u1:notifications) or its ws: name.
+        channel: String,
+        /// The JSON text, or - to read it from stdin.
+        json: String,
+        #[command(flatten)]
+        options: PublishOptions,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalArgs {
+    #[arg(long, value_parser = wire::<ApprovalResource>, help = "order | return | payment | refund | adjustment")]
+    pub resource_type: ApprovalResource,
+    #[arg(long)]
+    pub resource_id: String,
+    #[arg(long)]
+    pub resource_number: String,
+    #[arg(long)]
+    pub requester_id: String,
+    #[arg(long)]
+    pub requester_name: String,
+    #[arg(long)]
+    pub approver_id: Option<String>,
+    #[arg(long)]
+    pub approver_name: Option<String>,
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FinanceKind {
+    Payment,
+    Refund,
+    Overdue,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SystemKind {
+    Maintenance,
+    Update,
+    Alert,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// Channels or patterns to watch; default: everything (ws:*).
+    pub channels: Vec<String>,
+    /// One JSON object per line: channel, outcome, event/raw, reason.
+    #[arg(long)]
+    pub json: bool,
+    /// Colour the output: auto (only on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Events per second.
+    #[arg(long, default_value = "5", value_parser = parse_rate)]
+    pub rate: f64,
+    /// Stop after this long (e.g. 30s, 5m); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Stop after this many events.
+    #[arg(long)]
+    pub count: Option<u64>,
+    /// Seed for the random choices: the same seed gives the same events.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Mix in legacy (untyped) and malformed messages, as a messy backend would.
+    #[arg(long)]
+    pub chaos: bool,
+    /// Print each event as it is published.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub options: PublishOptions,
+}
+
+/// Parses a protocol value (`adjust`, `paymentOut`, …) with serde, so the
+/// accepted spellings are exactly the wire ones.
+fn wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    serde_json::from_value(Value::String(text.to_owned())).map_err(|error| {
+        // serde says: unknown variant `x`, expected one of `a`, `b`
+        error.to_string()
+    })
+}
+
+fn parse_user_id(text: &str) -> Result<UserId, String> {
+    UserId::new(text).map_err(|error| error.to_string())
+}
+
+fn parse_number(text: &str) -> Result<f64, String> {
+    let number: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
+    if number.is_finite() { Ok(number) } else { Err(format!("{text:?} is not a finite number")) }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate = parse_number(text)?;
+    if rate > 0.0 && rate <= 100_000.0 {
+        Ok(rate)
+    } else {
+        Err(format!("{text} events/s is out of range; use more than 0 and at most 100000"))
+    }
+}
+
+fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("expected a JSON object like {\"price\":12.5}".into()),
+        Err(error) => Err(format!("not JSON: {error}")),
+    }
+}
+
+/// `500ms`, `2s`, `1.5s`, `5m`, `1h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 2s, 5m or 1h"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("unknown unit {other:?} in {text:?}; use ms, s, m or h")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn protocol_values_are_parsed_with_their_wire_spelling() {
+        assert_eq!(wire::<FinanceRecordType>("paymentOut"), Ok(FinanceRecordType::PaymentOut));
+        let error = wire::<InventoryAction>("teleport").unwrap_err();
+        assert!(error.contains("teleport") && error.contains("adjust"), "{error}");
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
