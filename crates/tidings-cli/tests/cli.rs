@@ -544,13 +544,19 @@ fn demo_with_the_same_seed_publishes_the_same_events() {
 fn demo_prints_a_summary_of_what_it_published() {
     let server = RedisServer::start();
 
-    let output = tidings(&server, &["demo", "--seed", "1", "--count", "20", "--rate", "1000"]);
+    let output = tidings(&server, &["demo", "--seed", "3", "--count", "20", "--rate", "1000"]);
 
     let stdout = text(&output.stdout);
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(stdout.contains("demo: 20 events"), "{stdout}");
+    let per_kind: u64 = stdout
+        .lines()
+        .filter(|line| line.starts_with("  ") && !line.contains("published"))
+        .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(per_kind, 20, "each event is counted once under its kind: {stdout}");
     assert!(stdout.contains("failed 0"), "{stdout}");
-    assert!(text(&output.stderr).contains("seed 1"), "the seed is shown so a run can be repeated");
+    assert!(text(&output.stderr).contains("seed 3"), "the seed is shown so a run can be repeated");
 }
 
 #[test]
