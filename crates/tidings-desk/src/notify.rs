@@ -49,5 +49,7 @@ pub trait Notifier: Send + Sync + 'static {
 pub enum NotificationResponse {
     /// Clicked (the default action): focus the window on `target`.
     Clicked(ClickTarget),
-    Dismissed { key: String },
+    Dismissed {
+        key: String,
+    },
 }
