@@ -517,8 +517,8 @@ async fn publish(publisher: &Publisher, step: Step) -> Vec<PublishOutcome> {
 
 pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<Exit> {
     let publisher = match Publisher::new(PublisherConfig {
-        url: redis_url.to_owned(),
         timeout: args.options.timeout,
+        ..PublisherConfig::new(redis_url)
     }) {
         Ok(publisher) => publisher,
         Err(error) => {

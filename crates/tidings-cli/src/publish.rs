@@ -20,7 +20,7 @@ use crate::exit::Exit;
 
 pub async fn run(redis_url: &str, kind: PublishKind) -> anyhow::Result<Exit> {
     let options = options_of(&kind).clone();
-    let config = PublisherConfig { url: redis_url.to_owned(), timeout: options.timeout };
+    let config = PublisherConfig { timeout: options.timeout, ..PublisherConfig::new(redis_url) };
     let publisher = match Publisher::new(config) {
         Ok(publisher) => publisher,
         Err(error) => {

@@ -43,13 +43,15 @@ pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
     let palette = Palette::new(use_colour(args.color));
 
     let cancel = CancellationToken::new();
+    // Tail only watches: it records no history (history: None), so it
+    // changes nothing in Redis.
     let config = RedisSourceConfig {
-        url: redis_url.to_owned(),
         subscriptions,
         backoff: Backoff {
             initial: std::time::Duration::from_millis(200),
             max: std::time::Duration::from_secs(5),
         },
+        ..RedisSourceConfig::new(redis_url)
     };
     let mut source = spawn_redis_source(config, cancel.clone(), QUEUE);
     let mut counts = Counts::default();
@@ -91,6 +93,13 @@ pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
             }
             SourceUpdate::State(SourceState::Offline { reason }) => {
                 eprintln!("tail: {}", render::safe(&reason));
+            }
+            SourceUpdate::Missed { channel, since } => {
+                let since = since.map_or_else(|| "an unknown time".to_owned(), |ms| ms.to_string());
+                eprintln!(
+                    "tail: {}: history does not reach back far enough; events since {since} (ms) may be missing",
+                    render::safe(&channel)
+                );
             }
             SourceUpdate::Message(message) => {
                 let decoded = tidings_events::decode(&message.payload);

@@ -6,6 +6,8 @@
 //! strings: the gateway checks each one on its own, so a subscribe naming one
 //! bad channel still subscribes the good ones.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -13,8 +15,17 @@ use serde_json::value::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientFrame {
-    Subscribe { channels: Vec<String> },
-    Unsubscribe { channels: Vec<String> },
+    Subscribe {
+        channels: Vec<String>,
+        /// Tidings addition (docs/positions.md): per channel, the last
+        /// position the client has; the gateway first sends what the channel
+        /// received after it. Channels not named here start live.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        since: BTreeMap<String, String>,
+    },
+    Unsubscribe {
+        channels: Vec<String>,
+    },
     Ping,
 }
 
@@ -67,6 +78,11 @@ pub enum UpstreamState {
 pub enum ServerFrame {
     Subscribed {
         channels: Vec<String>,
+        /// Tidings addition: for each channel of the subscribe's `since`,
+        /// whether everything after that position follows (`true`) or
+        /// history no longer reaches back that far (`false`).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        recovered: BTreeMap<String, bool>,
     },
     Unsubscribed {
         channels: Vec<String>,
@@ -91,6 +107,10 @@ pub enum ServerFrame {
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventFrame {
     pub channel: String,
+    /// Tidings addition: where the event sits in the channel's history
+    /// (`EPOCH:MILLIS-SEQ`), when the gateway records history.
+    #[serde(default)]
+    pub position: Option<String>,
     /// The published object, exactly as the gateway forwarded it.
     pub data: Box<RawValue>,
 }
@@ -166,10 +186,21 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 /// be one JSON object (as [`crate::decode`] has checked). `data` is copied
 /// byte for byte, so what the backend published is what every client gets.
 pub fn event_frame(channel: &str, data: &str) -> String {
+    event_frame_at(channel, None, data)
+}
+
+/// [`event_frame`] with the event's `position` in its channel's history.
+pub fn event_frame_at(channel: &str, position: Option<&str>, data: &str) -> String {
     let channel = serde_json::to_string(channel).unwrap_or_else(|_| String::from("\"\""));
-    let mut frame = String::with_capacity(data.len() + channel.len() + 40);
+    let position = position.map(|p| serde_json::to_string(p).unwrap_or_default());
+    let extra = position.as_ref().map_or(0, |p| p.len() + 12);
+    let mut frame = String::with_capacity(data.len() + channel.len() + extra + 40);
     frame.push_str("{\"type\":\"event\",\"channel\":");
     frame.push_str(&channel);
+    if let Some(position) = &position {
+        frame.push_str(",\"position\":");
+        frame.push_str(position);
+    }
     frame.push_str(",\"data\":");
     frame.push_str(data);
     frame.push('}');
@@ -187,7 +218,8 @@ mod tests {
                 r#"{"type":"subscribe","channels":["inventory","user:u1:notifications"]}"#
             ),
             Ok(ClientFrame::Subscribe {
-                channels: vec!["inventory".into(), "user:u1:notifications".into()]
+                channels: vec!["inventory".into(), "user:u1:notifications".into()],
+                since: BTreeMap::new(),
             })
         );
         assert_eq!(
@@ -220,7 +252,10 @@ mod tests {
 
     #[test]
     fn server_frames_have_the_protocol_shape() {
-        let subscribed = ServerFrame::Subscribed { channels: vec!["inventory".into()] };
+        let subscribed = ServerFrame::Subscribed {
+            channels: vec!["inventory".into()],
+            recovered: BTreeMap::new(),
+        };
         assert_eq!(subscribed.to_json(), r#"{"type":"subscribed","channels":["inventory"]}"#);
         assert_eq!(ServerFrame::Pong.to_json(), r#"{"type":"pong"}"#);
         let status = ServerFrame::Status { upstream: UpstreamState::Reconnecting, message: None };
@@ -255,5 +290,45 @@ mod tests {
         };
         assert_eq!(parsed.channel, "inventory");
         assert_eq!(parsed.data.get(), data);
+    }
+
+    #[test]
+    fn a_subscribe_may_name_positions_to_resume_from() {
+        let frame = parse_client_frame(
+            r#"{"type":"subscribe","channels":["inventory"],"since":{"inventory":"e1:5-0"}}"#,
+        )
+        .unwrap();
+        let ClientFrame::Subscribe { since, .. } = frame else { panic!("{frame:?}") };
+        assert_eq!(since.get("inventory").map(String::as_str), Some("e1:5-0"));
+    }
+
+    #[test]
+    fn subscribed_says_per_channel_whether_the_gap_was_recovered() {
+        let frame = ServerFrame::Subscribed {
+            channels: vec!["inventory".into(), "orders".into()],
+            recovered: BTreeMap::from([("inventory".into(), true), ("orders".into(), false)]),
+        };
+        assert_eq!(
+            frame.to_json(),
+            r#"{"type":"subscribed","channels":["inventory","orders"],"recovered":{"inventory":true,"orders":false}}"#
+        );
+    }
+
+    #[test]
+    fn event_frames_carry_their_position_when_there_is_one() {
+        let frame = event_frame_at("orders", Some("e1:7-0"), r#"{"a":1}"#);
+        assert_eq!(
+            frame,
+            r#"{"type":"event","channel":"orders","position":"e1:7-0","data":{"a":1}}"#
+        );
+        let Incoming::Event(parsed) = parse_server_frame(&frame).unwrap() else {
+            panic!("{frame}")
+        };
+        assert_eq!(parsed.position.as_deref(), Some("e1:7-0"));
+        let Incoming::Event(plain) = parse_server_frame(&event_frame("orders", "{}")).unwrap()
+        else {
+            panic!("plain")
+        };
+        assert_eq!(plain.position, None);
     }
 }

@@ -1,7 +1,8 @@
 //! Test support shared by every crate's integration tests.
 //!
 //! [`RedisServer`] starts the real `redis-server` from the machine on a free
-//! loopback port, in a private temporary directory with persistence off, and
+//! loopback port, in a private temporary directory with persistence off
+//! (or on, with [`RedisServer::start_persistent`]), and
 //! kills it when dropped. Tests can kill and restart it on the same port to
 //! prove reconnects. [`redis_cli`] runs the real `redis-cli`, the way an
 //! operator or the TypeScript backend's `PUBLISH` would reach Redis.
@@ -23,6 +24,8 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     password: Option<String>,
+    /// Append-only file on, fsync on every write: data survives a kill.
+    persistent: bool,
     dir: tempfile::TempDir,
 }
 
@@ -36,11 +39,23 @@ impl RedisServer {
 
     /// Like [`RedisServer::start`], with `requirepass` set.
     pub fn start_with_password(password: Option<&str>) -> Self {
+        Self::start_with(password, false)
+    }
+
+    /// Like [`RedisServer::start`], but with the append-only file on and
+    /// fsynced on every write, so a killed and restarted server comes back
+    /// with its data, as a production Redis with persistence does.
+    pub fn start_persistent() -> Self {
+        Self::start_with(None, true)
+    }
+
+    fn start_with(password: Option<&str>, persistent: bool) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             password: password.map(str::to_owned),
+            persistent,
             dir,
         };
         server.spawn();
@@ -72,8 +87,9 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port, with no data (persistence
-    /// is off, as after a real crash of a cache-only Redis).
+    /// Starts the server again on the same port: with no data (persistence
+    /// is off, as after a real crash of a cache-only Redis), or, for
+    /// [`RedisServer::start_persistent`], with everything written before.
     pub fn restart(&mut self) {
         self.kill();
         self.spawn();
@@ -83,7 +99,12 @@ impl RedisServer {
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(["--save", "", "--daemonize", "no"])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .args(["--loglevel", "warning", "--protected-mode", "no"])
             .arg("--dir")
             .arg(self.dir.path())
@@ -242,5 +263,22 @@ mod tests {
         let without = redis_cli(server.port(), None, &["PING"]);
         assert!(String::from_utf8_lossy(&without.stdout).contains("NOAUTH"));
         assert!(server.url().contains(":s3cret@"));
+    }
+
+    #[test]
+    fn a_persistent_server_keeps_its_data_across_a_kill() {
+        let mut server = RedisServer::start_persistent();
+        assert_eq!(server.cli(&["SET", "k", "v"]), "OK");
+        server.kill();
+        server.restart();
+        assert_eq!(server.cli(&["GET", "k"]), "v");
+    }
+
+    #[test]
+    fn a_plain_server_comes_back_empty() {
+        let mut server = RedisServer::start();
+        assert_eq!(server.cli(&["SET", "k", "v"]), "OK");
+        server.restart();
+        assert_eq!(server.cli(&["GET", "k"]), "");
     }
 }

@@ -9,11 +9,15 @@
 //!   gateway's WebSocket ([`spawn_gateway_source`](source::spawn_gateway_source)),
 //!   reconnecting forever and reporting their state. The CLI's `tail` and the
 //!   desktop app consume them.
+//! - [`history`]: positions and a bounded per-channel history in Redis,
+//!   written atomically with each publish, so clients resume exactly once
+//!   after a disconnect (docs/positions.md).
 //! - [`redact`]: connection URLs with their password hidden, for messages.
 //!
 //! What is on the wire is decided by `tidings-events`; this crate only moves
 //! bytes and never invents a format of its own.
 
+pub mod history;
 pub mod publish;
 pub mod redact;
 pub mod source;

@@ -30,6 +30,7 @@ use tidings_events::event::{
 use tidings_events::{Channel, Decoded, Event, Malformed, UserId};
 use tokio::sync::Mutex;
 
+use crate::history::{History, HistoryConfig, HistoryError};
 use crate::redact::redact_url;
 
 /// How long a publish may take, connect included, unless configured.
@@ -51,12 +52,20 @@ pub struct PublisherConfig {
     pub url: String,
     /// Upper bound for one publish, connecting included.
     pub timeout: Duration,
+    /// Record every event in its channel's history, atomically with the
+    /// publish, so clients can resume after a disconnect (docs/positions.md).
+    /// `None` publishes with a plain `PUBLISH` and gives no positions.
+    pub history: Option<HistoryConfig>,
 }
 
 impl PublisherConfig {
-    /// `url` with the default 1 s timeout.
+    /// `url` with the default 1 s timeout and the default history.
     pub fn new(url: impl Into<String>) -> Self {
-        PublisherConfig { url: url.into(), timeout: DEFAULT_TIMEOUT }
+        PublisherConfig {
+            url: url.into(),
+            timeout: DEFAULT_TIMEOUT,
+            history: Some(HistoryConfig::default()),
+        }
     }
 }
 
@@ -89,6 +98,10 @@ pub enum PublishError {
         #[source]
         source: redis::RedisError,
     },
+    /// The history script answered something this version does not
+    /// understand (a different Tidings version wrote the keys?).
+    #[error("Redis at {url} failed the history script: {reason}")]
+    History { url: String, reason: String },
     /// No answer within the configured bound.
     #[error(
         "publish to Redis at {url} did not finish within {after:?}; Redis may be down or overloaded"
@@ -115,6 +128,9 @@ pub struct PublishOutcome {
     pub payload: String,
     /// How many subscribers Redis delivered it to; `None` if not published.
     pub receivers: Option<u64>,
+    /// Where it was recorded in the channel's history (`EPOCH:MILLIS-SEQ`);
+    /// `None` without history or if not published.
+    pub position: Option<String>,
     /// Why it was not published.
     pub error: Option<PublishError>,
 }
@@ -134,7 +150,7 @@ impl PublishOutcome {
     }
 
     fn refused(channel: String, payload: String, error: PublishError) -> Self {
-        PublishOutcome { channel, payload, receivers: None, error: Some(error) }
+        PublishOutcome { channel, payload, receivers: None, position: None, error: Some(error) }
     }
 }
 
@@ -432,6 +448,7 @@ struct Shared {
     /// For messages: the URL with its password hidden.
     url: String,
     timeout: Duration,
+    history: Option<History>,
     link: Mutex<Link>,
     /// Failed publishes since the last success, to log a streak once.
     failures: AtomicU64,
@@ -464,6 +481,7 @@ impl Publisher {
                 client,
                 url,
                 timeout: config.timeout,
+                history: config.history.map(History::new),
                 link: Mutex::new(Link::default()),
                 failures: AtomicU64::new(0),
             }),
@@ -705,14 +723,29 @@ impl Publisher {
         let shared = &self.shared;
         let attempt = async {
             let (generation, mut connection) = self.connection().await?;
-            let command = redis::cmd("PUBLISH").arg(&channel).arg(&payload).to_owned();
-            match command.query_async::<u64>(&mut connection).await {
-                Ok(receivers) => Ok(receivers),
-                Err(source) => {
+            let sent = match &shared.history {
+                Some(history) => history
+                    .publish(&mut connection, &channel, payload.as_bytes())
+                    .await
+                    .map(|(position, receivers)| (receivers, Some(position.to_string()))),
+                None => redis::cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(&payload)
+                    .query_async::<u64>(&mut connection)
+                    .await
+                    .map(|receivers| (receivers, None))
+                    .map_err(HistoryError::Redis),
+            };
+            match sent {
+                Ok(sent) => Ok(sent),
+                Err(HistoryError::Redis(source)) => {
                     if source.is_unrecoverable_error() || source.is_io_error() {
                         self.forget(generation).await;
                     }
                     Err(PublishError::Redis { url: shared.url.clone(), source })
+                }
+                Err(HistoryError::Unexpected(reason)) => {
+                    Err(PublishError::History { url: shared.url.clone(), reason })
                 }
             }
         };
@@ -725,13 +758,19 @@ impl Publisher {
             }
         };
         match result {
-            Ok(receivers) => {
+            Ok((receivers, position)) => {
                 let failed = shared.failures.swap(0, Ordering::Relaxed);
                 if failed > 0 {
                     tracing::info!(url = %shared.url, failed, "publishing to Redis works again");
                 }
                 tracing::trace!(channel = %channel, receivers, "published");
-                PublishOutcome { channel, payload, receivers: Some(receivers), error: None }
+                PublishOutcome {
+                    channel,
+                    payload,
+                    receivers: Some(receivers),
+                    position,
+                    error: None,
+                }
             }
             Err(error) => {
                 // One warning per streak of failures, so a Redis outage under

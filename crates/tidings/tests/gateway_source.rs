@@ -80,10 +80,8 @@ async fn fake_gateway(hold: Duration) -> (String, mpsc::UnboundedReceiver<Seen>)
 
 fn config(url: String, token: &str) -> GatewaySourceConfig {
     GatewaySourceConfig {
-        url,
-        token: Some(token.into()),
-        channels: vec![Channel::Inventory],
         backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(200) },
+        ..GatewaySourceConfig::new(url, Some(token.into()), vec![Channel::Inventory])
     }
 }
 

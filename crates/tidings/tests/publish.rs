@@ -345,9 +345,11 @@ async fn raw_json_is_checked_legacy_is_sent_and_malformed_is_refused() {
 #[tokio::test]
 async fn a_publish_with_redis_stopped_returns_within_the_bound_and_says_why() {
     let mut server = RedisServer::start();
-    let publisher =
-        Publisher::new(PublisherConfig { url: server.url(), timeout: Duration::from_millis(500) })
-            .unwrap();
+    let publisher = Publisher::new(PublisherConfig {
+        timeout: Duration::from_millis(500),
+        ..PublisherConfig::new(server.url())
+    })
+    .unwrap();
     publisher.broadcast(BroadcastInfo::new("warm up")).await.result().unwrap();
     server.kill();
 
@@ -368,8 +370,8 @@ async fn a_publish_against_an_unroutable_address_times_out_within_the_bound() {
     // 10.255.255.1 is private and normally unroutable: connecting hangs
     // rather than being refused, which is what the bound is for.
     let publisher = Publisher::new(PublisherConfig {
-        url: "redis://10.255.255.1:6379".into(),
         timeout: Duration::from_millis(300),
+        ..PublisherConfig::new("redis://10.255.255.1:6379")
     })
     .unwrap();
 

@@ -21,7 +21,7 @@ fn quick_backoff() -> Backoff {
 }
 
 fn config(url: String, subscriptions: Vec<Subscription>) -> RedisSourceConfig {
-    RedisSourceConfig { url, subscriptions, backoff: quick_backoff() }
+    RedisSourceConfig { subscriptions, backoff: quick_backoff(), ..RedisSourceConfig::new(url) }
 }
 
 async fn next(handle: &mut SourceHandle) -> SourceUpdate {
@@ -41,7 +41,7 @@ async fn next_state(handle: &mut SourceHandle) -> SourceState {
 async fn next_message(handle: &mut SourceHandle) -> SourceMessage {
     match next(handle).await {
         SourceUpdate::Message(message) => message,
-        SourceUpdate::State(state) => panic!("expected a message, got {state:?}"),
+        other => panic!("expected a message, got {other:?}"),
     }
 }
 

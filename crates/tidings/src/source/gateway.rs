@@ -15,7 +15,12 @@
 //!   information, the WebSocket itself is fine.
 //! - Event frames become [`super::SourceMessage`]s under the Redis channel
 //!   name (`ws:` + logical), so consumers treat both sources alike.
+//! - Positions (docs/positions.md): every subscribe names, per channel, the
+//!   last position delivered (or given in [`GatewaySourceConfig::resume`]),
+//!   so the gateway replays what was missed; a channel it reports as not
+//!   `recovered` becomes a [`SourceUpdate::Missed`].
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -29,8 +34,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, Stop, give_up,
-    reconnect_forever,
+    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
+    give_up, reconnect_forever,
 };
 use crate::redact::redact_url;
 
@@ -52,6 +57,23 @@ pub struct GatewaySourceConfig {
     pub token: Option<String>,
     pub channels: Vec<Channel>,
     pub backoff: Backoff,
+    /// Where to resume from at the first connect: Redis channel name
+    /// (`ws:inventory`) → the last position the consumer has kept. Later
+    /// reconnects resume from what the source itself delivered last.
+    pub resume: BTreeMap<String, String>,
+}
+
+impl GatewaySourceConfig {
+    /// `channels` through the gateway at `url`, default backoff, no resume.
+    pub fn new(url: impl Into<String>, token: Option<String>, channels: Vec<Channel>) -> Self {
+        GatewaySourceConfig {
+            url: url.into(),
+            token,
+            channels,
+            backoff: Backoff::default(),
+            resume: BTreeMap::new(),
+        }
+    }
 }
 
 /// Starts a task that subscribes to `config.channels` through the gateway
@@ -79,6 +101,13 @@ pub fn spawn_gateway_source(
     SourceHandle { updates, task: SourceTask(task) }
 }
 
+/// The answer to a subscribe: events that arrived with it, and channels the
+/// gateway could not fully recover.
+struct Subscribed {
+    early: Vec<(String, Option<String>, String)>,
+    missed: Vec<String>,
+}
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -89,6 +118,8 @@ struct GatewaySession {
     label: String,
     token: Option<String>,
     channels: Vec<String>,
+    /// Logical channel → the last position delivered on it.
+    delivered: HashMap<String, String>,
 }
 
 impl GatewaySession {
@@ -127,6 +158,13 @@ impl GatewaySession {
             label: redact_url(url.as_str()),
             url,
             token: config.token.clone(),
+            delivered: config
+                .resume
+                .iter()
+                .filter_map(|(channel, position)| {
+                    channel.strip_prefix(REDIS_PREFIX).map(|c| (c.to_owned(), position.clone()))
+                })
+                .collect(),
             channels,
         })
     }
@@ -193,8 +231,13 @@ impl GatewaySession {
 
     /// Sends the subscribe and waits for its answer. Event frames arriving
     /// meanwhile are kept and delivered after `Live`.
-    async fn subscribe(&self, socket: &mut Socket) -> Result<Vec<(String, String)>, Failure> {
-        let frame = ClientFrame::Subscribe { channels: self.channels.clone() };
+    async fn subscribe(&self, socket: &mut Socket) -> Result<Subscribed, Failure> {
+        let since = self
+            .channels
+            .iter()
+            .filter_map(|c| self.delivered.get(c).map(|p| (c.clone(), p.clone())))
+            .collect();
+        let frame = ClientFrame::Subscribe { channels: self.channels.clone(), since };
         let text = serde_json::to_string(&frame).unwrap_or_default();
         socket.send(Message::text(text)).await.map_err(|error| self.lost(error))?;
         let mut early = Vec::new();
@@ -212,12 +255,17 @@ impl GatewaySession {
                 _ => continue,
             };
             match parse_server_frame(text.as_str()) {
-                Ok(Incoming::Control(ServerFrame::Subscribed { channels })) => {
+                Ok(Incoming::Control(ServerFrame::Subscribed { channels, recovered })) => {
                     if !refused.is_empty() {
                         tracing::warn!(gateway = %self.label, ?refused, "gateway refused some channels");
                     }
-                    tracing::info!(gateway = %self.label, ?channels, "subscribed through the gateway");
-                    return Ok(early);
+                    tracing::info!(gateway = %self.label, ?channels, ?recovered, "subscribed through the gateway");
+                    let missed = recovered
+                        .into_iter()
+                        .filter(|(_, complete)| !complete)
+                        .map(|(channel, _)| channel)
+                        .collect();
+                    return Ok(Subscribed { early, missed });
                 }
                 Ok(Incoming::Control(ServerFrame::Error { code, message, channel })) => {
                     tracing::warn!(gateway = %self.label, code = code.as_str(), %message, ?channel, "gateway refused part of the subscribe");
@@ -231,7 +279,7 @@ impl GatewaySession {
                     }
                 }
                 Ok(Incoming::Event(event)) => {
-                    early.push((event.channel, event.data.get().to_owned()));
+                    early.push((event.channel, event.position, event.data.get().to_owned()));
                 }
                 Ok(_) => {}
                 Err(error) => {
@@ -260,7 +308,7 @@ impl Session for GatewaySession {
             let early = self.subscribe(&mut socket).await?;
             Ok::<_, Failure>((socket, early))
         };
-        let (mut socket, early) = tokio::select! {
+        let (mut socket, Subscribed { early, missed }) = tokio::select! {
             biased;
             () = outbox.cancel.cancelled() => return Err(Stop),
             result = tokio::time::timeout(CONNECT_TIMEOUT, connecting) => match result {
@@ -272,9 +320,23 @@ impl Session for GatewaySession {
                 ))),
             },
         };
+        for channel in missed {
+            // The time of the last position kept, if it parses.
+            let since = self
+                .delivered
+                .get(&channel)
+                .and_then(|position| position.parse::<crate::history::Position>().ok());
+            let since = since.and_then(|p| i64::try_from(p.recorded_at()).ok());
+            tracing::warn!(gateway = %self.label, %channel, ?since, "gateway history does not reach back to the last position; events may be missing");
+            let channel = format!("{REDIS_PREFIX}{channel}");
+            outbox.send(SourceUpdate::Missed { channel, since }).await?;
+        }
         outbox.state(SourceState::Live).await?;
-        for (channel, data) in early {
-            outbox.message(format!("{REDIS_PREFIX}{channel}"), data.into()).await?;
+        for (channel, position, data) in early {
+            if let Some(position) = &position {
+                self.delivered.insert(channel.clone(), position.clone());
+            }
+            outbox.message(format!("{REDIS_PREFIX}{channel}"), data.into(), position).await?;
         }
 
         let mut keepalive =
@@ -301,8 +363,12 @@ impl Session for GatewaySession {
                     };
                     match parse_server_frame(text.as_str()) {
                         Ok(Incoming::Event(event)) => {
+                            if let Some(position) = &event.position {
+                                self.delivered.insert(event.channel.clone(), position.clone());
+                            }
                             let channel = format!("{REDIS_PREFIX}{}", event.channel);
-                            outbox.message(channel, event.data.get().to_owned().into()).await?;
+                            let data = event.data.get().to_owned().into();
+                            outbox.message(channel, data, event.position).await?;
                             // Waiting for the consumer is not silence.
                             last_read = Instant::now();
                         }
@@ -340,12 +406,7 @@ mod tests {
     use super::*;
 
     fn config(url: &str) -> GatewaySourceConfig {
-        GatewaySourceConfig {
-            url: url.into(),
-            token: None,
-            channels: vec![Channel::Inventory],
-            backoff: Backoff::default(),
-        }
+        GatewaySourceConfig::new(url, None, vec![Channel::Inventory])
     }
 
     #[test]

@@ -56,8 +56,9 @@ pub struct SourceMessage {
     pub payload: bytes::Bytes,
     /// When this process received it, in milliseconds since the Unix epoch.
     pub received_at: i64,
-    /// A position in a per-channel history, for sources that have one.
-    /// Always `None` for now: Pub/Sub has no positions.
+    /// Where the message sits in its channel's history (`EPOCH:MILLIS-SEQ`,
+    /// docs/positions.md), when the source records or reads history;
+    /// `None` otherwise. Keep the last one per channel to resume from it.
     pub position: Option<String>,
 }
 
@@ -88,6 +89,15 @@ pub enum SourceState {
 pub enum SourceUpdate {
     State(SourceState),
     Message(SourceMessage),
+    /// Resuming `channel` could not recover everything since the last
+    /// position: history was trimmed past it, or Redis lost its data. Events
+    /// published on it after `since` (milliseconds since the Unix epoch, when
+    /// known) may be missing. Sent before the messages that could be
+    /// recovered.
+    Missed {
+        channel: String,
+        since: Option<i64>,
+    },
 }
 
 /// Reconnect delays: exponential from `initial` up to `max`, each drawn
@@ -186,9 +196,14 @@ impl Outbox {
         self.send(SourceUpdate::State(state)).await
     }
 
-    async fn message(&self, channel: String, payload: bytes::Bytes) -> Result<(), Stop> {
+    async fn message(
+        &self,
+        channel: String,
+        payload: bytes::Bytes,
+        position: Option<String>,
+    ) -> Result<(), Stop> {
         let received_at = tidings_events::millis_since_epoch(SystemTime::now());
-        let message = SourceMessage { channel, payload, received_at, position: None };
+        let message = SourceMessage { channel, payload, received_at, position };
         self.send(SourceUpdate::Message(message)).await
     }
 

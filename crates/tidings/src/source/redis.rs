@@ -2,25 +2,36 @@
 //! read one reply at a time (see `resp` for why not through redis-rs's
 //! `PubSub`), reconnect and resubscribe forever.
 //!
+//! History (optional, [`RedisSourceConfig::history`]): the source records
+//! every message it receives in its channel's history (docs/positions.md),
+//! which gives it a position, and after a reconnect it first replays what
+//! each channel received since the last position it delivered, then goes
+//! live, skipping live messages the replay already covered. Messages are
+//! recorded in batches on a second, ordinary connection, so recording costs
+//! one round trip per batch, not per message.
+//!
 //! Liveness: the source sends `PING` every [`PING_INTERVAL`] and treats a
 //! connection from which nothing has been read for two intervals as dead,
 //! so a silently vanished server (a cut network, a paused VM) is noticed
 //! without waiting for TCP to give up. Time spent waiting for a slow
 //! consumer does not count, since the source is then not reading on purpose.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tidings_events::{Channel, ChannelError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::resp::{self, Reply, RespError};
 use super::{
-    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, Stop, give_up,
-    reconnect_forever,
+    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
+    give_up, reconnect_forever,
 };
+use crate::history::{History, HistoryConfig, HistoryError, Position};
 use crate::redact::redact_url;
 
 /// How often an idle subscription is checked with `PING`.
@@ -28,6 +39,17 @@ const PING_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Bound on connecting, authenticating and subscribing.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bound on one history round trip (recording a batch, one recovery).
+const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Messages read from the subscription but not yet recorded and delivered.
+/// When full, the reader stops reading and Redis buffers (see the module
+/// docs of `source` for what Redis does when its buffer fills).
+const RECEIVED_QUEUE: usize = 1024;
+
+/// Most messages recorded in one pipelined round trip.
+const RECORD_BATCH: usize = 256;
 
 /// What to subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -83,15 +105,26 @@ pub struct RedisSourceConfig {
     pub url: String,
     pub subscriptions: Vec<Subscription>,
     pub backoff: Backoff,
+    /// Record messages in their channel's history, give them positions, and
+    /// replay missed ones after a reconnect. `None`: plain Pub/Sub, no
+    /// positions, whatever is published while disconnected is lost.
+    pub history: Option<HistoryConfig>,
+    /// Where to resume from at the first connect: Redis channel name
+    /// (`ws:inventory`) → the last position the consumer has kept. Only used
+    /// with `history`. Later reconnects resume from what the source itself
+    /// delivered last.
+    pub resume: BTreeMap<String, String>,
 }
 
 impl RedisSourceConfig {
-    /// Everything (`ws:*`) at `url`, with the default backoff.
+    /// Everything (`ws:*`) at `url`, with the default backoff, no history.
     pub fn new(url: impl Into<String>) -> Self {
         RedisSourceConfig {
             url: url.into(),
             subscriptions: vec![Subscription::all()],
             backoff: Backoff::default(),
+            history: None,
+            resume: BTreeMap::new(),
         }
     }
 }
@@ -141,6 +174,11 @@ struct RedisSession {
     password: Option<String>,
     channels: Vec<String>,
     patterns: Vec<String>,
+    /// For the history commands (the subscription connection cannot run them).
+    client: redis::Client,
+    history: Option<History>,
+    /// The last position delivered on each channel: where to resume from.
+    delivered: HashMap<String, Position>,
 }
 
 impl RedisSession {
@@ -182,6 +220,19 @@ impl RedisSession {
         if channels.is_empty() && patterns.is_empty() {
             return Err("nothing to subscribe to: the subscription list is empty".into());
         }
+        let mut delivered = HashMap::new();
+        if config.history.is_some() {
+            for (channel, position) in &config.resume {
+                match position.parse::<Position>() {
+                    Ok(position) => {
+                        delivered.insert(channel.clone(), position);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%channel, %error, "ignoring a resume position that does not parse; that channel starts live");
+                    }
+                }
+            }
+        }
         let settings = info.redis_settings();
         Ok(RedisSession {
             label,
@@ -190,6 +241,9 @@ impl RedisSession {
             password: settings.password().map(str::to_owned),
             channels,
             patterns,
+            history: config.history.map(History::new),
+            client,
+            delivered,
         })
     }
 
@@ -339,10 +393,61 @@ impl Session for RedisSession {
         };
         let Connected { mut reader, mut writer, early } = connected;
         tracing::info!(url = %self.label, channels = ?self.channels, patterns = ?self.patterns, "subscribed to Redis");
-        outbox.state(SourceState::Live).await?;
-        for (channel, payload) in early {
-            outbox.message(channel, payload).await?;
+
+        // With history: replay what was missed before going live. Messages
+        // published meanwhile wait in the subscription's socket.
+        let mut recorder = None;
+        let mut replayed_up_to = HashMap::new();
+        if let Some(history) = &self.history {
+            let catching_up = async {
+                let mut connection = self.client.get_multiplexed_async_connection().await?;
+                history.load(&mut connection).await?;
+                let mut replays = Vec::new();
+                for (channel, since) in &self.delivered {
+                    let recovery = history.recover(&mut connection, channel, since).await?;
+                    replays.push((channel.clone(), since.clone(), recovery));
+                }
+                Ok::<_, HistoryError>((connection, replays))
+            };
+            let (connection, replays) = tokio::select! {
+                biased;
+                () = outbox.cancel.cancelled() => return Err(Stop),
+                result = tokio::time::timeout(CONNECT_TIMEOUT + HISTORY_TIMEOUT, catching_up) => match result {
+                    Ok(Ok(caught_up)) => caught_up,
+                    Ok(Err(error)) => return Ok(Failure::Transient(format!(
+                        "cannot read history from Redis at {}: {error}", self.label
+                    ))),
+                    Err(_) => return Ok(Failure::Transient(format!(
+                        "Redis at {} did not answer the history read within {:?}",
+                        self.label, CONNECT_TIMEOUT + HISTORY_TIMEOUT
+                    ))),
+                },
+            };
+            for (channel, since, recovery) in replays {
+                if !recovery.recovered {
+                    tracing::warn!(%channel, since = %since, "history does not reach back to the last position; events may be missing");
+                    let since = i64::try_from(since.recorded_at()).ok();
+                    outbox.send(SourceUpdate::Missed { channel: channel.clone(), since }).await?;
+                }
+                let mut last = (recovery.epoch == since.epoch).then_some(since);
+                for entry in recovery.entries {
+                    outbox
+                        .message(
+                            channel.clone(),
+                            entry.payload.into(),
+                            Some(entry.position.to_string()),
+                        )
+                        .await?;
+                    last = Some(entry.position);
+                }
+                if let Some(last) = last {
+                    self.delivered.insert(channel.clone(), last.clone());
+                    replayed_up_to.insert(channel, last);
+                }
+            }
+            recorder = Some((history, connection));
         }
+        outbox.state(SourceState::Live).await?;
 
         let outbox = &*outbox;
         let started = Instant::now();
@@ -350,20 +455,30 @@ impl Session for RedisSession {
         let last_read = AtomicU64::new(0);
         let waiting_for_consumer = AtomicBool::new(false);
         let label = &self.label;
+        let delivered = &mut self.delivered;
+        let (received, mut to_deliver) = mpsc::channel::<(String, bytes::Bytes)>(RECEIVED_QUEUE);
 
         let reading = async {
+            for message in early {
+                waiting_for_consumer.store(true, Ordering::Relaxed);
+                let _ = received.send(message).await;
+                waiting_for_consumer.store(false, Ordering::Relaxed);
+            }
             loop {
                 let reply = match resp::read_reply(&mut reader).await {
                     Ok(reply) => reply,
                     Err(error) => {
-                        return Ok(Failure::Transient(format!("lost Redis at {label}: {error}")));
+                        return Failure::Transient(format!("lost Redis at {label}: {error}"));
                     }
                 };
                 last_read.store(elapsed_ms(), Ordering::Relaxed);
                 match classify(reply) {
                     Push::Message { channel, payload } => {
                         waiting_for_consumer.store(true, Ordering::Relaxed);
-                        outbox.message(channel, payload).await?;
+                        if received.send((channel, payload)).await.is_err() {
+                            // The delivering side ended; its result decides.
+                            std::future::pending::<()>().await;
+                        }
                         waiting_for_consumer.store(false, Ordering::Relaxed);
                         last_read.store(elapsed_ms(), Ordering::Relaxed);
                     }
@@ -372,9 +487,63 @@ impl Session for RedisSession {
                         "skipped a message larger than {} bytes", resp::MAX_PAYLOAD_BYTES
                     ),
                     Push::Error(error) => {
-                        return Ok(Failure::Transient(format!("Redis at {label} said: {error}")));
+                        return Failure::Transient(format!("Redis at {label} said: {error}"));
                     }
                     Push::Confirmed | Push::Other => {}
+                }
+            }
+        };
+        let delivering = async {
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            loop {
+                batch.clear();
+                if to_deliver.recv_many(&mut batch, RECORD_BATCH).await == 0 {
+                    std::future::pending::<()>().await;
+                }
+                let positions = match &mut recorder {
+                    None => vec![None; batch.len()],
+                    Some((history, connection)) => {
+                        let messages: Vec<(&str, &[u8])> =
+                            batch.iter().map(|(c, p)| (c.as_str(), p.as_ref())).collect();
+                        let recorded = tokio::time::timeout(
+                            HISTORY_TIMEOUT,
+                            history.record_many(connection, &messages),
+                        )
+                        .await;
+                        match recorded {
+                            Ok(Ok(positions)) => positions.into_iter().map(Some).collect(),
+                            // Not delivered: the reconnect replays them from
+                            // history if anyone recorded them.
+                            Ok(Err(error)) => {
+                                return Ok(Failure::Transient(format!(
+                                    "cannot record history in Redis at {label}: {error}"
+                                )));
+                            }
+                            Err(_) => {
+                                return Ok(Failure::Transient(format!(
+                                    "Redis at {label} did not record history within {HISTORY_TIMEOUT:?}"
+                                )));
+                            }
+                        }
+                    }
+                };
+                for ((channel, payload), position) in batch.drain(..).zip(positions) {
+                    if let Some(position) = &position {
+                        // Appended before the replay read it: already delivered.
+                        let replayed =
+                            replayed_up_to.get(&channel).is_some_and(|floor: &Position| {
+                                floor.epoch == position.epoch && position.id <= floor.id
+                            });
+                        // The same payload again within the dedup window (a
+                        // publisher's retry) is the same event at the same
+                        // position.
+                        let repeated = delivered.get(&channel) == Some(position);
+                        if replayed || repeated {
+                            continue;
+                        }
+                        delivered.insert(channel.clone(), position.clone());
+                    }
+                    outbox.message(channel, payload, position.map(|p| p.to_string())).await?;
                 }
             }
         };
@@ -402,7 +571,8 @@ impl Session for RedisSession {
         tokio::select! {
             biased;
             () = outbox.cancel.cancelled() => Err(Stop),
-            result = reading => result,
+            result = delivering => result,
+            failure = reading => Ok(failure),
             failure = pinging => Ok(failure),
         }
     }
