@@ -1,0 +1,69 @@
+//! The one door between the dashboard and the Rust side.
+//!
+//! Every Tauri command the UI uses is wrapped here, with the argument names
+//! (camelCase) and result types from the generated bindings. Nothing else in
+//! the UI imports `@tauri-apps/api`, so tests mock exactly this surface with
+//! `@tauri-apps/api/mocks`. The UI never opens a link itself: `openItem` asks
+//! Rust, which opens the item's http(s) `actionUrl` in the browser.
+
+import { Channel, invoke } from '@tauri-apps/api/core';
+import type { FeedId } from './bindings/FeedId';
+import type { FeedItem } from './bindings/FeedItem';
+import type { HistoryQuery } from './bindings/HistoryQuery';
+import type { Settings } from './bindings/Settings';
+import type { Snapshot } from './bindings/Snapshot';
+import type { UiBatch } from './bindings/UiBatch';
+
+/** A rejected command, as text a person can read (Rust rejects with a string). */
+export function errorText(error: unknown): string {
+  if (typeof error === 'string') return error;
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'message' in error) {
+    return String((error as { message: unknown }).message);
+  }
+  try {
+    return JSON.stringify(error);
+  } catch {
+    return String(error);
+  }
+}
+
+export const ipc = {
+  snapshot: (): Promise<Snapshot> => invoke<Snapshot>('snapshot'),
+
+  history: (query: HistoryQuery): Promise<FeedItem[]> => invoke<FeedItem[]>('history', { query }),
+
+  markRead: (ids: string[]): Promise<void> => invoke<void>('mark_read', { ids }),
+
+  /** `feed` null marks every feed read. */
+  markAllRead: (feed: FeedId | null): Promise<void> => invoke<void>('mark_all_read', { feed }),
+
+  getSettings: (): Promise<Settings> => invoke<Settings>('get_settings'),
+
+  /** Resolves with the settings as saved; rejects with a readable reason. */
+  setSettings: (settings: Settings): Promise<Settings> =>
+    invoke<Settings>('set_settings', { settings }),
+
+  sendTestNotification: (): Promise<void> => invoke<void>('send_test_notification'),
+
+  openItem: (itemId: string): Promise<void> => invoke<void>('open_item', { itemId }),
+
+  acknowledge: (itemId: string): Promise<void> => invoke<void>('acknowledge', { itemId }),
+
+  /** May resolve with the pause end (ms since epoch). */
+  pauseNotifications: (minutes: number): Promise<number | null | undefined> =>
+    invoke<number | null | undefined>('pause_notifications', { minutes }),
+
+  /**
+   * Opens the live stream. Batches arrive at most every 50 ms or 500 items;
+   * `onBatch` must be cheap (it only queues, see `state/scheduler.ts`).
+   */
+  subscribe: async (onBatch: (batch: UiBatch) => void): Promise<Channel<UiBatch>> => {
+    const channel = new Channel<UiBatch>();
+    channel.onmessage = onBatch;
+    await invoke<void>('subscribe', { channel });
+    return channel;
+  },
+};
+
+export type Ipc = typeof ipc;

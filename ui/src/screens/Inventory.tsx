@@ -1,0 +1,124 @@
+//! Inventory changes: product, change ±, old → new, action, reason,
+//! operator, time. Rows whose new quantity is under the low-stock threshold
+//! are highlighted; a text box filters by product name or id.
+
+import type { VNode } from 'preact';
+import { useMemo, useState } from 'preact/hooks';
+import type { FeedItem } from '../bindings/FeedItem';
+import type { InventoryChange } from '../bindings/InventoryChange';
+import { Cell, Empty, HeadCell, LoadOlder, feedRowAttrs, ScreenHeader, Tag, TimeCell, useFocus, type Tone } from '../components/bits';
+import { VirtualList } from '../components/VirtualList';
+import { useApp } from '../context';
+import { formatChange, formatNumber } from '../format';
+import { rowsOf } from '../state/store';
+
+const ACTION_TONE: Record<InventoryChange['action'], Tone> = {
+  adjust: 'accent',
+  inbound: 'success',
+  outbound: 'info',
+  reserve: 'neutral',
+  release: 'neutral',
+};
+
+export function matchesProduct(event: InventoryChange, filter: string): boolean {
+  if (!filter) return true;
+  const needle = filter.toLowerCase();
+  return (
+    event.productId.toLowerCase().includes(needle) ||
+    (event.productName ?? '').toLowerCase().includes(needle) ||
+    (event.variantId ?? '').toLowerCase().includes(needle)
+  );
+}
+
+export function Inventory(): VNode {
+  const { state, t } = useApp();
+  const [filter, setFilter] = useState('');
+  const threshold = state.settings.lowStockThreshold;
+  const all = useMemo(() => rowsOf(state, 'inventory'), [state.feeds.inventory, state.older.inventory]);
+  const rows = useMemo(
+    () =>
+      filter.trim()
+        ? all.filter((i) => i.event.type === 'inventory:change' && matchesProduct(i.event, filter.trim()))
+        : all,
+    [all, filter],
+  );
+  const focus = useFocus('inventory');
+  const loc = t.locale;
+
+  const renderRow = (item: FeedItem): VNode => {
+    const e = item.event;
+    if (e.type !== 'inventory:change') return <Cell>{e.type}</Cell>;
+    const low = e.newQuantity < threshold;
+    return (
+      <div class={`grid grid-inv${low ? ' low' : ''}${item.read ? '' : ' unread'}`}>
+        <TimeCell ms={e.timestamp} />
+        <Cell class="product" title={e.productName ?? e.productId}>
+          <span class="strong">{e.productName ?? e.productId}</span>
+          <span class="mono muted">
+            {e.productName ? e.productId : ''}
+            {e.variantId ? ` · ${t('inv.variant', { id: e.variantId })}` : ''}
+          </span>
+        </Cell>
+        <Cell>
+          <Tag tone={ACTION_TONE[e.action] ?? 'neutral'}>{t.maybe(`inv.action.${e.action}`, e.action)}</Tag>
+        </Cell>
+        <Cell class={`num ${e.changeAmount > 0 ? 'pos' : e.changeAmount < 0 ? 'neg' : ''}`}>
+          {formatChange(e.changeAmount, loc)}
+        </Cell>
+        <Cell class="num qty">
+          <span class="muted">{formatNumber(e.oldQuantity, loc)}</span>
+          <span class="arrow" aria-hidden="true">
+            →
+          </span>
+          <span class={low ? 'strong warn-text' : 'strong'}>{formatNumber(e.newQuantity, loc)}</span>
+          {low ? <Tag tone="warning">{t('overview.lowStock')}</Tag> : null}
+        </Cell>
+        <Cell class="ellipsis" title={e.reason}>
+          {e.reason ?? ''}
+        </Cell>
+        <Cell class="ellipsis">{e.operator ?? ''}</Cell>
+      </div>
+    );
+  };
+
+  return (
+    <section class="screen" aria-labelledby="screen-title">
+      <ScreenHeader title={t('inv.title')} count={rows.length}>
+        <span class="legend">
+          <span class="swatch low" aria-hidden="true" />
+          {t('inv.lowStock', { n: formatNumber(threshold, loc) })}
+        </span>
+        <input
+          type="search"
+          class="input"
+          placeholder={t('inv.filter')}
+          aria-label={t('inv.filter')}
+          value={filter}
+          onInput={(ev) => setFilter((ev.target as HTMLInputElement).value)}
+        />
+      </ScreenHeader>
+      <VirtualList
+        label={t('inv.title')}
+        rows={rows}
+        rowHeight={40}
+        rowKey={(i) => i.id}
+        rowAttrs={feedRowAttrs}
+        renderRow={renderRow}
+        {...focus}
+        header={
+          <div class="grid grid-inv">
+            <HeadCell>{t('common.time')}</HeadCell>
+            <HeadCell>{t('inv.product')}</HeadCell>
+            <HeadCell>{t('inv.action')}</HeadCell>
+            <HeadCell class="num">{t('inv.change')}</HeadCell>
+            <HeadCell class="num">{t('inv.quantity')}</HeadCell>
+            <HeadCell>{t('inv.reason')}</HeadCell>
+            <HeadCell>{t('inv.operator')}</HeadCell>
+          </div>
+        }
+        empty={<Empty filtered={filter.trim() !== ''} />}
+        footer={filter.trim() ? null : <LoadOlder feed="inventory" />}
+      />
+    </section>
+  );
+}

@@ -1,0 +1,107 @@
+//! My notifications: the user's own channel, read/unread, "mark all read",
+//! and the action button. The button never opens the link here: Rust
+//! (`open_item`) opens the item's http(s) `actionUrl` in the browser.
+
+import type { VNode } from 'preact';
+import { useMemo, useState } from 'preact/hooks';
+import type { FeedItem } from '../bindings/FeedItem';
+import { Cell, Empty, HeadCell, LoadOlder, feedRowAttrs, ScreenHeader, Tag, TimeCell, useFocus } from '../components/bits';
+import { VirtualList } from '../components/VirtualList';
+import { useApp } from '../context';
+import { rowsOf } from '../state/store';
+import { LEVEL_TONE } from './Feeds';
+
+export function Mine(): VNode {
+  const { state, t, actions } = useApp();
+  const [unreadOnly, setUnreadOnly] = useState(false);
+  const all = useMemo(() => rowsOf(state, 'mine'), [state.feeds.mine, state.older.mine]);
+  const rows = useMemo(() => (unreadOnly ? all.filter((i) => !i.read) : all), [all, unreadOnly]);
+  const focus = useFocus('mine');
+
+  const renderRow = (item: FeedItem): VNode => {
+    const e = item.event;
+    if (e.type !== 'notification') return <span />;
+    return (
+      <div class={`grid grid-mine${item.read ? ' read' : ' unread'}`}>
+        <Cell class="dot-cell">
+          <span
+            class={item.read ? 'dot' : 'dot on'}
+            role="img"
+            aria-label={item.read ? t('mine.read') : t('mine.unread')}
+            title={item.read ? t('mine.read') : t('mine.unread')}
+          />
+        </Cell>
+        <TimeCell ms={e.timestamp} />
+        <Cell>
+          <Tag tone={LEVEL_TONE[e.notificationType] ?? 'info'}>
+            {t.maybe(`level.${e.notificationType}`, e.notificationType)}
+          </Tag>
+        </Cell>
+        <Cell class="text2" title={e.message}>
+          <span class="strong line">{e.title}</span>
+          <span class="line clamp muted-strong">{e.message}</span>
+        </Cell>
+        <Cell class="actions">
+          {e.actionUrl ? (
+            <button type="button" class="btn primary small" onClick={() => actions.openItem(item.id)}>
+              {e.actionLabel || t('mine.action')}
+            </button>
+          ) : null}
+          {item.read ? null : (
+            <button type="button" class="btn ghost small" onClick={() => actions.markRead([item.id])}>
+              {t('mine.markRead')}
+            </button>
+          )}
+        </Cell>
+      </div>
+    );
+  };
+
+  return (
+    <section class="screen">
+      <ScreenHeader title={t('mine.title')} count={rows.length}>
+        <span class="muted">{t('nav.unread', { n: state.unread.mine })}</span>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={unreadOnly}
+            onChange={(ev) => setUnreadOnly((ev.target as HTMLInputElement).checked)}
+          />
+          {t('mine.unreadOnly')}
+        </label>
+        <button
+          type="button"
+          class="btn"
+          disabled={state.unread.mine === 0 && !all.some((i) => !i.read)}
+          onClick={() => actions.markAllRead('mine')}
+        >
+          {t('mine.markAll')}
+        </button>
+      </ScreenHeader>
+      <VirtualList
+        label={t('mine.title')}
+        rows={rows}
+        rowHeight={60}
+        rowKey={(i) => i.id}
+        rowAttrs={feedRowAttrs}
+        renderRow={renderRow}
+        {...focus}
+        header={
+          <div class="grid grid-mine">
+            <HeadCell>
+              <span class="sr-only">{t('mine.unread')}</span>
+            </HeadCell>
+            <HeadCell>{t('common.time')}</HeadCell>
+            <HeadCell>{t('sys.level')}</HeadCell>
+            <HeadCell>{t('bc.message')}</HeadCell>
+            <HeadCell>
+              <span class="sr-only">{t('mine.action')}</span>
+            </HeadCell>
+          </div>
+        }
+        empty={<Empty filtered={unreadOnly} />}
+        footer={unreadOnly ? null : <LoadOlder feed="mine" />}
+      />
+    </section>
+  );
+}
