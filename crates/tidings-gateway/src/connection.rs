@@ -1,0 +1,460 @@
+//! One WebSocket client, served by one task from upgrade to close.
+//!
+//! The task owns the socket and selects over, in priority order: gateway
+//! shutdown (close 1001), being marked a slow consumer by the hub (close
+//! 1013), a change of upstream state (`status` frame), frames queued in its
+//! [`Outbox`] (written in batches, one flush per batch), frames from the
+//! client, and the ping timer (a peer silent past the idle timeout is
+//! dropped). Every write races the slow-consumer mark, shutdown and a write
+//! timeout, so a stuck socket ties up only its own task.
+//!
+//! Frame order: `subscribed` is written before any event of the channels it
+//! lists (the hub starts queuing them only after the subscription is
+//! registered, and replies are written directly, ahead of the queue), and is
+//! held back while the upstream is reconnecting, so a client that has read
+//! `subscribed` receives every event published afterwards. `unsubscribed` is
+//! written after the events already queued for the connection, and no event
+//! of the channels it lists follows it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use futures_util::{SinkExt, StreamExt};
+use tidings_events::Channel;
+use tidings_events::frame::{ClientFrame, ErrorCode, ServerFrame, parse_client_frame};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::CapacityError;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Grant, Refusal};
+use crate::config::GatewayConfig;
+use crate::hub::{ConnectionId, EventMessage, Hub, Outbox};
+use crate::metrics::Metrics;
+use crate::upstream::UpstreamStatus;
+
+/// Close code for a slow consumer: 1013 "Try Again Later" (RFC 6455 §7.4.1
+/// registry): reconnect, preferably after a short delay.
+pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+/// Close code when a client frame exceeds `max_frame_bytes`: 1009 "Message Too Big".
+pub const CLOSE_TOO_LARGE: u16 = 1009;
+/// Close code on gateway shutdown and idle timeout: 1001 "Going Away".
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Most bytes of event frames written per flush; the rest waits for the next
+/// turn of the loop so client frames and pings are not starved.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Most channel names one subscribe or unsubscribe frame may carry.
+pub const MAX_NAMES_PER_FRAME: usize = 256;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub metrics: Metrics,
+    pub config: Arc<GatewayConfig>,
+    pub status: watch::Receiver<UpstreamStatus>,
+    pub shutdown: CancellationToken,
+    /// Open connections, for the connection cap.
+    pub open: AtomicUsize,
+}
+
+/// A reserved place under the connection cap; given back when dropped.
+#[derive(Debug)]
+pub struct Slot {
+    shared: Arc<Shared>,
+}
+
+impl Slot {
+    /// Reserves a place, or `None` when `max_connections` are open.
+    pub fn reserve(shared: &Arc<Shared>) -> Option<Slot> {
+        let max = shared.config.max_connections;
+        shared
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Slot { shared: Arc::clone(shared) })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Shutdown,
+    SlowConsumer,
+    TooLarge,
+    Idle,
+    PeerClosed,
+    SocketError,
+    WriteTimeout,
+}
+
+/// Serves one upgraded WebSocket until it ends.
+pub async fn serve<S>(ws: WebSocketStream<S>, grant: Grant, slot: Slot)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let shared = Arc::clone(&slot.shared);
+    let id = shared.hub.next_connection_id();
+    shared.metrics.connections.inc();
+    shared.metrics.connections_accepted.inc();
+    let mut connection = Connection {
+        outbox: Arc::new(Outbox::new(shared.config.outbound_buffer_bytes)),
+        ws,
+        id,
+        grant,
+        subscriptions: Vec::new(),
+        waiting_for_live: Vec::new(),
+        last_heard: Instant::now(),
+        status: shared.status.clone(),
+        shared: Arc::clone(&shared),
+    };
+    let end = connection.run().await;
+    connection.finish(end).await;
+    for channel in &connection.subscriptions {
+        shared.hub.unsubscribe(channel, id);
+    }
+    shared.metrics.connections.dec();
+    drop(slot);
+}
+
+struct Connection<S> {
+    ws: WebSocketStream<S>,
+    id: ConnectionId,
+    grant: Grant,
+    outbox: Arc<Outbox>,
+    subscriptions: Vec<Channel>,
+    /// Channel names whose `subscribed` waits for the upstream to be live.
+    waiting_for_live: Vec<String>,
+    last_heard: Instant,
+    status: watch::Receiver<UpstreamStatus>,
+    shared: Arc<Shared>,
+}
+
+impl<S> Connection<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn run(&mut self) -> End {
+        let current = self.status.borrow_and_update().clone();
+        if !current.is_live()
+            && let Err(end) = self.write(vec![status_frame(&current)]).await
+        {
+            return end;
+        }
+        let period = self.shared.config.ping_interval;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
+                () = self.outbox.kicked() => Err(End::SlowConsumer),
+                changed = self.status.changed() => match changed {
+                    Ok(()) => self.upstream_changed().await,
+                    // The upstream task is gone: the gateway is stopping.
+                    Err(_) => Err(End::Shutdown),
+                },
+                () = self.outbox.ready() => self.send_queued().await,
+                incoming = self.ws.next() => self.received(incoming).await,
+                _ = ping.tick() => self.ping().await,
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    async fn upstream_changed(&mut self) -> Result<(), End> {
+        let status = self.status.borrow_and_update().clone();
+        let mut frames = vec![status_frame(&status)];
+        if status.is_live() && !self.waiting_for_live.is_empty() {
+            let channels = std::mem::take(&mut self.waiting_for_live);
+            frames.push(text_frame(ServerFrame::Subscribed {
+                channels,
+                recovered: Default::default(),
+            }));
+        }
+        self.write(frames).await
+    }
+
+    /// Writes one batch of queued event frames.
+    async fn send_queued(&mut self) -> Result<(), End> {
+        let mut batch = Vec::new();
+        self.outbox.drain_into(&mut batch, BATCH_BYTES);
+        if self.outbox.has_frames() {
+            // Come back after giving client frames and pings a turn.
+            self.outbox.rearm();
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.write(batch.into_iter().map(|message: EventMessage| Message::Text(message.frame)))
+            .await
+    }
+
+    async fn received(&mut self, incoming: Option<Result<Message, WsError>>) -> Result<(), End> {
+        let message = match incoming {
+            None => return Err(End::PeerClosed),
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { size, max_size }))) => {
+                tracing::debug!(connection = self.id, size, max_size, "client frame too large");
+                return Err(End::TooLarge);
+            }
+            Some(Err(error)) => {
+                tracing::debug!(connection = self.id, %error, "client socket error");
+                return Err(End::SocketError);
+            }
+            Some(Ok(message)) => message,
+        };
+        self.last_heard = Instant::now();
+        match message {
+            Message::Text(text) => self.client_frame(text.as_str()).await,
+            Message::Binary(_) => {
+                let error = self.error(
+                    ErrorCode::BadRequest,
+                    "binary frames are not part of the protocol; send JSON text frames".into(),
+                    None,
+                );
+                self.write(vec![error]).await
+            }
+            // tungstenite queued the pong; this flush sends it now.
+            Message::Ping(_) => self.write(Vec::new()).await,
+            Message::Pong(_) | Message::Frame(_) => Ok(()),
+            Message::Close(_) => Err(End::PeerClosed),
+        }
+    }
+
+    async fn client_frame(&mut self, text: &str) -> Result<(), End> {
+        let frame = match parse_client_frame(text) {
+            Ok(frame) => frame,
+            Err(error) => {
+                let reply = self.error(error.code, error.message, None);
+                return self.write(vec![reply]).await;
+            }
+        };
+        match frame {
+            ClientFrame::Ping => self.write(vec![text_frame(ServerFrame::Pong)]).await,
+            ClientFrame::Subscribe { channels, .. } => self.subscribe(channels).await,
+            ClientFrame::Unsubscribe { channels } => self.unsubscribe(channels).await,
+        }
+    }
+
+    async fn subscribe(&mut self, names: Vec<String>) -> Result<(), End> {
+        if names.len() > MAX_NAMES_PER_FRAME {
+            let reply = self.error(
+                ErrorCode::BadRequest,
+                format!("a subscribe frame may name at most {MAX_NAMES_PER_FRAME} channels, this one names {}", names.len()),
+                None,
+            );
+            return self.write(vec![reply]).await;
+        }
+        let mut replies = Vec::new();
+        let mut granted: Vec<String> = Vec::new();
+        let max = self.shared.config.max_subscriptions;
+        for name in &names {
+            let channel = match Channel::parse(name) {
+                Ok(channel) => channel,
+                Err(error) => {
+                    replies.push(self.error(
+                        ErrorCode::UnknownChannel,
+                        error.to_string(),
+                        Some(name.clone()),
+                    ));
+                    continue;
+                }
+            };
+            if let Err(refusal) = self.grant.check(&channel) {
+                let message = match refusal {
+                    Refusal::OtherUser => format!(
+                        "{name} belongs to another user; you may subscribe to your own {} only",
+                        self.grant
+                            .user()
+                            .map_or_else(String::new, |user| format!("user:{user}:notifications"))
+                    ),
+                    Refusal::NotInClaim => {
+                        format!("your token's `channels` claim does not include {name}")
+                    }
+                };
+                self.shared.metrics.auth_failures.with_label_values(&["forbidden"]).inc();
+                replies.push(self.error(ErrorCode::Forbidden, message, Some(name.clone())));
+                continue;
+            }
+            if !self.subscriptions.contains(&channel) {
+                if self.subscriptions.len() >= max {
+                    let message = format!(
+                        "this connection already has {max} subscriptions, the most allowed; unsubscribe from one first"
+                    );
+                    replies.push(self.error(
+                        ErrorCode::TooManySubscriptions,
+                        message,
+                        Some(name.clone()),
+                    ));
+                    continue;
+                }
+                self.shared.hub.subscribe(&channel, self.id, &self.outbox);
+                self.subscriptions.push(channel);
+            }
+            if !granted.contains(name) {
+                granted.push(name.clone());
+            }
+        }
+        if !granted.is_empty() || names.is_empty() {
+            if self.status.borrow().is_live() {
+                replies.push(text_frame(ServerFrame::Subscribed {
+                    channels: granted,
+                    recovered: Default::default(),
+                }));
+            } else {
+                // Confirmed by `upstream_changed` once events can flow again.
+                self.waiting_for_live.extend(granted);
+            }
+        }
+        self.write(replies).await
+    }
+
+    async fn unsubscribe(&mut self, names: Vec<String>) -> Result<(), End> {
+        if names.len() > MAX_NAMES_PER_FRAME {
+            let reply = self.error(
+                ErrorCode::BadRequest,
+                format!("an unsubscribe frame may name at most {MAX_NAMES_PER_FRAME} channels, this one names {}", names.len()),
+                None,
+            );
+            return self.write(vec![reply]).await;
+        }
+        let mut replies = Vec::new();
+        let mut removed: Vec<String> = Vec::new();
+        for name in &names {
+            match Channel::parse(name) {
+                Err(error) => {
+                    replies.push(self.error(
+                        ErrorCode::UnknownChannel,
+                        error.to_string(),
+                        Some(name.clone()),
+                    ));
+                }
+                Ok(channel) => {
+                    if let Some(index) = self.subscriptions.iter().position(|held| *held == channel)
+                    {
+                        self.subscriptions.swap_remove(index);
+                        self.shared.hub.unsubscribe(&channel, self.id);
+                    }
+                    self.waiting_for_live.retain(|waiting| waiting != name);
+                    if !removed.contains(name) {
+                        removed.push(name.clone());
+                    }
+                }
+            }
+        }
+        // Events queued before the hub forgot these channels go out first,
+        // so none of them follows `unsubscribed`.
+        while self.outbox.has_frames() {
+            self.send_queued().await?;
+        }
+        if !removed.is_empty() || names.is_empty() {
+            replies.push(text_frame(ServerFrame::Unsubscribed { channels: removed }));
+        }
+        self.write(replies).await
+    }
+
+    async fn ping(&mut self) -> Result<(), End> {
+        if self.last_heard.elapsed() >= self.shared.config.idle_timeout {
+            return Err(End::Idle);
+        }
+        self.write(vec![Message::Ping(Default::default())]).await
+    }
+
+    /// An `error` frame, counted.
+    fn error(&self, code: ErrorCode, message: String, channel: Option<String>) -> Message {
+        self.shared.metrics.client_errors.with_label_values(&[code.as_str()]).inc();
+        text_frame(ServerFrame::error(code, message, channel))
+    }
+
+    /// Writes `messages` and flushes (also flushing queued pongs), unless the
+    /// connection is marked slow, the gateway shuts down, or the socket stays
+    /// blocked past the write timeout.
+    async fn write(&mut self, messages: impl IntoIterator<Item = Message>) -> Result<(), End> {
+        let ws = &mut self.ws;
+        let io = async move {
+            for message in messages {
+                ws.feed(message).await?;
+            }
+            ws.flush().await
+        };
+        tokio::select! {
+            biased;
+            result = io => result.map_err(|error| {
+                tracing::debug!(connection = self.id, %error, "write to client failed");
+                End::SocketError
+            }),
+            () = self.outbox.kicked() => Err(End::SlowConsumer),
+            () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
+            () = tokio::time::sleep(self.shared.config.write_timeout) => Err(End::WriteTimeout),
+        }
+    }
+
+    /// Says goodbye as `end` requires, within the close timeout.
+    async fn finish(&mut self, end: End) {
+        let metrics = &self.shared.metrics;
+        let (code, reason, extra): (u16, &str, Option<Message>) = match end {
+            End::Shutdown => (CLOSE_GOING_AWAY, "gateway shutting down; reconnect", None),
+            End::SlowConsumer => {
+                tracing::info!(connection = self.id, user = ?self.grant.user().map(|u| u.as_str()), "slow consumer disconnected (1013)");
+                (CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue full; reconnect", None)
+            }
+            End::TooLarge => {
+                let limit = self.shared.config.max_frame_bytes;
+                let error = self.error(
+                    ErrorCode::TooLarge,
+                    format!("frame is larger than the gateway accepts ({limit} bytes)"),
+                    None,
+                );
+                (CLOSE_TOO_LARGE, "frame too large", Some(error))
+            }
+            End::Idle => {
+                metrics.idle_disconnects.inc();
+                (CLOSE_GOING_AWAY, "idle timeout: no frames or pongs", None)
+            }
+            // The peer closed or the socket failed: tungstenite answers a
+            // close by itself; just flush that reply.
+            End::PeerClosed | End::SocketError | End::WriteTimeout => {
+                let _ =
+                    tokio::time::timeout(self.shared.config.close_timeout, self.ws.flush()).await;
+                return;
+            }
+        };
+        let close = CloseFrame { code: CloseCode::from(code), reason: reason.into() };
+        let ws = &mut self.ws;
+        let goodbye = async move {
+            if let Some(extra) = extra {
+                ws.feed(extra).await?;
+            }
+            ws.close(Some(close)).await?;
+            // Wait for the client's close reply so TCP closes cleanly.
+            while let Some(Ok(_)) = ws.next().await {}
+            Ok::<(), WsError>(())
+        };
+        let _ = tokio::time::timeout(self.shared.config.close_timeout, goodbye).await;
+    }
+}
+
+/// The `status` frame for `status`.
+fn status_frame(status: &UpstreamStatus) -> Message {
+    text_frame(ServerFrame::Status { upstream: status.state, message: status.message.clone() })
+}
+
+fn text_frame(frame: ServerFrame) -> Message {
+    Message::Text(frame.to_json().into())
+}

@@ -1,0 +1,352 @@
+//! The HTTP face of the gateway (axum): `GET /ws` (WebSocket upgrade),
+//! `GET /healthz`, `GET /metrics` and `POST /api/publish`.
+//!
+//! The upgrade is served with tokio-tungstenite 0.30 directly, on the
+//! connection hyper hands over (`hyper::upgrade::on`), not with axum's own
+//! `ws` feature, which is built on an older tungstenite. Everything that can
+//! refuse a client happens before the 101 answer, as a plain HTTP status:
+//! 426 (not a WebSocket upgrade), 403 (origin not allowed), 401 (no or bad
+//! token), 503 (connection cap reached, or shutting down).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use tidings_events::{Channel, Decoded, decode};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{AuthError, Authenticator, Grant};
+use crate::config::Secret;
+use crate::connection::{self, Shared, Slot};
+use crate::upstream::Broker;
+
+/// Largest `POST /api/publish` body.
+const PUBLISH_BODY_LIMIT: usize = 1024 * 1024;
+
+/// What every handler needs.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub broker: Broker,
+    /// `None` = open mode.
+    pub auth: Option<Authenticator>,
+    pub api_key: Option<Secret>,
+    /// Owns every connection task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// The gateway's routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(PUBLISH_BODY_LIMIT)))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// WebSocket settings: inbound frames bounded by `max_frame_bytes`; small
+/// buffers so an idle connection costs little memory.
+pub fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(max_frame_bytes))
+        .max_frame_size(Some(max_frame_bytes))
+}
+
+async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response {
+    let headers = request.headers();
+    if !has_token(headers, header::UPGRADE, "websocket")
+        || !has_token(headers, header::CONNECTION, "upgrade")
+    {
+        return refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "not_websocket",
+            "/ws speaks WebSocket only: send a GET with `Connection: Upgrade` and `Upgrade: websocket`",
+        );
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut response = refuse(
+            StatusCode::UPGRADE_REQUIRED,
+            "bad_version",
+            "only WebSocket version 13 is supported",
+        );
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return response;
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return refuse(StatusCode::BAD_REQUEST, "bad_request", "missing Sec-WebSocket-Key header");
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let metrics = &app.shared.metrics;
+
+    let allowed = &app.shared.config.allowed_origins;
+    if !allowed.is_empty()
+        && let Some(origin) = headers.get(header::ORIGIN)
+    {
+        let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
+        if !allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+            metrics.connections_refused.with_label_values(&["origin"]).inc();
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                "this Origin may not open WebSockets here",
+            );
+        }
+    }
+
+    let grant = match &app.auth {
+        None => Grant::Open,
+        Some(auth) => match auth.verify(token(&request).as_deref()) {
+            Ok(grant) => grant,
+            Err(error) => {
+                metrics.auth_failures.with_label_values(&[error.label()]).inc();
+                tracing::debug!(reason = error.label(), "upgrade refused: 401");
+                return unauthorized(&error);
+            }
+        },
+    };
+
+    if app.shared.shutdown.is_cancelled() {
+        metrics.connections_refused.with_label_values(&["shutting_down"]).inc();
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the gateway is shutting down; reconnect to another one",
+        );
+    }
+    let Some(slot) = Slot::reserve(&app.shared) else {
+        metrics.connections_refused.with_label_values(&["capacity"]).inc();
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_connections",
+            "the gateway has reached its connection limit; retry later",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    };
+
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    let config = websocket_config(app.shared.config.max_frame_bytes);
+    app.tracker.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                connection::serve(ws, grant, slot).await;
+            }
+            Err(error) => tracing::debug!(%error, "WebSocket upgrade did not complete"),
+        }
+    });
+
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&accept) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// Whether the comma-separated header `name` contains `token` (any case).
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|part| part.trim().eq_ignore_ascii_case(token))
+}
+
+/// The JWT from `Authorization: Bearer` or, failing that, `?token=`.
+fn token(request: &Request) -> Option<String> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(token) = bearer(value)
+    {
+        return Some(token.to_owned());
+    }
+    let Query(query) = Query::<HashMap<String, String>>::try_from_uri(request.uri()).ok()?;
+    query.get("token").cloned()
+}
+
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+fn unauthorized(error: &AuthError) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, "unauthorized", &error.to_string());
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+/// A JSON error body: `{"error": code, "message": message}`.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": code, "message": message }))).into_response()
+}
+
+async fn healthz(State(app): State<AppState>) -> Response {
+    let status = app.shared.status.borrow().clone();
+    let reachable = app.broker.healthy().await;
+    let upstream = if status.is_live() { "live" } else { "reconnecting" };
+    match reachable {
+        Ok(()) if status.is_live() => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({ "status": "ok", "upstream": upstream })),
+        )
+            .into_response(),
+        Ok(()) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable", "upstream": upstream, "message": status.message,
+            })),
+        )
+            .into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "status": "unavailable", "upstream": upstream,
+                "message": format!("Redis unreachable: {error}"),
+            })),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        app.shared.metrics.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct PublishRequest {
+    channel: String,
+    event: Box<RawValue>,
+}
+
+async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(expected) = &app.api_key else {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "publishing_disabled",
+            "publishing over HTTP is disabled: start the gateway with --api-key (or TIDINGS_API_KEY)",
+        );
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(bearer)
+        .or_else(|| headers.get("x-api-key").and_then(|value| value.to_str().ok()));
+    match presented {
+        Some(key) if same_secret(key.as_bytes(), expected.expose().as_bytes()) => {}
+        Some(_) => {
+            app.shared.metrics.auth_failures.with_label_values(&["bad_api_key"]).inc();
+            return refuse(StatusCode::UNAUTHORIZED, "unauthorized", "wrong API key");
+        }
+        None => {
+            app.shared.metrics.auth_failures.with_label_values(&["missing_api_key"]).inc();
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "no API key: send `Authorization: Bearer <key>` or `X-Api-Key: <key>`",
+            );
+        }
+    }
+    let request: PublishRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("body must be {{\"channel\": \"<name>\", \"event\": {{...}}}}: {error}"),
+            );
+        }
+    };
+    let channel = match Channel::parse(&request.channel) {
+        Ok(channel) => channel,
+        Err(error) => {
+            return refuse(StatusCode::UNPROCESSABLE_ENTITY, "unknown_channel", &error.to_string());
+        }
+    };
+    let event = match decode(request.event.get().as_bytes()) {
+        Decoded::Typed { event, .. } => event,
+        Decoded::Legacy { raw } => {
+            let kind = raw.get("type").map_or_else(|| "(none)".to_owned(), ToString::to_string);
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_event",
+                &format!("event `type` {kind} is not one of the contract's event types"),
+            );
+        }
+        Decoded::Malformed(malformed) => {
+            return refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_event",
+                &format!("event: {malformed}"),
+            );
+        }
+    };
+    if !channel.carries(&event) {
+        let home = Channel::for_event(&event)
+            .map_or_else(|_| "a user channel".to_owned(), |home| home.name());
+        return refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_channel",
+            &format!("a {} event does not go on {channel}; it goes on {home}", event.kind()),
+        );
+    }
+    // The event is published exactly as the caller wrote it, byte for byte.
+    match app.broker.publish(&channel.redis_name(), request.event.get()).await {
+        Ok(receivers) => {
+            app.shared.metrics.published.inc();
+            (
+                StatusCode::OK,
+                axum::Json(serde_json::json!({ "published": true, "channel": channel.name(), "receivers": receivers })),
+            )
+                .into_response()
+        }
+        Err(error) => {
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable", &error.to_string())
+        }
+    }
+}
+
+/// Compares secrets without stopping at the first differing byte.
+fn same_secret(presented: &[u8], expected: &[u8]) -> bool {
+    if presented.len() != expected.len() {
+        return false;
+    }
+    presented.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+async fn not_found() -> Response {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; try /ws, /healthz, /metrics or POST /api/publish",
+    )
+}

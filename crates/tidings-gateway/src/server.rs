@@ -1,0 +1,194 @@
+//! Starting and stopping a gateway.
+//!
+//! [`Gateway::bind`] binds the listener (port 0 works, for tests) and returns
+//! the bound address with the future that serves until the shutdown token is
+//! cancelled. [`run`] is the entry point of the `tidings-gateway` binary and
+//! of `tidings gateway`: configuration, logging, then `bind`.
+//!
+//! Every task (the Redis subscriber, the HTTP server, each connection) is
+//! spawned on one [`TaskTracker`] and watches one [`CancellationToken`].
+//! Shutdown: the token is cancelled → the listener stops accepting, each
+//! connection sends close 1001 and waits briefly for the reply → the future
+//! returns once every task has ended, or after `shutdown_timeout` with a
+//! warning naming how many were still running.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::GatewayError;
+use crate::auth::Authenticator;
+use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat, redact_url};
+use crate::connection::Shared;
+use crate::http::{AppState, router};
+use crate::hub::Hub;
+use crate::metrics::Metrics;
+use crate::upstream::{Broker, MemoryBroker, RedisBroker, UpstreamStatus, run_redis_subscriber};
+
+/// A gateway, as a library.
+#[derive(Debug)]
+pub struct Gateway;
+
+/// What runs until the shutdown token is cancelled.
+pub type Serving = Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send + 'static>>;
+
+/// A bound gateway: its address, its upstream state, and the future that
+/// serves it (poll or spawn it; it returns after graceful shutdown).
+pub struct BoundGateway {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    /// The broker link's state, as connections see it.
+    pub upstream: watch::Receiver<UpstreamStatus>,
+    /// Serves until the shutdown token is cancelled, then shuts down gracefully.
+    pub serving: Serving,
+}
+
+impl std::fmt::Debug for BoundGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundGateway").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl BoundGateway {
+    /// Resolves once the broker link is live (events published from then on
+    /// reach subscribers), or when the gateway stops.
+    pub async fn live(&self) {
+        let mut upstream = self.upstream.clone();
+        let _ = upstream.wait_for(UpstreamStatus::is_live).await;
+    }
+}
+
+impl Gateway {
+    /// Binds `config.listen` and returns the bound gateway, whose `serving`
+    /// future serves until `shutdown` is cancelled. Returns as soon as the
+    /// port is bound: the broker link comes up in the background, and
+    /// connections are told its state with `status` frames.
+    pub async fn bind(
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<BoundGateway, GatewayError> {
+        config.validate()?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| GatewayError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(GatewayError::Serve)?;
+
+        let metrics = Metrics::new();
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let tracker = TaskTracker::new();
+        let (status_tx, status_rx) =
+            watch::channel(UpstreamStatus::reconnecting("connecting to the broker"));
+        let broker = match config.broker {
+            BrokerKind::Memory => {
+                metrics.upstream_live.set(1);
+                status_tx.send_replace(UpstreamStatus::live());
+                Broker::Memory(MemoryBroker::new(Arc::clone(&hub)))
+            }
+            BrokerKind::Redis => {
+                let redis = RedisBroker::new(&config.redis_url).map_err(|error| {
+                    GatewayError::Config(format!(
+                        "bad --redis URL {}: {error}",
+                        redact_url(&config.redis_url)
+                    ))
+                })?;
+                tracker.spawn(run_redis_subscriber(
+                    redis.clone(),
+                    Arc::clone(&hub),
+                    status_tx,
+                    metrics.clone(),
+                    config.redis_backoff_max,
+                    shutdown.clone(),
+                ));
+                Broker::Redis(redis)
+            }
+        };
+        let auth =
+            config.jwt_secret.as_ref().map(|secret| Authenticator::new(secret.expose().as_bytes()));
+        if auth.is_none() {
+            tracing::warn!(
+                listen = %addr,
+                "OPEN MODE: no JWT secret configured (--jwt-secret / TIDINGS_JWT_SECRET). \
+                 Any client reaching this port may subscribe to EVERY channel, including every \
+                 user's notifications. Use it only on a trusted machine."
+            );
+        }
+        let config = Arc::new(config);
+        let shared = Arc::new(Shared {
+            hub,
+            metrics,
+            config: Arc::clone(&config),
+            status: status_rx.clone(),
+            shutdown: shutdown.clone(),
+            open: AtomicUsize::new(0),
+        });
+        let state = AppState {
+            shared,
+            broker,
+            auth,
+            api_key: config.api_key.clone(),
+            tracker: tracker.clone(),
+        };
+        let app = router(state);
+        tracing::info!(
+            listen = %addr,
+            broker = ?config.broker,
+            auth = if config.jwt_secret.is_some() { "jwt" } else { "open" },
+            publish_api = config.api_key.is_some(),
+            "gateway listening"
+        );
+
+        let serve_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let server =
+                axum::serve(listener, app).with_graceful_shutdown(serve_shutdown.cancelled_owned());
+            if let Err(error) = server.await {
+                tracing::error!(%error, "HTTP server stopped");
+            }
+        });
+        let future = async move {
+            shutdown.cancelled().await;
+            tracing::info!("shutting down: closing connections with 1001");
+            tracker.close();
+            if tokio::time::timeout(config.shutdown_timeout, tracker.wait()).await.is_err() {
+                tracing::warn!(
+                    still_running = tracker.len(),
+                    timeout = ?config.shutdown_timeout,
+                    "shutdown timeout reached; dropping the remaining connections"
+                );
+            } else {
+                tracing::info!("gateway stopped");
+            }
+            Ok(())
+        };
+        Ok(BoundGateway { addr, upstream: status_rx, serving: Box::pin(future) })
+    }
+}
+
+/// Runs the gateway with `args` until `shutdown` is cancelled.
+///
+/// Installs a tracing subscriber (text or JSON, levels from `RUST_LOG`,
+/// default `info`) unless the caller already installed one.
+pub async fn run(args: GatewayArgs, shutdown: CancellationToken) -> Result<(), GatewayError> {
+    let config = GatewayConfig::from_args(&args)?;
+    init_tracing(config.log_format);
+    Gateway::bind(config, shutdown).await?.serving.await
+}
+
+/// Installs the global tracing subscriber once; later calls do nothing.
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // `try_init` fails only when a subscriber is already installed (by the
+    // `tidings` CLI, say), which is fine.
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
