@@ -1,0 +1,136 @@
+//! Faults: Redis killed and restarted mid-stream (connections stay open, get
+//! `status` frames, and receive events again with no action), and graceful
+//! shutdown (close 1001 to every client, done within a bound, even when a
+//! client never answers).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Publisher, TestGateway, WAIT, config, inventory_event};
+use tidings_testkit::RedisServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn quick_reconnect(redis_url: &str) -> tidings_gateway::GatewayConfig {
+    let mut config = config(redis_url);
+    config.redis_backoff_max = Duration::from_millis(200);
+    config
+}
+
+#[tokio::test]
+async fn redis_restarted_mid_stream_gives_status_frames_and_delivery_resumes() {
+    let mut redis = RedisServer::start();
+    let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
+    let mut client = gateway.subscribed(&["inventory"]).await;
+    let mut publisher = Publisher::connect(&redis.url()).await;
+    for n in 0..20 {
+        publisher.publish("ws:inventory", &inventory_event(n)).await;
+    }
+    for n in 0..20 {
+        assert_eq!(client.next_event().await["data"]["productId"], format!("p{n}"));
+    }
+
+    redis.kill();
+    let down = client.next_of("status").await;
+    assert_eq!(down["upstream"], "reconnecting", "{down}");
+    assert!(down["message"].as_str().is_some_and(|m| m.contains("Redis")), "{down}");
+
+    redis.restart();
+    let up = client.next_of("status").await;
+    assert_eq!(up["upstream"], "live", "{up}");
+
+    // Once `live` is read, a publish reaches the client without it doing anything.
+    assert_eq!(redis.publish("ws:inventory", &inventory_event(100)), 1);
+    assert_eq!(client.next_event().await["data"]["productId"], "p100");
+
+    let metrics = gateway.metrics().await;
+    assert!(metrics.contains("tidings_gateway_redis_reconnects_total 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_client_connecting_while_redis_is_down_is_told_and_confirmed_once_live() {
+    let mut redis = RedisServer::start();
+    let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
+    let mut watcher = gateway.client().await;
+    redis.kill();
+    assert_eq!(watcher.next_of("status").await["upstream"], "reconnecting");
+
+    let mut client = gateway.client().await;
+    assert_eq!(client.next_of("status").await["upstream"], "reconnecting");
+    client.send_json(serde_json::json!({"type":"subscribe","channels":["inventory"]})).await;
+
+    redis.restart();
+    assert_eq!(client.next_of("status").await["upstream"], "live");
+    // `subscribed` waits until events can flow, so this publish must arrive.
+    let subscribed = client.next_of("subscribed").await;
+    assert_eq!(subscribed["channels"], serde_json::json!(["inventory"]));
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+}
+
+#[tokio::test]
+async fn healthz_says_whether_redis_is_reachable() {
+    let mut redis = RedisServer::start();
+    let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
+    let ok = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let mut watcher = gateway.client().await;
+    redis.kill();
+    watcher.next_of("status").await;
+    let down = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(down.status(), 503);
+    let body: serde_json::Value = down.json().await.unwrap();
+    assert_eq!(body["upstream"], "reconnecting", "{body}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_client_with_1001_and_stops_accepting() {
+    let redis = RedisServer::start();
+    let mut gateway = TestGateway::start(config(&redis.url())).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(gateway.subscribed(&["inventory"]).await);
+    }
+
+    gateway.shutdown.cancel();
+    for client in &mut clients {
+        let closed = client.expect_close().await;
+        assert_eq!(closed.code, Some(1001), "{closed:?}");
+    }
+    gateway.stop().await;
+    assert!(
+        tokio::net::TcpStream::connect(gateway.addr).await.is_err(),
+        "the listener is closed after shutdown"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_within_its_bound_when_a_client_never_answers() {
+    let redis = RedisServer::start();
+    let mut config = config(&redis.url());
+    config.shutdown_timeout = Duration::from_millis(800);
+    let mut gateway = TestGateway::start(config).await;
+
+    // A client that completes the handshake, then never reads or answers.
+    let mut stuck = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    stuck
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut response = [0u8; 12];
+    stuck.read_exact(&mut response).await.unwrap();
+    assert_eq!(&response, b"HTTP/1.1 101");
+    let mut polite = gateway.subscribed(&["inventory"]).await;
+
+    let started = Instant::now();
+    gateway.shutdown.cancel();
+    assert_eq!(polite.expect_close().await.code, Some(1001));
+    gateway.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(800) + Duration::from_millis(700), "took {took:?}");
+    assert!(took < WAIT);
+}
