@@ -57,8 +57,9 @@ pub enum Command {
     /// Publish realistic ERP traffic: stock moves, orders, approvals, payments, notices.
     #[command(after_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
-    // The gateway subcommand joins here:
-    // Gateway(tidings_gateway::GatewayArgs),
+    /// Run the gateway: Redis `ws:*` events fanned out to WebSocket clients
+    /// (the same as the `tidings-gateway` binary; see docs/gateway.md).
+    Gateway(tidings_gateway::GatewayArgs),
 }
 
 const PUBLISH_EXAMPLES: &str = "\

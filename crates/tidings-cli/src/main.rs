@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             Command::Publish(kind) => publish::run(&cli.redis_url, kind).await,
             Command::Tail(args) => tail::run(&cli.redis_url, args).await,
             Command::Demo(args) => demo::run(&cli.redis_url, args).await,
+            Command::Gateway(args) => gateway(&cli.redis_url, args).await,
         }
     });
     match outcome {
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
 /// only warnings, and none from the publishers for `publish`, which reports
 /// the outcome itself.
 fn init_logging(command: &Command) {
+    if matches!(command, Command::Gateway(_)) {
+        // The gateway installs its own (info by default, `--log-format json`).
+        return;
+    }
     let default = match command {
         Command::Publish(_) => "warn,tidings=off",
         _ => "warn",
@@ -58,4 +63,54 @@ fn init_logging(command: &Command) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// `tidings gateway`: runs until SIGTERM or Ctrl-C, which cancel the
+/// gateway's one shutdown token (graceful close 1001, bounded).
+async fn gateway(
+    redis_url: &str,
+    mut args: tidings_gateway::GatewayArgs,
+) -> anyhow::Result<exit::Exit> {
+    // `tidings --redis URL gateway` puts the URL on the top-level flag; the
+    // top-level default must not hide a `redis` set in the gateway's TOML file.
+    if args.redis_url.is_none() && redis_url != tidings_gateway::config::DEFAULT_REDIS_URL {
+        args.redis_url = Some(redis_url.to_owned());
+    }
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let outcome = tidings_gateway::run(args, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signals.await;
+    match outcome {
+        Ok(()) => Ok(exit::Exit::Success),
+        Err(
+            error @ (tidings_gateway::GatewayError::Config(_)
+            | tidings_gateway::GatewayError::ConfigFile { .. }
+            | tidings_gateway::GatewayError::OpenModeNotLoopback(_)),
+        ) => {
+            eprintln!("error: {error}");
+            Ok(exit::Exit::BadInput)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM or Ctrl-C; returns early once it is cancelled.
+async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => shutdown.cancel(),
+        () = terminate => shutdown.cancel(),
+        () = shutdown.cancelled() => {}
+    }
 }

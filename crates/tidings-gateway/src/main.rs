@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
     let result = tidings_gateway::run(cli.gateway, shutdown.clone()).await;
     shutdown.cancel();
-    signals.abort();
+    let _ = signals.await;
     Ok(result?)
 }
 
