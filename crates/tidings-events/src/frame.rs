@@ -94,6 +94,14 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
     },
+    /// Tidings addition (docs/positions.md): the gateway lost its link to
+    /// Redis and could not replay everything `channel` received meanwhile;
+    /// events after position `since` may be missing.
+    Missed {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<String>,
+    },
     /// Tidings addition: the gateway's link to Redis changed state.
     Status {
         upstream: UpstreamState,
@@ -134,7 +142,7 @@ pub fn parse_server_frame(text: &str) -> Result<Incoming, serde_json::Error> {
     let tag: Tag<'_> = serde_json::from_str(text)?;
     match tag.kind.as_ref() {
         "event" => serde_json::from_str(text).map(Incoming::Event),
-        "subscribed" | "unsubscribed" | "pong" | "error" | "status" => {
+        "subscribed" | "unsubscribed" | "pong" | "error" | "status" | "missed" => {
             serde_json::from_str(text).map(Incoming::Control)
         }
         other => Ok(Incoming::Unknown(other.to_owned())),

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use tidings::history::HistoryConfig;
 
 use crate::GatewayError;
 
@@ -151,6 +152,20 @@ pub struct GatewayArgs {
     /// Log format: `text` or `json`. Levels come from RUST_LOG (default `info`).
     #[arg(long, value_name = "FORMAT", env = "TIDINGS_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// Do not record events in the per-channel history in Redis: no
+    /// positions on event frames, `since` in a subscribe is answered with
+    /// `recovered: false` (docs/positions.md).
+    #[arg(long, env = "TIDINGS_NO_HISTORY")]
+    pub no_history: bool,
+
+    /// Events kept per channel in the history. [default: 10000]
+    #[arg(long, value_name = "N", env = "TIDINGS_HISTORY_MAX_LEN")]
+    pub history_max_len: Option<u64>,
+
+    /// Seconds an event stays in the history. [default: 86400]
+    #[arg(long, value_name = "SECS", env = "TIDINGS_HISTORY_MAX_AGE")]
+    pub history_max_age: Option<f64>,
 }
 
 impl fmt::Debug for GatewayArgs {
@@ -172,6 +187,9 @@ impl fmt::Debug for GatewayArgs {
             .field("idle_timeout", &self.idle_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("log_format", &self.log_format)
+            .field("no_history", &self.no_history)
+            .field("history_max_len", &self.history_max_len)
+            .field("history_max_age", &self.history_max_age)
             .finish()
     }
 }
@@ -195,6 +213,9 @@ struct FileConfig {
     idle_timeout: Option<f64>,
     shutdown_timeout: Option<f64>,
     log_format: Option<LogFormat>,
+    no_history: Option<bool>,
+    history_max_len: Option<u64>,
+    history_max_age: Option<f64>,
 }
 
 /// Everything the gateway runs with, defaults filled in.
@@ -225,6 +246,9 @@ pub struct GatewayConfig {
     /// Longest wait between Redis reconnect attempts.
     pub redis_backoff_max: Duration,
     pub log_format: LogFormat,
+    /// The per-channel history in Redis (docs/positions.md); `None` = off.
+    /// Always off with the memory broker.
+    pub history: Option<HistoryConfig>,
 }
 
 impl GatewayConfig {
@@ -249,6 +273,7 @@ impl GatewayConfig {
             write_timeout: Duration::from_secs(10),
             redis_backoff_max: Duration::from_secs(5),
             log_format: LogFormat::Text,
+            history: Some(HistoryConfig::default()),
         }
     }
 
@@ -306,6 +331,18 @@ impl GatewayConfig {
             seconds("shutdown-timeout", args.shutdown_timeout.or(file.shutdown_timeout))?
                 .unwrap_or(config.shutdown_timeout);
         config.log_format = args.log_format.or(file.log_format).unwrap_or_default();
+        if args.no_history || file.no_history.unwrap_or(false) {
+            config.history = None;
+        } else if let Some(history) = &mut config.history {
+            if let Some(max_len) = args.history_max_len.or(file.history_max_len) {
+                history.max_len = max_len;
+            }
+            if let Some(max_age) =
+                seconds("history-max-age", args.history_max_age.or(file.history_max_age))?
+            {
+                history.max_age = max_age;
+            }
+        }
         config.validate()?;
         Ok(config)
     }

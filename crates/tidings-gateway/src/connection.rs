@@ -8,6 +8,14 @@
 //! dropped). Every write races the slow-consumer mark, shutdown and a write
 //! timeout, so a stuck socket ties up only its own task.
 //!
+//! Resuming (docs/positions.md): a subscribe with `since` is answered with
+//! `subscribed` (saying per channel whether the gap was `recovered`), then
+//! the events recorded after each position, read from the history in Redis,
+//! then live events. The hub queues live events from the moment the channel
+//! is registered, before the history is read; those the replay already
+//! contained (at or below the last replayed position) are skipped when the
+//! queue is written, so each event is sent once.
+//!
 //! Frame order: `subscribed` is written before any event of the channels it
 //! lists (the hub starts queuing them only after the subscription is
 //! registered, and replies are written directly, ahead of the queue), and is
@@ -16,13 +24,16 @@
 //! written after the events already queued for the connection, and no event
 //! of the channels it lists follows it.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use tidings_events::Channel;
+use tidings::history::{History, Position};
+use tidings_events::channel::REDIS_PREFIX;
 use tidings_events::frame::{ClientFrame, ErrorCode, ServerFrame, parse_client_frame};
+use tidings_events::{Channel, Decoded};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio_tungstenite::WebSocketStream;
@@ -36,7 +47,7 @@ use crate::auth::{Grant, Refusal};
 use crate::config::GatewayConfig;
 use crate::hub::{ConnectionId, EventMessage, Hub, Outbox};
 use crate::metrics::Metrics;
-use crate::upstream::UpstreamStatus;
+use crate::upstream::{RedisBroker, UpstreamStatus};
 
 /// Close code for a slow consumer: 1013 "Try Again Later" (RFC 6455 §7.4.1
 /// registry): reconnect, preferably after a short delay.
@@ -55,6 +66,8 @@ pub const MAX_NAMES_PER_FRAME: usize = 256;
 /// What every connection task shares.
 #[derive(Debug)]
 pub struct Shared {
+    /// The history and where to read it, when history is on.
+    pub history: Option<(History, RedisBroker)>,
     pub hub: Arc<Hub>,
     pub metrics: Metrics,
     pub config: Arc<GatewayConfig>,
@@ -100,6 +113,8 @@ enum End {
     PeerClosed,
     SocketError,
     WriteTimeout,
+    /// The history could not be read for a resuming subscribe.
+    HistoryUnavailable,
 }
 
 /// Serves one upgraded WebSocket until it ends.
@@ -118,6 +133,8 @@ where
         grant,
         subscriptions: Vec::new(),
         waiting_for_live: Vec::new(),
+        waiting_since: BTreeMap::new(),
+        replayed_up_to: HashMap::new(),
         last_heard: Instant::now(),
         status: shared.status.clone(),
         shared: Arc::clone(&shared),
@@ -139,6 +156,11 @@ struct Connection<S> {
     subscriptions: Vec<Channel>,
     /// Channel names whose `subscribed` waits for the upstream to be live.
     waiting_for_live: Vec<String>,
+    /// The `since` positions of those channels.
+    waiting_since: BTreeMap<String, String>,
+    /// Per channel, the last position a replay sent: queued live events at
+    /// or below it are skipped.
+    replayed_up_to: HashMap<String, Position>,
     last_heard: Instant,
     status: watch::Receiver<UpstreamStatus>,
     shared: Arc<Shared>,
@@ -183,10 +205,10 @@ where
         let mut frames = vec![status_frame(&status)];
         if status.is_live() && !self.waiting_for_live.is_empty() {
             let channels = std::mem::take(&mut self.waiting_for_live);
-            frames.push(text_frame(ServerFrame::Subscribed {
-                channels,
-                recovered: Default::default(),
-            }));
+            let since = std::mem::take(&mut self.waiting_since);
+            let (recovered, replay) = self.replay(&channels, &since).await?;
+            frames.push(text_frame(ServerFrame::Subscribed { channels, recovered }));
+            frames.extend(replay);
         }
         self.write(frames).await
     }
@@ -198,6 +220,12 @@ where
         if self.outbox.has_frames() {
             // Come back after giving client frames and pings a turn.
             self.outbox.rearm();
+        }
+        if !self.replayed_up_to.is_empty() {
+            let floors = &self.replayed_up_to;
+            batch.retain(|message| {
+                floors.get(&*message.channel).is_none_or(|floor| !message.is_covered_by(floor))
+            });
         }
         if batch.is_empty() {
             return Ok(());
@@ -247,12 +275,16 @@ where
         };
         match frame {
             ClientFrame::Ping => self.write(vec![text_frame(ServerFrame::Pong)]).await,
-            ClientFrame::Subscribe { channels, .. } => self.subscribe(channels).await,
+            ClientFrame::Subscribe { channels, since } => self.subscribe(channels, since).await,
             ClientFrame::Unsubscribe { channels } => self.unsubscribe(channels).await,
         }
     }
 
-    async fn subscribe(&mut self, names: Vec<String>) -> Result<(), End> {
+    async fn subscribe(
+        &mut self,
+        names: Vec<String>,
+        since: BTreeMap<String, String>,
+    ) -> Result<(), End> {
         if names.len() > MAX_NAMES_PER_FRAME {
             let reply = self.error(
                 ErrorCode::BadRequest,
@@ -312,14 +344,16 @@ where
             }
         }
         if !granted.is_empty() || names.is_empty() {
+            let since: BTreeMap<String, String> =
+                since.into_iter().filter(|(channel, _)| granted.contains(channel)).collect();
             if self.status.borrow().is_live() {
-                replies.push(text_frame(ServerFrame::Subscribed {
-                    channels: granted,
-                    recovered: Default::default(),
-                }));
+                let (recovered, replay) = self.replay(&granted, &since).await?;
+                replies.push(text_frame(ServerFrame::Subscribed { channels: granted, recovered }));
+                replies.extend(replay);
             } else {
                 // Confirmed by `upstream_changed` once events can flow again.
                 self.waiting_for_live.extend(granted);
+                self.waiting_since.extend(since);
             }
         }
         self.write(replies).await
@@ -352,6 +386,8 @@ where
                         self.shared.hub.unsubscribe(&channel, self.id);
                     }
                     self.waiting_for_live.retain(|waiting| waiting != name);
+                    self.waiting_since.remove(name);
+                    self.replayed_up_to.remove(name);
                     if !removed.contains(name) {
                         removed.push(name.clone());
                     }
@@ -367,6 +403,67 @@ where
             replies.push(text_frame(ServerFrame::Unsubscribed { channels: removed }));
         }
         self.write(replies).await
+    }
+
+    /// Reads, for each channel of `since` among `channels`, what it received
+    /// after the given position: the `recovered` flags of the `subscribed`
+    /// frame, and the event frames to send right after it.
+    async fn replay(
+        &mut self,
+        channels: &[String],
+        since: &BTreeMap<String, String>,
+    ) -> Result<(BTreeMap<String, bool>, Vec<Message>), End> {
+        let mut recovered = BTreeMap::new();
+        let mut frames = Vec::new();
+        for (channel, position) in since {
+            if !channels.contains(channel) {
+                continue;
+            }
+            let since = match position.parse::<Position>() {
+                Ok(since) => since,
+                Err(error) => {
+                    recovered.insert(channel.clone(), false);
+                    frames.push(self.error(
+                        ErrorCode::BadRequest,
+                        format!("`since` for {channel}: {error}; starting live"),
+                        Some(channel.clone()),
+                    ));
+                    continue;
+                }
+            };
+            let Some((history, redis)) = &self.shared.history else {
+                // No history here: nothing can be replayed.
+                recovered.insert(channel.clone(), false);
+                continue;
+            };
+            let redis_channel = format!("{REDIS_PREFIX}{channel}");
+            let recovery = match redis.recover(history, &redis_channel, &since).await {
+                Ok(recovery) => recovery,
+                Err(error) => {
+                    tracing::warn!(connection = self.id, %channel, %error, "cannot read history for a resuming subscribe; closing so the client retries");
+                    return Err(End::HistoryUnavailable);
+                }
+            };
+            recovered.insert(channel.clone(), recovery.recovered);
+            let mut last = (recovery.epoch == since.epoch).then_some(since);
+            let mut replayed = 0u64;
+            for entry in recovery.entries {
+                let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
+                // Malformed payloads were recorded as received; they are
+                // never forwarded, live or replayed.
+                if !matches!(tidings_events::decode(data.as_bytes()), Decoded::Malformed(_)) {
+                    let message = EventMessage::at(channel, Some(&entry.position), data);
+                    frames.push(Message::Text(message.frame));
+                    replayed += 1;
+                }
+                last = Some(entry.position);
+            }
+            self.shared.metrics.messages_out.inc_by(replayed);
+            if let Some(last) = last {
+                self.replayed_up_to.insert(channel.clone(), last);
+            }
+        }
+        Ok((recovered, frames))
     }
 
     async fn ping(&mut self) -> Result<(), End> {
@@ -422,6 +519,9 @@ where
                     None,
                 );
                 (CLOSE_TOO_LARGE, "frame too large", Some(error))
+            }
+            End::HistoryUnavailable => {
+                (CLOSE_SLOW_CONSUMER, "history unavailable right now; reconnect and resume", None)
             }
             End::Idle => {
                 metrics.idle_disconnects.inc();

@@ -11,16 +11,18 @@
 //! connection as a slow consumer instead (its task then closes it with
 //! 1013), so one slow socket never delays anyone else.
 //!
-//! Issue 8 will attach a stream position to each message: it belongs in
-//! [`EventMessage`], built in [`EventMessage::new`], the one place frames are made.
+//! With history on (docs/positions.md) each message carries its position in
+//! its channel's history, inside the frame and beside it, so a connection
+//! that has just replayed a channel can skip live frames the replay covered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use tidings::history::Position;
 use tidings_events::channel::REDIS_PREFIX;
-use tidings_events::frame::event_frame;
+use tidings_events::frame::{ServerFrame, event_frame_at};
 use tidings_events::{Channel, Decoded, decode};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -31,16 +33,47 @@ use crate::metrics::Metrics;
 pub type ConnectionId = u64;
 
 /// One broker message, ready to send: the `event` frame text, built once and
-/// shared (cloning a [`Utf8Bytes`] bumps a reference count).
+/// shared (cloning a [`Utf8Bytes`] bumps a reference count), with its
+/// position when history is on.
 #[derive(Debug, Clone)]
 pub struct EventMessage {
     pub frame: Utf8Bytes,
+    /// The logical channel it was sent on.
+    pub channel: Arc<str>,
+    pub position: Option<Arc<Position>>,
 }
 
 impl EventMessage {
     /// Builds the frame for `data` (a JSON object, checked by `decode`) on `channel`.
     pub fn new(channel: &str, data: &str) -> Self {
-        EventMessage { frame: Utf8Bytes::from(event_frame(channel, data)) }
+        EventMessage::at(channel, None, data)
+    }
+
+    /// [`EventMessage::new`] with the message's position in its channel's history.
+    pub fn at(channel: &str, position: Option<&Position>, data: &str) -> Self {
+        let text = position.map(ToString::to_string);
+        EventMessage {
+            frame: Utf8Bytes::from(event_frame_at(channel, text.as_deref(), data)),
+            channel: Arc::from(channel),
+            position: position.map(|p| Arc::new(p.clone())),
+        }
+    }
+
+    /// A control frame (not an event) queued behind `channel`'s events.
+    pub fn control(channel: &str, frame: &ServerFrame) -> Self {
+        EventMessage {
+            frame: Utf8Bytes::from(frame.to_json()),
+            channel: Arc::from(channel),
+            position: None,
+        }
+    }
+
+    /// Whether this event is at or before `floor` in the same history, so a
+    /// replay that went up to `floor` has already sent it.
+    pub fn is_covered_by(&self, floor: &Position) -> bool {
+        self.position
+            .as_deref()
+            .is_some_and(|position| position.epoch == floor.epoch && position.id <= floor.id)
     }
 
     pub fn len(&self) -> usize {
@@ -219,6 +252,16 @@ impl Hub {
     /// Delivers one broker message (Redis channel name, payload) to every
     /// subscriber of its channel. Returns how many outboxes got it.
     pub fn dispatch(&self, redis_channel: &str, payload: &[u8]) -> usize {
+        self.dispatch_at(redis_channel, payload, None)
+    }
+
+    /// [`Hub::dispatch`] for a message recorded at `position`.
+    pub fn dispatch_at(
+        &self,
+        redis_channel: &str,
+        payload: &[u8],
+        position: Option<&Position>,
+    ) -> usize {
         let Some(logical) = redis_channel.strip_prefix(REDIS_PREFIX) else {
             return self.unknown_channel(redis_channel, "it does not start with \"ws:\"");
         };
@@ -244,8 +287,14 @@ impl Hub {
         }
         // `decode` accepted it, so it is UTF-8 and one JSON object.
         let Ok(data) = std::str::from_utf8(payload) else { return 0 };
-        let message = EventMessage::new(logical, data);
+        let message = EventMessage::at(logical, position, data);
         self.deliver(logical, &message)
+    }
+
+    /// Queues a control frame to every subscriber of `logical`, behind the
+    /// events already queued for them (a `missed` notice, say).
+    pub fn announce(&self, logical: &str, frame: &ServerFrame) -> usize {
+        self.deliver(logical, &EventMessage::control(logical, frame))
     }
 
     fn deliver(&self, logical: &str, message: &EventMessage) -> usize {

@@ -29,6 +29,8 @@ use crate::connection::Shared;
 use crate::http::{AppState, router};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use tidings::history::History;
+
 use crate::upstream::{Broker, MemoryBroker, RedisBroker, UpstreamStatus, run_redis_subscriber};
 
 /// A gateway, as a library.
@@ -103,6 +105,7 @@ impl Gateway {
                     status_tx,
                     metrics.clone(),
                     config.redis_backoff_max,
+                    config.history.map(History::new),
                     shutdown.clone(),
                 ));
                 Broker::Redis(redis)
@@ -119,7 +122,12 @@ impl Gateway {
             );
         }
         let config = Arc::new(config);
+        let history = match (&broker, config.history) {
+            (Broker::Redis(redis), Some(history)) => Some((History::new(history), redis.clone())),
+            _ => None,
+        };
         let shared = Arc::new(Shared {
+            history,
             hub,
             metrics,
             config: Arc::clone(&config),

@@ -16,14 +16,26 @@
 //! `redis_backoff_max`), re-subscribes, and flips back to `Live` only once
 //! Redis has confirmed the PSUBSCRIBE, so events flow again with no client
 //! action.
+//!
+//! History (docs/positions.md, on unless `--no-history`): the reader records
+//! every message in its channel's history before dispatching it, in
+//! pipelined batches on a second connection, so every event frame carries a
+//! position and plain `PUBLISH`es from the backend are recorded once however
+//! many gateways run. After a reconnect it first replays, per channel, what
+//! was recorded since the last position it dispatched (by this project's
+//! publishers or another gateway), then skips live messages that replay
+//! covered; a channel it cannot fully replay gets a `missed` frame.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use redis::AsyncCommands;
+use tidings::history::{History, HistoryError, Position, Recovery};
 use tidings_events::channel::REDIS_PATTERN_ALL;
-use tidings_events::frame::UpstreamState;
+use tidings_events::channel::REDIS_PREFIX;
+use tidings_events::frame::{ServerFrame, UpstreamState};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +49,10 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
 /// First wait before reconnecting.
 const BACKOFF_START: Duration = Duration::from_millis(100);
+/// Most messages recorded in one pipelined round trip. Messages arriving
+/// meanwhile wait in the subscription connection (redis-rs reads them into
+/// its queue; Redis's `client-output-buffer-limit pubsub` bounds the rest).
+const RECORD_BATCH: usize = 256;
 
 /// The broker link's state, as `status` frames report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +167,23 @@ impl RedisBroker {
         }
     }
 
+    /// What `redis_channel` received after `since` (for a client's
+    /// `subscribe` with `since`).
+    pub async fn recover(
+        &self,
+        history: &History,
+        redis_channel: &str,
+        since: &Position,
+    ) -> Result<Recovery, String> {
+        let mut commands = self.commands().await?;
+        let recover = history.recover(&mut commands, redis_channel, since);
+        match tokio::time::timeout(REDIS_TIMEOUT, recover).await {
+            Ok(Ok(recovery)) => Ok(recovery),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+        }
+    }
+
     async fn ping(&self) -> Result<(), String> {
         let mut commands = self.commands().await?;
         let command = redis::cmd("PING");
@@ -192,17 +225,19 @@ pub async fn run_redis_subscriber(
     status: watch::Sender<UpstreamStatus>,
     metrics: Metrics,
     backoff_max: Duration,
+    history: Option<History>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = BACKOFF_START;
     let mut ever_live = false;
+    let mut recorder = history.map(|history| Recorder { history, dispatched: HashMap::new() });
     loop {
         let attempt = tokio::select! {
             () = shutdown.cancelled() => return,
-            attempt = tokio::time::timeout(REDIS_TIMEOUT, subscribe(&redis)) => attempt,
+            attempt = tokio::time::timeout(REDIS_TIMEOUT * 2, subscribe(&redis, recorder.as_mut(), &hub)) => attempt,
         };
         let error = match attempt {
-            Ok(Ok(pubsub)) => {
+            Ok(Ok((pubsub, mut recording))) => {
                 if ever_live {
                     metrics.redis_reconnects.inc();
                 }
@@ -211,7 +246,7 @@ pub async fn run_redis_subscriber(
                 tracing::info!(redis = %redis.url_for_logs, pattern = REDIS_PATTERN_ALL, "subscribed to Redis; upstream live");
                 metrics.upstream_live.set(1);
                 status.send_replace(UpstreamStatus::live());
-                let error = pump(pubsub, &hub, &shutdown).await;
+                let error = pump(pubsub, &hub, recording.as_mut(), &shutdown).await;
                 metrics.upstream_live.set(0);
                 match error {
                     None => return,
@@ -244,30 +279,100 @@ pub async fn run_redis_subscriber(
     }
 }
 
-async fn subscribe(redis: &RedisBroker) -> redis::RedisResult<redis::aio::PubSub> {
-    let mut pubsub = redis.client().get_async_pubsub().await?;
+/// What the reader keeps across reconnects when history is on.
+struct Recorder {
+    history: History,
+    /// The last position dispatched per Redis channel: where a replay starts.
+    dispatched: HashMap<String, Position>,
+}
+
+/// One connection's recording: its command connection, and how far the
+/// replay after connecting went per channel.
+struct Recording<'a> {
+    recorder: &'a mut Recorder,
+    connection: redis::aio::MultiplexedConnection,
+    replayed_up_to: HashMap<String, Position>,
+}
+
+/// Subscribes, then (with history) replays what each channel received since
+/// the last position dispatched before the link was lost.
+async fn subscribe<'a>(
+    redis: &RedisBroker,
+    recorder: Option<&'a mut Recorder>,
+    hub: &Hub,
+) -> Result<(redis::aio::PubSub, Option<Recording<'a>>), String> {
+    let mut pubsub = redis.client().get_async_pubsub().await.map_err(|e| e.to_string())?;
     // Returns once Redis has confirmed: from here every publish reaches us.
-    pubsub.psubscribe(REDIS_PATTERN_ALL).await?;
-    Ok(pubsub)
+    pubsub.psubscribe(REDIS_PATTERN_ALL).await.map_err(|e| e.to_string())?;
+    let Some(recorder) = recorder else { return Ok((pubsub, None)) };
+    let history_error = |error: HistoryError| format!("history: {error}");
+    let mut connection =
+        redis.client().get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+    recorder.history.load(&mut connection).await.map_err(history_error)?;
+    let mut replayed_up_to = HashMap::new();
+    let channels: Vec<(String, Position)> =
+        recorder.dispatched.iter().map(|(c, p)| (c.clone(), p.clone())).collect();
+    for (channel, since) in channels {
+        let recovery = recorder
+            .history
+            .recover(&mut connection, &channel, &since)
+            .await
+            .map_err(history_error)?;
+        let logical = channel.strip_prefix(REDIS_PREFIX).unwrap_or(&channel);
+        if !recovery.recovered {
+            tracing::warn!(%channel, since = %since, "history does not reach back to the last event dispatched; telling subscribers events may be missing");
+            hub.announce(
+                logical,
+                &ServerFrame::Missed {
+                    channel: logical.to_owned(),
+                    since: Some(since.to_string()),
+                },
+            );
+        }
+        let mut last = (recovery.epoch == since.epoch).then_some(since);
+        for entry in recovery.entries {
+            hub.dispatch_at(&channel, &entry.payload, Some(&entry.position));
+            last = Some(entry.position);
+        }
+        if let Some(last) = last {
+            recorder.dispatched.insert(channel.clone(), last.clone());
+            replayed_up_to.insert(channel, last);
+        }
+    }
+    Ok((pubsub, Some(Recording { recorder, connection, replayed_up_to })))
 }
 
 /// Feeds messages to the hub until the link fails (returns why) or shutdown (None).
 async fn pump(
     pubsub: redis::aio::PubSub,
     hub: &Hub,
+    mut recording: Option<&mut Recording<'_>>,
     shutdown: &CancellationToken,
 ) -> Option<String> {
     let (mut sink, mut messages) = pubsub.split();
     let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     keepalive.reset();
+    let mut batch: Vec<redis::Msg> = Vec::with_capacity(RECORD_BATCH);
     loop {
         tokio::select! {
             biased;
             () = shutdown.cancelled() => return None,
             message = messages.next() => match message {
                 Some(message) => {
-                    hub.dispatch(message.get_channel_name(), message.get_payload_bytes());
+                    batch.clear();
+                    batch.push(message);
+                    // Whatever else has arrived goes in the same round trip.
+                    while batch.len() < RECORD_BATCH {
+                        match messages.next().now_or_never() {
+                            Some(Some(message)) => batch.push(message),
+                            Some(None) => return Some("connection closed".into()),
+                            None => break,
+                        }
+                    }
+                    if let Err(error) = dispatch_batch(hub, recording.as_deref_mut(), &batch).await {
+                        return Some(error);
+                    }
                 }
                 None => return Some("connection closed".into()),
             },
@@ -280,4 +385,59 @@ async fn pump(
             }
         }
     }
+}
+
+/// Records `batch` (with history) and dispatches it in order. A recording
+/// failure ends the connection: the messages are not dispatched now, and the
+/// replay after reconnecting sends them if they were recorded.
+async fn dispatch_batch(
+    hub: &Hub,
+    recording: Option<&mut Recording<'_>>,
+    batch: &[redis::Msg],
+) -> Result<(), String> {
+    let Some(recording) = recording else {
+        for message in batch {
+            hub.dispatch(message.get_channel_name(), message.get_payload_bytes());
+        }
+        return Ok(());
+    };
+    // Only channels the hub would forward are recorded.
+    let recordable: Vec<(&str, &[u8])> = batch
+        .iter()
+        .map(|m| (m.get_channel_name(), m.get_payload_bytes()))
+        .filter(|(channel, _)| {
+            channel
+                .strip_prefix(REDIS_PREFIX)
+                .is_some_and(|logical| tidings_events::Channel::parse(logical).is_ok())
+        })
+        .collect();
+    let record = recording.recorder.history.record_many(&mut recording.connection, &recordable);
+    let positions = match tokio::time::timeout(REDIS_TIMEOUT, record).await {
+        Ok(Ok(positions)) => positions,
+        Ok(Err(error)) => return Err(format!("recording history failed: {error}")),
+        Err(_) => return Err(format!("recording history: no answer within {REDIS_TIMEOUT:?}")),
+    };
+    let mut positions = positions.into_iter();
+    for message in batch {
+        let channel = message.get_channel_name();
+        let recorded = channel
+            .strip_prefix(REDIS_PREFIX)
+            .is_some_and(|logical| tidings_events::Channel::parse(logical).is_ok());
+        if !recorded {
+            hub.dispatch(channel, message.get_payload_bytes());
+            continue;
+        }
+        let Some(position) = positions.next() else { break };
+        let replayed = recording
+            .replayed_up_to
+            .get(channel)
+            .is_some_and(|floor| floor.epoch == position.epoch && position.id <= floor.id);
+        let repeated = recording.recorder.dispatched.get(channel) == Some(&position);
+        if replayed || repeated {
+            continue;
+        }
+        hub.dispatch_at(channel, message.get_payload_bytes(), Some(&position));
+        recording.recorder.dispatched.insert(channel.to_owned(), position);
+    }
+    Ok(())
 }

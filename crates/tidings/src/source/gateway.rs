@@ -372,6 +372,14 @@ impl Session for GatewaySession {
                             // Waiting for the consumer is not silence.
                             last_read = Instant::now();
                         }
+                        Ok(Incoming::Control(ServerFrame::Missed { channel, since })) => {
+                            let since = since
+                                .and_then(|p| p.parse::<crate::history::Position>().ok())
+                                .and_then(|p| i64::try_from(p.recorded_at()).ok());
+                            tracing::warn!(gateway = %self.label, %channel, ?since, "the gateway could not replay everything on this channel; events may be missing");
+                            let channel = format!("{REDIS_PREFIX}{channel}");
+                            outbox.send(SourceUpdate::Missed { channel, since }).await?;
+                        }
                         Ok(Incoming::Control(ServerFrame::Status { upstream, message })) => {
                             tracing::info!(gateway = %self.label, ?upstream, ?message, "gateway upstream status");
                         }
