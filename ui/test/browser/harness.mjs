@@ -1,7 +1,8 @@
 // The browser tests' setup: the built UI (ui/dist) served by a small static
 // server on port 0, the in-page IPC mock bundled with esbuild, and the
 // system's Chromium driven by playwright-core with a fresh profile.
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize, sep } from 'node:path';
@@ -111,11 +112,50 @@ export async function launch({ locale = 'en-US', colorScheme = 'light' } = {}) {
   });
   return {
     context,
+    prioritise: () => prioritise(profile),
     close: async () => {
       await context.close();
       rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Gives this Chromium's processes and all their threads (the browser and
+ * everything under it, the renderers included) scheduling priority over the
+ * rest of the machine; call it once the page to measure is open, as
+ * Chromium sets each new renderer's priority itself. The load test measures the page's own long tasks; on a shared
+ * 2-core box, compilers running beside it otherwise stretch 10 ms tasks past
+ * 50 ms of wall time. Needs root (or CAP_SYS_NICE); without it nothing
+ * changes and the result says so.
+ */
+function prioritise(profile) {
+  try {
+    const table = execFileSync('ps', ['-eo', 'pid=,ppid=,args='], { encoding: 'utf8' })
+      .split('\n')
+      .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
+      .filter(Boolean)
+      .map(([, pid, ppid, args]) => ({ pid, ppid, args }));
+    const roots = table.filter((p) => p.args.includes(`--user-data-dir=${profile}`) && !p.args.includes('--type=')).map((p) => p.pid);
+    const pids = new Set(roots);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const p of table) if (pids.has(p.ppid) && !pids.has(p.pid)) pids.add(p.pid), (grew = true);
+    }
+    if (pids.size === 0) return false;
+    // Nice values are per thread on Linux: renice every thread of each process.
+    const tids = [...pids].flatMap((pid) => {
+      try {
+        return readdirSync(`/proc/${pid}/task`);
+      } catch {
+        return [];
+      }
+    });
+    execFileSync('renice', ['-n', '-10', '-p', ...tids], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
