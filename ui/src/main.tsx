@@ -2,7 +2,7 @@
 //! falls between the two (overlap is dropped by `seq`). Batches that arrive
 //! before the snapshot wait in a small bounded buffer.
 
-import { render } from 'preact';
+import { options, render } from 'preact';
 import { App } from './App';
 import { createActions } from './actions';
 import type { UiBatch } from './bindings/UiBatch';
@@ -13,6 +13,15 @@ import { BatchScheduler } from './state/scheduler';
 import { applyBatches, initialState } from './state/store';
 import './styles/theme.css';
 import './styles/app.css';
+
+// Preact renders state changes in a task of its own rather than in a
+// microtask of the task that made them: a fold at an animation frame and the
+// render it causes then run as two short tasks instead of one long one
+// (followed by the frame's layout and paint), which keeps the page answering
+// input under a flood. The cost is at most one frame of extra latency.
+options.debounceRendering = (render) => {
+  setTimeout(render, 0);
+};
 
 /** Batches kept while the snapshot loads; beyond it the oldest go (the snapshot has them). */
 const EARLY_CAP = 200;

@@ -9,6 +9,22 @@
 
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tidings_events::Channel;
+use tidings_events::frame::ErrorCode;
+
+/// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
+/// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
+/// refused API keys.
+pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+    "missing",
+    "expired",
+    "bad_signature",
+    "bad_algorithm",
+    "malformed",
+    "bad_subject",
+    "forbidden",
+    "bad_api_key",
+    "missing_api_key",
+];
 
 /// Label for every per-user channel in `tidings_gateway_subscriptions`.
 pub const USER_CHANNELS_LABEL: &str = "user:*:notifications";
@@ -144,8 +160,26 @@ impl Metrics {
             metrics.subscriptions.with_label_values(&[channel.name().as_str()]).set(0);
         }
         metrics.subscriptions.with_label_values(&[USER_CHANNELS_LABEL]).set(0);
+        // Every label value shows up from the start (at 0), so dashboards
+        // and alerts see the series before the first occurrence.
         for outcome in ["typed", "legacy", "malformed", "unknown_channel"] {
             metrics.messages_in.with_label_values(&[outcome]).inc_by(0);
+        }
+        for reason in ["capacity", "origin", "shutting_down"] {
+            metrics.connections_refused.with_label_values(&[reason]).inc_by(0);
+        }
+        for reason in AUTH_FAILURE_REASONS {
+            metrics.auth_failures.with_label_values(&[reason]).inc_by(0);
+        }
+        for code in [
+            ErrorCode::BadRequest,
+            ErrorCode::UnknownChannel,
+            ErrorCode::Forbidden,
+            ErrorCode::TooManySubscriptions,
+            ErrorCode::Unauthorized,
+            ErrorCode::TooLarge,
+        ] {
+            metrics.client_errors.with_label_values(&[code.as_str()]).inc_by(0);
         }
         metrics
     }

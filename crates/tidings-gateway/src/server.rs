@@ -86,10 +86,14 @@ impl Gateway {
         let tracker = TaskTracker::new();
         let (status_tx, status_rx) =
             watch::channel(UpstreamStatus::reconnecting("connecting to the broker"));
+        let mut memory_status = None;
         let broker = match config.broker {
             BrokerKind::Memory => {
                 metrics.upstream_live.set(1);
                 status_tx.send_replace(UpstreamStatus::live());
+                // Always live: the sender lives as long as the serving future,
+                // since connections read a closed status channel as shutdown.
+                memory_status = Some(status_tx);
                 Broker::Memory(MemoryBroker::new(Arc::clone(&hub)))
             }
             BrokerKind::Redis => {
@@ -172,6 +176,7 @@ impl Gateway {
             } else {
                 tracing::info!("gateway stopped");
             }
+            drop(memory_status);
             Ok(())
         };
         Ok(BoundGateway { addr, upstream: status_rx, serving: Box::pin(future) })

@@ -22,7 +22,10 @@ export function retryAt(connection: Extract<ConnectionState, { state: 'reconnect
  * the stable test hook `data-testid="status"` (the overview shows a copy).
  */
 export function ConnectionPill({ primary = false }: { primary?: boolean }): VNode {
-  const { state, t, now } = useApp();
+  const { state, t } = useApp();
+  // Not the shared clock's `now`, which may be up to a tick old when a new
+  // state arrives: the countdown must never show more seconds than are left.
+  const now = Date.now();
   const c = state.status.connection;
   let label: string;
   let detail = '';

@@ -12,7 +12,7 @@ import type { ComponentChildren, VNode } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 export const MAX_RENDERED = 200;
-const OVERSCAN = 8;
+const OVERSCAN = 4;
 
 export interface VirtualListProps<T> {
   rows: readonly T[];
@@ -103,8 +103,11 @@ export function VirtualList<T>(props: VirtualListProps<T>): VNode {
     const row = rows[i] as T;
     const key = rowKey(row);
     visible.push(
+      // Keyed by position in the window, not by row: when a flood pushes new
+      // rows in at the top every frame, the same DOM nodes are updated in
+      // place instead of being torn down and rebuilt.
       <div
-        key={key}
+        key={i - first}
         role="row"
         aria-rowindex={i + 2}
         class={key === flashKey ? 'vrow flash' : 'vrow'}

@@ -1,6 +1,7 @@
-//! Approvals: requests still waiting (what, who, since when) and the
-//! decisions that came in; "mine only" keeps those the current user asked
-//! for or decides on. Pending is computed in `state/approvals.ts`.
+//! Approvals, in three tabs: requests still waiting (what, who, since when),
+//! the decisions that came in, and "mine": every request and decision the
+//! current user asked for or decides on. Pending is computed in
+//! `state/approvals.ts`, apart from the capped feed.
 
 import type { VNode } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
@@ -12,28 +13,30 @@ import { formatDateTime } from '../format';
 import { isApproval, isMine } from '../state/approvals';
 import { currentUser, rowsOf } from '../state/store';
 
-type Tab = 'pending' | 'results';
+type Tab = 'pending' | 'results' | 'mine';
+const TABS: readonly Tab[] = ['pending', 'results', 'mine'];
 
 export function Approvals(): VNode {
   const { state, t } = useApp();
   const [tab, setTab] = useState<Tab>('pending');
-  const [mineOnly, setMineOnly] = useState(false);
   const user = currentUser(state);
   const focus = useFocus('approvals');
 
-  const pending = useMemo(() => {
-    const list = [...state.pending.values()].reverse();
-    return mineOnly ? list.filter((i) => isApproval(i.event) && isMine(i.event, user)) : list;
-  }, [state.pending, mineOnly, user]);
-  const results = useMemo(() => {
-    const list = rowsOf(state, 'approvals').filter((i) => i.event.type !== 'approval:request');
-    return mineOnly ? list.filter((i) => isApproval(i.event) && isMine(i.event, user)) : list;
-  }, [state.feeds.approvals, state.older.approvals, mineOnly, user]);
+  const pending = useMemo(() => [...state.pending.values()].reverse(), [state.pending]);
+  const all = useMemo(() => rowsOf(state, 'approvals'), [state.feeds.approvals, state.older.approvals]);
+  const results = useMemo(() => all.filter((i) => i.event.type !== 'approval:request'), [all]);
+  const mine = useMemo(() => all.filter((i) => isApproval(i.event) && isMine(i.event, user)), [all, user]);
+  const lists: Record<Tab, FeedItem[]> = { pending, results, mine };
 
-  // A focus request for a request that is still open shows the pending tab.
+  // A focus request shows the tab holding the item: pending while it is open.
   const focusTab: Tab | null =
     focus.focusKey === null ? null : pending.some((i) => i.id === focus.focusKey) ? 'pending' : 'results';
-  const shown = focusTab ?? tab;
+  const [focusSeen, setFocusSeen] = useState(0);
+  const shown = focusTab !== null && focus.focusNonce !== focusSeen ? focusTab : tab;
+  const choose = (id: Tab): void => {
+    setTab(id);
+    setFocusSeen(focus.focusNonce);
+  };
 
   const renderPending = (item: FeedItem): VNode => {
     const e = item.event;
@@ -69,11 +72,12 @@ export function Approvals(): VNode {
     const e = item.event;
     if (!isApproval(e)) return <span />;
     const approved = e.type === 'approval:approved';
+    const request = e.type === 'approval:request';
     return (
       <div class={`grid grid-apr-r${item.read ? '' : ' unread'}`}>
         <TimeCell ms={e.timestamp} />
         <Cell>
-          <Tag tone={approved ? 'success' : 'danger'}>{t.maybe(`apr.type.${e.type}`, e.type)}</Tag>
+          <Tag tone={request ? 'accent' : approved ? 'success' : 'danger'}>{t.maybe(`apr.type.${e.type}`, e.type)}</Tag>
         </Cell>
         <Cell>
           <Tag tone="neutral">{t.maybe(`apr.resource.${e.resourceType}`, e.resourceType)}</Tag>{' '}
@@ -92,28 +96,21 @@ export function Approvals(): VNode {
     <section class="screen">
       <ScreenHeader title={t('apr.title')}>
         <div class="segmented" role="tablist" aria-label={t('apr.title')}>
-          {(['pending', 'results'] as const).map((id) => (
+          {TABS.map((id) => (
             <button
               type="button"
               role="tab"
               key={id}
+              data-tab={id}
               aria-selected={shown === id}
               class={shown === id ? 'seg on' : 'seg'}
-              onClick={() => setTab(id)}
+              onClick={() => choose(id)}
             >
-              {id === 'pending' ? t('apr.pending') : t('apr.results')}
-              <span class="badge">{id === 'pending' ? pending.length : results.length}</span>
+              {t(`apr.tab.${id}`)}
+              <span class="badge">{lists[id].length}</span>
             </button>
           ))}
         </div>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={mineOnly}
-            onChange={(ev) => setMineOnly((ev.target as HTMLInputElement).checked)}
-          />
-          {t('apr.mine')}
-        </label>
         <span class="muted small">{user ? t('apr.mineHint', { user }) : t('apr.noUser')}</span>
       </ScreenHeader>
       {shown === 'pending' ? (
@@ -135,13 +132,13 @@ export function Approvals(): VNode {
               <HeadCell>{t('apr.approver')}</HeadCell>
             </div>
           }
-          empty={<p class="muted">{mineOnly ? t('apr.noMine') : t('apr.noPending')}</p>}
+          empty={<p class="muted">{t('apr.noPending')}</p>}
         />
       ) : (
         <VirtualList
-          key="results"
-          label={t('apr.results')}
-          rows={results}
+          key={shown}
+          label={t(`apr.tab.${shown}`)}
+          rows={lists[shown]}
           rowHeight={40}
           rowKey={(i) => i.id}
           rowAttrs={feedRowAttrs}
@@ -157,8 +154,8 @@ export function Approvals(): VNode {
               <HeadCell>{t('apr.comment')}</HeadCell>
             </div>
           }
-          empty={<Empty filtered={mineOnly} />}
-          footer={mineOnly ? null : <LoadOlder feed="approvals" />}
+          empty={shown === 'mine' ? <p class="muted">{t('apr.noMine')}</p> : <Empty />}
+          footer={<LoadOlder feed="approvals" />}
         />
       )}
     </section>

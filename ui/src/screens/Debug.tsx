@@ -14,6 +14,14 @@ import { globMatch } from '../state/glob';
 
 const OUTCOME_TONE: Record<Outcome, Tone> = { typed: 'success', legacy: 'warning', malformed: 'danger' };
 
+/** Characters of a payload shown in its row (the tooltip has it all): the
+ * row clips it anyway, and laying out text nobody sees costs every frame. */
+export const RAW_SHOWN = 200;
+
+export function clip(raw: string): string {
+  return raw.length > RAW_SHOWN ? `${raw.slice(0, RAW_SHOWN)}…` : raw;
+}
+
 export function filterDebug(
   entries: readonly DebugEntry[],
   pattern: string,
@@ -129,7 +137,7 @@ export function Debug(): VNode {
                 <Tag tone={OUTCOME_TONE[e.outcome] ?? 'neutral'}>{t.maybe(`dbg.outcome.${e.outcome}`, e.outcome)}</Tag>
               </Cell>
               <Cell class="mono ellipsis small raw" title={e.raw}>
-                {e.raw}
+                {clip(e.raw)}
               </Cell>
               <Cell class="ellipsis small danger-text" title={e.reason}>
                 {e.reason ?? ''}

@@ -33,8 +33,10 @@ export const FEED_CAP = 2000;
 /** Older items loaded from history per feed ("load older"). */
 export const OLDER_CAP = 2000;
 export const DEBUG_CAP = 2000;
-/** Distinct malformed reasons counted; later new reasons go under "other". */
+/** Distinct malformed reasons counted (with "other"); later new reasons go under "other". */
 export const REASON_CAP = 100;
+/** The key under which reasons beyond the cap are counted. */
+export const OTHER_REASONS = '…';
 export const TOAST_CAP = 5;
 export const CRITICAL_CAP = 50;
 
@@ -152,7 +154,11 @@ function countReasons(
     if (entry.outcome !== 'malformed') continue;
     next ??= new Map(reasons);
     let reason = entry.reason ?? '';
-    if (!next.has(reason) && next.size >= REASON_CAP) reason = '…';
+    if (!next.has(reason)) {
+      // REASON_CAP - 1 named reasons, and '…' for the rest.
+      const named = next.size - (next.has(OTHER_REASONS) ? 1 : 0);
+      if (named >= REASON_CAP - 1) reason = OTHER_REASONS;
+    }
     next.set(reason, (next.get(reason) ?? 0) + 1);
   }
   return next ?? reasons;

@@ -179,7 +179,12 @@ impl Client {
     /// Sends `subscribe` and waits for its `subscribed`.
     pub async fn subscribe(&mut self, channels: &[&str]) {
         self.send_json(json!({"type": "subscribe", "channels": channels})).await;
-        let reply = self.next_of("subscribed").await;
+        // While the gateway is (re)connecting to Redis it says so first.
+        let mut reply = self.next().await;
+        while reply["type"] == "status" {
+            reply = self.next().await;
+        }
+        assert_eq!(reply["type"], "subscribed", "{reply}");
         assert_eq!(reply["channels"], json!(channels), "{reply}");
     }
 
@@ -248,12 +253,20 @@ impl Client {
         }
     }
 
-    /// Reads until the gateway closes; returns the close code.
+    /// Reads until the gateway closes; returns the close code. Like a
+    /// well-behaved client, sends the close reply (tungstenite does so on the
+    /// next read) and reads to the end.
     pub async fn expect_close(&mut self) -> Closed {
         loop {
             match self.next_or_close().await {
                 Ok(_) => continue,
-                Err(closed) => return closed,
+                Err(closed) => {
+                    let _ = tokio::time::timeout(WAIT, async {
+                        while let Some(Ok(_)) = self.ws.next().await {}
+                    })
+                    .await;
+                    return closed;
+                }
             }
         }
     }

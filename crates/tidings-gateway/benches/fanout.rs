@@ -1,0 +1,334 @@
+//! Fan-out benchmark with a fixed workload (a bench binary, `harness = false`):
+//!
+//! 1. starts a real redis-server and the release `tidings-gateway` binary
+//!    as a child process (so its memory can be read on its own);
+//! 2. connects `--clients` WebSocket clients, each subscribed to
+//!    `inventory`, and reads the gateway's RSS before and after (memory per
+//!    idle connection);
+//! 3. publishes `--events` inventory events to Redis (`--publish-mode plain`:
+//!    pipelined `PUBLISH`, as fast as possible or at `--rate` events/s), each
+//!    carrying its send time in an extra field;
+//! 4. prints deliveries/s (from the first publish to the last delivery) and
+//!    publish→client latency p50/p99/p999/max (hdrhistogram, every delivery).
+//!
+//! Run (release, from the workspace root):
+//!
+//!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000
+//!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000 --rate 150
+//!
+//! The load generator (this process and Redis) shares the machine with the
+//! gateway, as the issue's targets assume.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use tidings_testkit::RedisServer;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_tungstenite::tungstenite::Message;
+
+/// How events get into Redis. Issue 8 adds a mode that records history too,
+/// so the two can be compared on the same workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PublishMode {
+    /// `PUBLISH ws:inventory <event>`, as the TypeScript backend does.
+    Plain,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Gateway fan-out benchmark: N clients, M events, throughput and latency")]
+struct Args {
+    /// WebSocket clients, each subscribed to `inventory`.
+    #[arg(long, default_value_t = 1000)]
+    clients: usize,
+    /// Events published.
+    #[arg(long, default_value_t = 2000)]
+    events: u64,
+    /// Events per second; 0 = as fast as Redis takes them.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// How events are published.
+    #[arg(long, value_enum, default_value_t = PublishMode::Plain)]
+    publish_mode: PublishMode,
+    /// Bytes of padding in each event (the example event is ~190 bytes).
+    #[arg(long, default_value_t = 0)]
+    pad: usize,
+    /// Worker threads of this load generator.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Ignored: `cargo bench` passes `--bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+fn main() {
+    let args = Args::parse();
+    raise_fd_limit(args.clients);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run(args));
+}
+
+fn raise_fd_limit(clients: usize) {
+    let (soft, hard) = rlimit::Resource::NOFILE.get().expect("read RLIMIT_NOFILE");
+    let wanted = (clients as u64 * 2 + 512).min(hard);
+    if soft < wanted {
+        rlimit::Resource::NOFILE.set(wanted, hard).expect("raise RLIMIT_NOFILE");
+    }
+    assert!(
+        wanted >= clients as u64 + 256,
+        "RLIMIT_NOFILE hard limit {hard} is too low for {clients} clients"
+    );
+}
+
+/// The gateway binary as a child process; killed when dropped.
+struct GatewayProcess {
+    child: Child,
+    addr: String,
+}
+
+impl GatewayProcess {
+    fn start(redis_url: &str, clients: usize) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tidings-gateway"))
+            .args(["--listen", "127.0.0.1:0", "--redis", redis_url])
+            .args(["--max-connections", &(clients + 100).to_string()])
+            .env("RUST_LOG", "warn,tidings_gateway::server=info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the tidings-gateway binary");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines.next().expect("the gateway logs its address").unwrap();
+            if let Some(after) = line.split("listen=").nth(1) {
+                break after.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining its log so the gateway never blocks on stderr.
+        std::thread::spawn(move || {
+            lines.map_while(Result::ok).for_each(|line| eprintln!("{line}"))
+        });
+        GatewayProcess { child, addr }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one client saw.
+struct ClientReport {
+    received: u64,
+    latency_us: Histogram<u64>,
+    last_at: Option<Instant>,
+}
+
+async fn run(args: Args) {
+    let redis = RedisServer::start();
+    let gateway = GatewayProcess::start(&redis.url(), args.clients);
+    let url = format!("ws://{}/ws", gateway.addr);
+    wait_until_live(&redis).await;
+    let rss_before = gateway.rss_kib();
+
+    // Connect and subscribe every client (at most 256 handshakes at once).
+    let base = Instant::now();
+    let connecting = Arc::new(Semaphore::new(256));
+    let (ready_tx, mut ready_rx) = mpsc::channel::<()>(args.clients);
+    let mut tasks = Vec::with_capacity(args.clients);
+    let started = Instant::now();
+    for _ in 0..args.clients {
+        let url = url.clone();
+        let connecting = Arc::clone(&connecting);
+        let ready_tx = ready_tx.clone();
+        let expected = args.events;
+        tasks.push(tokio::spawn(async move {
+            let permit = connecting.acquire_owned().await.unwrap();
+            let (mut ws, _) =
+                tokio_tungstenite::connect_async(url.as_str()).await.expect("connect");
+            ws.send(Message::text(r#"{"type":"subscribe","channels":["inventory"]}"#))
+                .await
+                .unwrap();
+            loop {
+                match ws.next().await {
+                    Some(Ok(Message::Text(text))) if text.contains("\"subscribed\"") => break,
+                    Some(Ok(_)) => continue,
+                    other => panic!("no subscribed: {other:?}"),
+                }
+            }
+            drop(permit);
+            ready_tx.send(()).await.unwrap();
+            let mut report = ClientReport {
+                received: 0,
+                latency_us: Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+                last_at: None,
+            };
+            while report.received < expected {
+                match ws.next().await {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(sent) = sent_at_us(&text) {
+                            let now = base.elapsed().as_micros() as u64;
+                            let _ = report.latency_us.record(now.saturating_sub(sent).max(1));
+                            report.received += 1;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => break, // closed (e.g. cut off as a slow consumer)
+                }
+            }
+            report.last_at = Some(Instant::now());
+            report
+        }));
+    }
+    drop(ready_tx);
+    for _ in 0..args.clients {
+        ready_rx.recv().await.expect("every client subscribes");
+    }
+    let connect_time = started.elapsed();
+    let rss_idle = gateway.rss_kib();
+
+    // Publish.
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+    let padding = "x".repeat(args.pad);
+    let publish_started = Instant::now();
+    let batch = if args.rate == 0 { 64 } else { 1 };
+    let mut ticker = (args.rate > 0).then(|| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate as f64));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        interval
+    });
+    let mut sent = 0;
+    while sent < args.events {
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
+        }
+        let mut pipe = redis::pipe();
+        let in_batch = batch.min(args.events - sent);
+        for n in sent..sent + in_batch {
+            let now = base.elapsed().as_micros() as u64;
+            let event = format!(
+                r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":10,"newQuantity":15,"changeAmount":5,"timestamp":1699999999999,"sentAtUs":{now}{}}}"#,
+                if padding.is_empty() { String::new() } else { format!(r#","pad":"{padding}""#) }
+            );
+            match args.publish_mode {
+                PublishMode::Plain => {
+                    pipe.cmd("PUBLISH").arg("ws:inventory").arg(event).ignore();
+                }
+            }
+        }
+        let _: () = pipe.query_async(&mut publisher).await.expect("PUBLISH");
+        sent += in_batch;
+    }
+    let publish_time = publish_started.elapsed();
+
+    // Collect.
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut delivered = 0u64;
+    let mut complete = 0usize;
+    let mut last = publish_started;
+    let deadline = Duration::from_secs(120);
+    for task in tasks {
+        let report = tokio::time::timeout(deadline, task).await.expect("clients finish").unwrap();
+        delivered += report.received;
+        if report.received == args.events {
+            complete += 1;
+        }
+        latency.add(&report.latency_us).unwrap();
+        if let Some(at) = report.last_at {
+            last = last.max(at);
+        }
+    }
+    let elapsed = last.duration_since(publish_started);
+    let metrics = reqwest::get(format!("http://{}/metrics", gateway.addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let slow = metrics
+        .lines()
+        .find(|l| l.starts_with("tidings_gateway_slow_consumer_disconnects_total"))
+        .unwrap_or("")
+        .to_owned();
+
+    println!(
+        "workload: {} clients on `inventory`, {} events, publish-mode {:?}, rate {}, pad {} B",
+        args.clients,
+        args.events,
+        args.publish_mode,
+        if args.rate == 0 { "max".to_owned() } else { format!("{}/s", args.rate) },
+        args.pad
+    );
+    println!("connect+subscribe: {:.2?} for {} clients", connect_time, args.clients);
+    println!(
+        "gateway RSS: {} KiB before clients, {} KiB with {} idle subscribed clients → {:.1} KiB per connection",
+        rss_before,
+        rss_idle,
+        args.clients,
+        (rss_idle.saturating_sub(rss_before)) as f64 / args.clients as f64
+    );
+    println!(
+        "published {} events in {:.2?} ({:.0} events/s)",
+        args.events,
+        publish_time,
+        args.events as f64 / publish_time.as_secs_f64()
+    );
+    println!(
+        "delivered {delivered} of {} ({complete} clients complete) in {:.2?} → {:.0} deliveries/s",
+        args.events * args.clients as u64,
+        elapsed,
+        delivered as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "publish→client latency: p50 {:.3} ms, p99 {:.3} ms, p999 {:.3} ms, max {:.3} ms",
+        latency.value_at_quantile(0.5) as f64 / 1000.0,
+        latency.value_at_quantile(0.99) as f64 / 1000.0,
+        latency.value_at_quantile(0.999) as f64 / 1000.0,
+        latency.max() as f64 / 1000.0
+    );
+    println!("gateway: {slow}");
+}
+
+/// The `sentAtUs` value of an event frame, without parsing the JSON.
+fn sent_at_us(frame: &str) -> Option<u64> {
+    let start = frame.find("\"sentAtUs\":")? + "\"sentAtUs\":".len();
+    let digits = &frame[start..];
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    digits[..end].parse().ok()
+}
+
+/// Waits until the gateway has subscribed to Redis (`PUBSUB NUMPAT` is 1).
+async fn wait_until_live(redis: &RedisServer) {
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let patterns: u64 =
+            redis::cmd("PUBSUB").arg("NUMPAT").query_async(&mut connection).await.unwrap();
+        if patterns >= 1 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the gateway did not subscribe to Redis");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,184 @@
+//! The HTTP face: `/metrics` names, `POST /api/publish` (API key, contract
+//! validation, through Redis or the in-process broker), and the real binary
+//! stopped by SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{TestGateway, config};
+use serde_json::{Value, json};
+use tidings_gateway::{BrokerKind, Secret};
+use tidings_testkit::RedisServer;
+
+const API_KEY: &str = "test-api-key";
+
+fn with_api_key(mut config: tidings_gateway::GatewayConfig) -> tidings_gateway::GatewayConfig {
+    config.api_key = Some(Secret::new(API_KEY));
+    config
+}
+
+async fn publish(gateway: &TestGateway, key: Option<&str>, body: Value) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(gateway.http_url("/api/publish")).json(&body);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+fn inventory() -> Value {
+    serde_json::from_str(&common::inventory_event(1)).unwrap()
+}
+
+#[tokio::test]
+async fn metrics_expose_every_documented_family() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let _client = gateway.subscribed(&["inventory"]).await;
+    let metrics = gateway.metrics().await;
+    for name in [
+        "tidings_gateway_connections 1",
+        "tidings_gateway_connections_accepted_total 1",
+        "tidings_gateway_connections_refused_total",
+        r#"tidings_gateway_subscriptions{channel="inventory"} 1"#,
+        r#"tidings_gateway_subscriptions{channel="user:*:notifications"} 0"#,
+        r#"tidings_gateway_messages_in_total{outcome="typed"}"#,
+        "tidings_gateway_messages_out_total",
+        "tidings_gateway_messages_dropped_total",
+        "tidings_gateway_malformed_messages_total",
+        "tidings_gateway_slow_consumer_disconnects_total",
+        "tidings_gateway_idle_disconnects_total",
+        "tidings_gateway_auth_failures_total",
+        "tidings_gateway_client_errors_total",
+        "tidings_gateway_redis_reconnects_total 0",
+        "tidings_gateway_upstream_live 1",
+        "tidings_gateway_published_total",
+    ] {
+        assert!(metrics.contains(name), "missing {name} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_published_event_goes_through_redis_to_subscribers_unchanged() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(with_api_key(config(&redis.url()))).await;
+    let mut client = gateway.subscribed(&["inventory"]).await;
+
+    let (status, reply) =
+        publish(&gateway, Some(API_KEY), json!({"channel":"inventory","event":inventory()})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["receivers"], 1, "the gateway's own subscription, through Redis");
+    let event = client.next_event().await;
+    assert_eq!(event["data"], inventory());
+}
+
+#[tokio::test]
+async fn publishing_needs_the_right_api_key() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(with_api_key(config(&redis.url()))).await;
+    let body = json!({"channel":"inventory","event":inventory()});
+    let (status, reply) = publish(&gateway, None, body.clone()).await;
+    assert_eq!(status, 401, "{reply}");
+    let (status, reply) = publish(&gateway, Some("wrong"), body).await;
+    assert_eq!(status, 401, "{reply}");
+    assert!(!reply.to_string().contains(API_KEY));
+}
+
+#[tokio::test]
+async fn publishing_is_disabled_without_an_api_key() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let (status, reply) =
+        publish(&gateway, Some("anything"), json!({"channel":"inventory","event":inventory()}))
+            .await;
+    assert_eq!(status, 403, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains("--api-key"), "{reply}");
+}
+
+#[tokio::test]
+async fn events_that_break_the_contract_are_refused_with_the_reason() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(with_api_key(config(&redis.url()))).await;
+    let cases = [
+        (
+            json!({"channel":"inventory","event":{"type":"inventory:change","productId":"1"}}),
+            "invalid_event",
+        ),
+        (json!({"channel":"warehouse","event":inventory()}), "unknown_channel"),
+        (json!({"channel":"orders","event":inventory()}), "wrong_channel"),
+        (json!({"channel":"inventory","event":{"type":"adjust"}}), "invalid_event"),
+        (json!({"event":inventory()}), "bad_request"),
+    ];
+    for (body, code) in cases {
+        let (status, reply) = publish(&gateway, Some(API_KEY), body.clone()).await;
+        assert!(status == 400 || status == 422, "{body} → {status} {reply}");
+        assert_eq!(reply["error"], code, "{body} → {reply}");
+        assert!(reply["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
+    }
+}
+
+#[tokio::test]
+async fn the_memory_broker_delivers_api_publishes_without_any_redis() {
+    let mut config = with_api_key(config("redis://127.0.0.1:1"));
+    config.broker = BrokerKind::Memory;
+    let gateway = TestGateway::start(config).await;
+    let mut client = gateway.subscribed(&["inventory"]).await;
+
+    let (status, reply) =
+        publish(&gateway, Some(API_KEY), json!({"channel":"inventory","event":inventory()})).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["receivers"], 1);
+    assert_eq!(client.next_event().await["data"], inventory());
+    let health = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn the_binary_serves_then_stops_on_sigterm_with_close_1001() {
+    let redis = RedisServer::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidings-gateway"))
+        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url(), "--shutdown-timeout", "2"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bound address is in the "gateway listening" log line.
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("the gateway logs its address").unwrap();
+        if line.contains("gateway listening") {
+            let after = line.split("listen=").nth(1).expect("listen= in the line");
+            break after.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
+
+    let url = format!("ws://{addr}/ws");
+    let mut client = common::Client::connect(&url, None).await.unwrap();
+    client.subscribe(&["inventory"]).await;
+    redis.publish("ws:inventory", &common::inventory_event(1));
+    client.next_event().await;
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert_eq!(client.expect_close().await.code, Some(1001));
+    let status = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the gateway exits within its shutdown bound");
+    assert!(status.success(), "{status}");
+    let log = log.join().unwrap().join("\n");
+    assert!(log.contains("gateway stopped"), "{log}");
+}
