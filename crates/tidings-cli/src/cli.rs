@@ -60,6 +60,32 @@ pub enum Command {
     /// Run the gateway: Redis `ws:*` events fanned out to WebSocket clients
     /// (the same as the `tidings-gateway` binary; see docs/gateway.md).
     Gateway(tidings_gateway::GatewayArgs),
+    /// Print a JWT the gateway accepts for a user (for development and
+    /// scripts; production tokens come from the ERP's login).
+    #[command(after_help = TOKEN_EXAMPLES)]
+    Token(TokenArgs),
+}
+
+const TOKEN_EXAMPLES: &str = "\
+Examples:
+  tidings token --user u1 --jwt-secret dev-secret
+  TIDINGS_JWT_SECRET=dev-secret tidings token --user u1 --ttl 8h --channels inventory,orders";
+
+/// `tidings token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user id (`sub`): the token reaches `user:{ID}:notifications`.
+    #[arg(long, value_parser = parse_user_id)]
+    pub user: UserId,
+    /// The gateway's HS256 secret.
+    #[arg(long, env = "TIDINGS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// How long the token is valid (e.g. 30m, 8h).
+    #[arg(long, default_value = "8h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    /// Narrow the shared channels the token may subscribe to (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub channels: Option<Vec<String>>,
 }
 
 const PUBLISH_EXAMPLES: &str = "\

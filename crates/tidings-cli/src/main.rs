@@ -10,6 +10,7 @@ mod exit;
 mod publish;
 mod render;
 mod tail;
+mod token;
 
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
             Command::Tail(args) => tail::run(&cli.redis_url, args).await,
             Command::Demo(args) => demo::run(&cli.redis_url, args).await,
             Command::Gateway(args) => gateway(&cli.redis_url, args).await,
+            Command::Token(args) => token::run(&args),
         }
     });
     match outcome {
