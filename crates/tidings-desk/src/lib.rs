@@ -4,6 +4,20 @@
 //! Module map:
 //! - [`ipc`]: every type that crosses to the UI; exported to TypeScript with
 //!   ts-rs into `ui/src/bindings/` (a test fails if those files drift).
+//! - [`config`]: settings from role presets, the TOML file, env and flags.
+//! - [`pipeline`]: the one task that turns source updates into feeds,
+//!   history rows, UI batches and notifications.
+//! - [`policy`]: which events notify, how urgently, and coalescing.
+//! - [`store`]: local history in SQLite (WAL), with positions for resuming.
 //! - [`notify`]: the notifier seam between the policy and the native desktop.
+//! - [`desk`]: [`Desk`], the facade the Tauri commands call.
+pub mod config;
+pub mod desk;
 pub mod ipc;
 pub mod notify;
+pub mod pipeline;
+pub mod policy;
+pub mod store;
+
+pub use config::{DeskArgs, DeskConfig};
+pub use desk::{Desk, DeskError};

@@ -1,0 +1,396 @@
+//! Settings: role presets, the TOML file in the platform config dir, env
+//! overrides and flags, in that order of precedence (flags win).
+//!
+//! A config file that cannot be read or parsed never stops the app: the
+//! defaults are used and [`DeskConfig::config_error`] says what was wrong and
+//! where (file, line, key), for the window to show.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+
+use crate::ipc::{
+    FeedId, FeedRule, Language, MinLevel, Profile, QuietHours, Settings, SourceKind, SourceSettings,
+};
+
+/// What `settings()` shows instead of a stored token.
+pub const TOKEN_MASK: &str = "********";
+
+/// The desktop app's flags (the Tauri binary flattens these).
+#[derive(Debug, Clone, Default, Args)]
+pub struct DeskArgs {
+    /// Connect through the gateway at this URL (ws:// or wss://).
+    #[arg(long, value_name = "URL", conflicts_with = "redis")]
+    pub gateway: Option<String>,
+    /// JWT for the gateway.
+    #[arg(long, value_name = "JWT", requires = "gateway")]
+    pub token: Option<String>,
+    /// Connect to Redis directly at this URL (redis:// or rediss://).
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+    /// Your user id, for your notifications channel (with --redis).
+    #[arg(long, value_name = "ID")]
+    pub user: Option<String>,
+    /// Role preset: which feeds notify, and how.
+    #[arg(long, value_enum)]
+    pub profile: Option<ProfileArg>,
+    /// Settings file (TOML). Default: tidings/settings.toml in the platform config dir.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Where history is kept. Default: the platform data dir.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Base URL that relative actionUrls are joined to.
+    #[arg(long, value_name = "URL")]
+    pub erp_base_url: Option<String>,
+}
+
+/// `--profile` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    Warehouse,
+    Approver,
+    Ops,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(arg: ProfileArg) -> Self {
+        match arg {
+            ProfileArg::Warehouse => Profile::Warehouse,
+            ProfileArg::Approver => Profile::Approver,
+            ProfileArg::Ops => Profile::Ops,
+        }
+    }
+}
+
+/// Settings and where they live.
+#[derive(Debug, Clone)]
+pub struct DeskConfig {
+    pub settings: Settings,
+    pub config_path: PathBuf,
+    pub data_dir: PathBuf,
+    /// Why the config file was not used, for the window to show.
+    pub config_error: Option<String>,
+}
+
+/// Why settings could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot write settings to {path}: {source}; check that the directory is writable")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("settings are not valid: {0}")]
+    Invalid(String),
+}
+
+fn rule(notify: bool, min_level: MinLevel) -> FeedRule {
+    FeedRule { enabled: true, notify, min_level }
+}
+
+/// The preset of a role: every feed shown, and which of them notify.
+pub fn preset_feeds(profile: Profile) -> BTreeMap<FeedId, FeedRule> {
+    use FeedId::*;
+    use MinLevel::*;
+    let notifying: &[(FeedId, MinLevel)] = match profile {
+        // Stock and orders all day; low stock is a warning.
+        Profile::Warehouse => &[
+            (Inventory, Warning),
+            (Orders, Info),
+            (Mine, Info),
+            (System, Critical),
+            (Broadcast, Warning),
+        ],
+        // Never miss an approval request.
+        Profile::Approver => &[
+            (Approvals, Info),
+            (Mine, Info),
+            (Finance, Warning),
+            (System, Critical),
+            (Broadcast, Warning),
+        ],
+        Profile::Ops => &[(System, Info), (Data, Warning), (Mine, Info), (Broadcast, Info)],
+    };
+    FeedId::ALL
+        .into_iter()
+        .map(|feed| match notifying.iter().find(|(f, _)| *f == feed) {
+            Some((_, level)) => (feed, rule(true, *level)),
+            None => (feed, rule(false, Info)),
+        })
+        .collect()
+}
+
+/// Defaults: a local gateway, the given profile's preset.
+pub fn default_settings(profile: Profile) -> Settings {
+    Settings {
+        source: SourceSettings {
+            kind: SourceKind::Gateway,
+            url: "ws://127.0.0.1:8787/ws".into(),
+            token: None,
+            user_id: None,
+        },
+        profile,
+        language: Language::Auto,
+        feeds: preset_feeds(profile),
+        quiet_hours: QuietHours { enabled: false, start: "22:00".into(), end: "07:00".into() },
+        low_stock_threshold: 10.0,
+        coalesce_count: 5,
+        coalesce_window_secs: 10,
+        erp_base_url: "http://127.0.0.1:3000".into(),
+        autostart: false,
+    }
+}
+
+/// The platform's config and data dirs for Tidings.
+fn platform_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("com", "tidings", "tidings")
+}
+
+impl DeskConfig {
+    /// Defaults, then the file, then `TIDINGS_*` variables, then `args`.
+    pub fn load(args: &DeskArgs) -> DeskConfig {
+        Self::load_with_env(args, |name| std::env::var(name).ok())
+    }
+
+    /// [`DeskConfig::load`] with the environment given (for tests).
+    pub fn load_with_env(args: &DeskArgs, env: impl Fn(&str) -> Option<String>) -> DeskConfig {
+        let dirs = platform_dirs();
+        let config_path = args
+            .config
+            .clone()
+            .or_else(|| env("TIDINGS_CONFIG").map(PathBuf::from))
+            .or_else(|| dirs.as_ref().map(|d| d.config_dir().join("settings.toml")))
+            .unwrap_or_else(|| PathBuf::from("tidings-settings.toml"));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .or_else(|| env("TIDINGS_DATA_DIR").map(PathBuf::from))
+            .or_else(|| dirs.as_ref().map(|d| d.data_dir().to_path_buf()))
+            .unwrap_or_else(|| PathBuf::from("tidings-data"));
+
+        let (mut settings, config_error) = match read_settings(&config_path) {
+            Ok(Some(settings)) => (settings, None),
+            Ok(None) => (default_settings(Profile::Warehouse), None),
+            Err(error) => (default_settings(Profile::Warehouse), Some(error)),
+        };
+
+        let profile = args
+            .profile
+            .map(Profile::from)
+            .or_else(|| env("TIDINGS_PROFILE").and_then(|p| parse_profile(&p)));
+        if let Some(profile) = profile
+            && profile != settings.profile
+        {
+            settings.profile = profile;
+            settings.feeds = preset_feeds(profile);
+        }
+        if let Some(url) = args.gateway.clone().or_else(|| env("TIDINGS_GATEWAY_URL")) {
+            settings.source.kind = SourceKind::Gateway;
+            settings.source.url = url;
+        }
+        // Not TIDINGS_REDIS_URL: the CLI and the gateway read that one, and a
+        // shell that exports it for them must not switch the app's source.
+        if let Some(url) = args.redis.clone().or_else(|| env("TIDINGS_DESK_REDIS_URL"))
+            && args.gateway.is_none()
+        {
+            settings.source.kind = SourceKind::Redis;
+            settings.source.url = url;
+        }
+        if let Some(token) = args.token.clone().or_else(|| env("TIDINGS_TOKEN")) {
+            settings.source.token = Some(token);
+        }
+        if let Some(user) = args.user.clone().or_else(|| env("TIDINGS_USER")) {
+            settings.source.user_id = Some(user);
+        }
+        if let Some(base) = args.erp_base_url.clone().or_else(|| env("TIDINGS_ERP_BASE_URL")) {
+            settings.erp_base_url = base;
+        }
+        let config_error = config_error.or_else(|| validate(&settings).err());
+        DeskConfig { settings, config_path, data_dir, config_error }
+    }
+}
+
+fn parse_profile(text: &str) -> Option<Profile> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "warehouse" => Some(Profile::Warehouse),
+        "approver" => Some(Profile::Approver),
+        "ops" => Some(Profile::Ops),
+        _ => None,
+    }
+}
+
+/// The settings in `path`; `None` when there is no file yet.
+fn read_settings(path: &Path) -> Result<Option<Settings>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+    };
+    toml::from_str::<Settings>(&text)
+        .map(Some)
+        .map_err(|error| format!("{} is not valid, using defaults: {error}", path.display()))
+}
+
+/// Checks what the pipeline relies on: URL schemes, a user id, times.
+pub fn validate(settings: &Settings) -> Result<(), String> {
+    let url = settings.source.url.trim();
+    let schemes: &[&str] = match settings.source.kind {
+        SourceKind::Gateway => &["ws://", "wss://"],
+        SourceKind::Redis => &["redis://", "rediss://", "redis+unix://"],
+    };
+    if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+        return Err(format!("source.url {url:?} does not start with {}", schemes.join(" or ")));
+    }
+    if let Some(user) = &settings.source.user_id
+        && let Err(error) = tidings_events::UserId::new(user.as_str())
+    {
+        return Err(format!("source.userId: {error}"));
+    }
+    for (name, value) in [
+        ("quietHours.start", &settings.quiet_hours.start),
+        ("quietHours.end", &settings.quiet_hours.end),
+    ] {
+        if parse_hhmm(value).is_none() {
+            return Err(format!("{name} {value:?} is not a time like 22:00"));
+        }
+    }
+    if !settings.low_stock_threshold.is_finite() {
+        return Err("lowStockThreshold must be a number".into());
+    }
+    let base = settings.erp_base_url.trim();
+    if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(format!("erpBaseUrl {base:?} must start with http:// or https://"));
+    }
+    Ok(())
+}
+
+/// Minutes after midnight of `HH:MM`.
+pub fn parse_hhmm(text: &str) -> Option<u32> {
+    let (hours, minutes) = text.trim().split_once(':')?;
+    let (hours, minutes): (u32, u32) = (hours.parse().ok()?, minutes.parse().ok()?);
+    (hours < 24 && minutes < 60).then_some(hours * 60 + minutes)
+}
+
+/// Writes `settings` to `path` atomically (a temporary file, then rename).
+pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError> {
+    validate(settings).map_err(ConfigError::Invalid)?;
+    let text = toml::to_string_pretty(settings).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let write = |path: &Path| -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let temporary = path.with_extension("toml.tmp");
+        std::fs::write(&temporary, text.as_bytes())?;
+        std::fs::rename(&temporary, path)
+    };
+    write(path).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })
+}
+
+/// The settings as the UI may see them: the token masked.
+pub fn masked(settings: &Settings) -> Settings {
+    let mut shown = settings.clone();
+    if shown.source.token.is_some() {
+        shown.source.token = Some(TOKEN_MASK.into());
+    }
+    shown
+}
+
+/// `edited` from the UI, with a masked token replaced by the stored one.
+pub fn unmask(edited: Settings, stored: &Settings) -> Settings {
+    let mut settings = edited;
+    if settings.source.token.as_deref() == Some(TOKEN_MASK) {
+        settings.source.token = stored.source.token.clone();
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn each_profile_notifies_for_its_own_feeds() {
+        assert!(preset_feeds(Profile::Approver)[&FeedId::Approvals].notify);
+        assert!(!preset_feeds(Profile::Warehouse)[&FeedId::Approvals].notify);
+        assert!(preset_feeds(Profile::Warehouse)[&FeedId::Inventory].notify);
+        assert!(preset_feeds(Profile::Ops)[&FeedId::System].notify);
+        for profile in [Profile::Warehouse, Profile::Approver, Profile::Ops] {
+            assert!(preset_feeds(profile).values().all(|rule| rule.enabled));
+        }
+    }
+
+    #[test]
+    fn flags_override_env_which_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        save_settings(&path, &default_settings(Profile::Ops)).unwrap();
+        let args = DeskArgs {
+            config: Some(path),
+            redis: Some("redis://127.0.0.1:6390".into()),
+            user: Some("u9".into()),
+            ..DeskArgs::default()
+        };
+        let env = |name: &str| (name == "TIDINGS_PROFILE").then(|| "approver".to_owned());
+        let config = DeskConfig::load_with_env(&args, env);
+        assert_eq!(config.config_error, None);
+        assert_eq!(config.settings.profile, Profile::Approver);
+        assert_eq!(config.settings.source.kind, SourceKind::Redis);
+        assert_eq!(config.settings.source.url, "redis://127.0.0.1:6390");
+        assert_eq!(config.settings.source.user_id.as_deref(), Some("u9"));
+    }
+
+    #[test]
+    fn a_broken_file_gives_defaults_and_says_where_it_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, "profile = \"boss\"\n").unwrap();
+        let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
+        let config = DeskConfig::load_with_env(&args, no_env);
+        let error = config.config_error.expect("an error");
+        assert!(error.contains(&path.display().to_string()), "{error}");
+        assert!(error.contains("line 1"), "{error}");
+        assert_eq!(config.settings.profile, Profile::Warehouse);
+    }
+
+    #[test]
+    fn a_bad_source_url_is_reported_not_fatal() {
+        let args = DeskArgs { gateway: Some("http://x".into()), ..DeskArgs::default() };
+        let dir = tempfile::tempdir().unwrap();
+        let args = DeskArgs { config: Some(dir.path().join("none.toml")), ..args };
+        let config = DeskConfig::load_with_env(&args, no_env);
+        assert!(config.config_error.unwrap().contains("ws://"));
+    }
+
+    #[test]
+    fn saved_settings_read_back_equal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/settings.toml");
+        let mut settings = default_settings(Profile::Approver);
+        settings.quiet_hours.enabled = true;
+        save_settings(&path, &settings).unwrap();
+        assert_eq!(read_settings(&path).unwrap(), Some(settings));
+    }
+
+    #[test]
+    fn the_token_never_goes_to_the_ui_and_a_masked_one_keeps_the_stored() {
+        let mut stored = default_settings(Profile::Ops);
+        stored.source.token = Some("secret.jwt".into());
+        let shown = masked(&stored);
+        assert_eq!(shown.source.token.as_deref(), Some(TOKEN_MASK));
+        assert_eq!(unmask(shown, &stored).source.token.as_deref(), Some("secret.jwt"));
+    }
+
+    #[test]
+    fn times_parse_as_minutes_after_midnight() {
+        assert_eq!(parse_hhmm("22:30"), Some(22 * 60 + 30));
+        assert_eq!(parse_hhmm("24:00"), None);
+        assert_eq!(parse_hhmm("7"), None);
+    }
+}

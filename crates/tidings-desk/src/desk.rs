@@ -1,0 +1,154 @@
+//! [`Desk`]: the facade the Tauri glue calls. It starts the pipeline task
+//! and talks to it through a bounded command queue; every method is a short
+//! request and answer, so commands from the UI never block on the network.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DeskConfig;
+use crate::ipc::{FeedId, FeedItem, FocusRequest, HistoryQuery, Settings, Snapshot, UiBatch};
+use crate::notify::{NotificationResponse, Notifier};
+use crate::pipeline::{self, Command, PipelineParts, UI_QUEUE};
+use crate::store::Store;
+
+/// Events are kept this long, and at most this many, in local history.
+pub const HISTORY_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+pub const HISTORY_MAX_ITEMS: u64 = 200_000;
+
+/// Commands waiting for the pipeline; a caller waits when it is full.
+const COMMAND_QUEUE: usize = 64;
+
+/// Why a desk request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the desktop core has stopped; restart the app")]
+    Stopped,
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The running desktop core.
+#[derive(Debug)]
+pub struct Desk {
+    commands: mpsc::Sender<Command>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Desk {
+    /// Opens the history in `config.data_dir`, starts the source and the
+    /// pipeline. Batches for the UI arrive on the returned receiver (bounded:
+    /// see `pipeline` for what happens when the UI falls behind).
+    pub fn start(
+        config: DeskConfig,
+        notifier: Arc<dyn Notifier>,
+        cancel: CancellationToken,
+    ) -> Result<(Desk, mpsc::Receiver<UiBatch>), DeskError> {
+        let store = Store::open(&config.data_dir, HISTORY_MAX_ITEMS, HISTORY_MAX_AGE)?;
+        let (ui, batches) = mpsc::channel(UI_QUEUE);
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
+        let parts = PipelineParts {
+            settings: config.settings,
+            config_path: config.config_path,
+            config_error: config.config_error,
+            store,
+            notifier,
+            ui,
+            commands: receiver,
+            cancel: cancel.clone(),
+        };
+        let task = tokio::spawn(pipeline::run(parts));
+        Ok((Desk { commands, cancel, task }, batches))
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, DeskError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| DeskError::Stopped)?;
+        answer.await.map_err(|_| DeskError::Stopped)
+    }
+
+    async fn tell(&self, command: Command) -> Result<(), DeskError> {
+        self.commands.send(command).await.map_err(|_| DeskError::Stopped)
+    }
+
+    /// Everything the UI needs for its first frame.
+    pub async fn snapshot(&self) -> Result<Snapshot, DeskError> {
+        self.ask(Command::Snapshot).await
+    }
+
+    pub async fn history(&self, query: HistoryQuery) -> Result<Vec<FeedItem>, DeskError> {
+        self.ask(|reply| Command::History(query, reply)).await?.map_err(DeskError::Refused)
+    }
+
+    pub async fn mark_read(&self, ids: Vec<String>) -> Result<(), DeskError> {
+        self.tell(Command::MarkRead(ids)).await
+    }
+
+    pub async fn mark_all_read(&self, feed: FeedId) -> Result<(), DeskError> {
+        self.tell(Command::MarkAllRead(feed)).await
+    }
+
+    pub async fn acknowledge(&self, item_id: String) -> Result<(), DeskError> {
+        self.tell(Command::Acknowledge(item_id)).await
+    }
+
+    /// Holds back non-critical notifications for `minutes` (0 resumes).
+    pub async fn pause_notifications(&self, minutes: u32) -> Result<(), DeskError> {
+        self.tell(Command::Pause { minutes }).await
+    }
+
+    /// The settings, token masked.
+    pub async fn settings(&self) -> Result<Settings, DeskError> {
+        self.ask(Command::Settings).await
+    }
+
+    /// Saves settings (a masked token keeps the stored one) and reconnects
+    /// if the source changed.
+    pub async fn set_settings(&self, settings: Settings) -> Result<(), DeskError> {
+        self.ask(|reply| Command::SetSettings(Box::new(settings), reply))
+            .await?
+            .map_err(DeskError::Refused)
+    }
+
+    /// Raises a test notification (falls back to a toast).
+    pub async fn send_test_notification(&self) -> Result<(), DeskError> {
+        self.ask(Command::TestNotification).await?.map_err(DeskError::Refused)
+    }
+
+    /// The absolute http(s) URL an item's action opens (a relative
+    /// `actionUrl` joined to the ERP base URL).
+    pub async fn action_url(&self, item_id: String) -> Result<String, DeskError> {
+        self.ask(|reply| Command::ActionUrl(item_id, reply)).await?.map_err(DeskError::Refused)
+    }
+
+    /// A notification was clicked or dismissed; a click also reaches the UI
+    /// as a focus request in the next batch.
+    pub async fn notification_response(
+        &self,
+        response: NotificationResponse,
+    ) -> Result<Option<FocusRequest>, DeskError> {
+        self.ask(|reply| Command::Response(response, reply)).await
+    }
+
+    /// Unread items in the shown feeds (for the tray).
+    pub async fn unread_total(&self) -> Result<u32, DeskError> {
+        self.ask(Command::Unread).await
+    }
+
+    /// Stops the source and the pipeline, writing pending history first.
+    pub async fn shutdown(self) {
+        self.cancel.cancel();
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the desktop pipeline ended abnormally");
+        }
+    }
+}

@@ -1,0 +1,659 @@
+//! The pipeline: one task that owns the source, the feeds, the history
+//! database and the notification policy, and turns source updates into UI
+//! batches and notifications.
+//!
+//! Per message: decode → debug log (every message, raw) → for typed events:
+//! dedup (by position when the source gives one, and by content: the same
+//! payload on the same channel is the same event, whichever path or replay
+//! brought it) → the feed (bounded in memory) → pending history rows → the
+//! notification policy. Legacy and malformed messages reach only the debug
+//! log.
+//!
+//! Batching: items, debug entries and state changes collect in one pending
+//! [`UiBatch`], sent when it holds [`BATCH_MAX_ITEMS`] items or every
+//! [`FLUSH_EVERY`], never once per event. History rows and positions are
+//! written in the same flush, in one transaction.
+//!
+//! Bounds and what happens when full: the source queue ([`SOURCE_QUEUE`])
+//! makes the source stop reading (Redis or the gateway then buffers); each
+//! in-memory feed keeps its newest [`FEED_CAP`] items (older ones stay in
+//! history); the debug log keeps [`DEBUG_CAP`]; the dedup memory forgets the
+//! oldest of [`DEDUP_CAP`] keys; the UI queue ([`UI_QUEUE`]) is offered each
+//! batch without waiting: if the UI has not taken earlier ones, the pending
+//! batch keeps growing (its items capped at [`PENDING_CAP`], oldest dropped;
+//! they remain in history and in the next snapshot).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings::history::HistoryConfig;
+use tidings::source::{
+    GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState, SourceUpdate,
+    Subscription, spawn_gateway_source, spawn_redis_source,
+};
+use tidings_events::{Channel, Decoded, UserId, decode};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{masked, save_settings, unmask, validate};
+use crate::ipc::{
+    ConnectionState, DebugCounters, DebugEntry, FeedId, FeedItem, FocusRequest, HistoryQuery,
+    Outcome, Settings, Snapshot, SourceKind, SourceStatus, Toast, UiBatch, Urgency,
+};
+use crate::notify::{NotificationRequest, NotificationResponse, Notifier, NotifyError};
+use crate::policy::{Now, Policy, action_url_of, feed_of};
+use crate::store::{Store, StoredItem, extra_fields};
+
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+pub const BATCH_MAX_ITEMS: usize = 500;
+pub const SOURCE_QUEUE: usize = 4096;
+pub const FEED_CAP: usize = 500;
+pub const DEBUG_CAP: usize = 1000;
+pub const DEDUP_CAP: usize = 100_000;
+pub const UI_QUEUE: usize = 64;
+pub const PENDING_CAP: usize = 5000;
+/// Raw payloads in the debug log are cut to this many bytes.
+const RAW_CAP: usize = 4096;
+
+/// Requests from the [`crate::Desk`] facade to the pipeline task.
+#[derive(Debug)]
+pub enum Command {
+    Snapshot(oneshot::Sender<Snapshot>),
+    History(HistoryQuery, oneshot::Sender<Result<Vec<FeedItem>, String>>),
+    MarkRead(Vec<String>),
+    MarkAllRead(FeedId),
+    Acknowledge(String),
+    Pause { minutes: u32 },
+    Settings(oneshot::Sender<Settings>),
+    SetSettings(Box<Settings>, oneshot::Sender<Result<(), String>>),
+    TestNotification(oneshot::Sender<Result<(), String>>),
+    ActionUrl(String, oneshot::Sender<Result<String, String>>),
+    Response(NotificationResponse, oneshot::Sender<Option<FocusRequest>>),
+    Unread(oneshot::Sender<u32>),
+}
+
+/// What the pipeline starts with.
+pub(crate) struct PipelineParts {
+    pub settings: Settings,
+    pub config_path: std::path::PathBuf,
+    pub config_error: Option<String>,
+    pub store: Store,
+    pub notifier: Arc<dyn Notifier>,
+    pub ui: mpsc::Sender<UiBatch>,
+    pub commands: mpsc::Receiver<Command>,
+    pub cancel: CancellationToken,
+}
+
+/// Bounded memory of recently seen keys.
+#[derive(Debug, Default)]
+struct Seen {
+    keys: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl Seen {
+    /// Remembers `key`; false when it was already there.
+    fn insert(&mut self, key: String) -> bool {
+        if self.keys.contains(&key) {
+            return false;
+        }
+        if self.order.len() >= DEDUP_CAP
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.keys.remove(&oldest);
+        }
+        self.keys.insert(key.clone());
+        self.order.push_back(key);
+        true
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.keys.contains(key)
+    }
+}
+
+fn now_millis() -> i64 {
+    tidings_events::millis_since_epoch(std::time::SystemTime::now())
+}
+
+fn local_minute() -> u32 {
+    use chrono::Timelike;
+    let now = chrono::Local::now();
+    now.hour() * 60 + now.minute()
+}
+
+/// The content key of a message: channel and payload.
+fn content_key(channel: &str, payload: &[u8]) -> String {
+    let hash = xxhash_rust::xxh3::xxh3_128(&[channel.as_bytes(), b"\n", payload].concat());
+    format!("{hash:032x}")
+}
+
+/// The channels a settings' source subscribes to: every shared channel (the
+/// debug log shows all of them; feeds filter what is shown) and the user's own.
+fn channels(settings: &Settings) -> Vec<Channel> {
+    let mut channels: Vec<Channel> = [
+        "inventory",
+        "orders",
+        "approvals",
+        "finance",
+        "products",
+        "customers",
+        "suppliers",
+        "system",
+        "broadcast",
+    ]
+    .iter()
+    .filter_map(|name| Channel::parse(name).ok())
+    .collect();
+    if let Some(user) = settings.source.user_id.as_deref().and_then(|u| UserId::new(u).ok()) {
+        channels.push(Channel::user(user));
+    }
+    channels
+}
+
+struct Pipeline {
+    settings: Settings,
+    config_path: std::path::PathBuf,
+    config_error: Option<String>,
+    store: Store,
+    notifier: Arc<dyn Notifier>,
+    native_notifications: bool,
+    ui: mpsc::Sender<UiBatch>,
+    cancel: CancellationToken,
+    source: Option<(SourceHandle, CancellationToken)>,
+    status: SourceStatus,
+    feeds: BTreeMap<FeedId, VecDeque<FeedItem>>,
+    debug: VecDeque<DebugEntry>,
+    counters: DebugCounters,
+    unread: BTreeMap<FeedId, u32>,
+    seen: Seen,
+    seq: u64,
+    policy: Policy,
+    paused_until: Option<i64>,
+    pending: UiBatch,
+    pending_rows: Vec<StoredItem>,
+    pending_positions: BTreeMap<String, String>,
+    unread_changed: bool,
+}
+
+/// Runs the pipeline until `parts.cancel` is cancelled.
+pub(crate) async fn run(parts: PipelineParts) {
+    let PipelineParts {
+        settings,
+        config_path,
+        config_error,
+        store,
+        notifier,
+        ui,
+        mut commands,
+        cancel,
+    } = parts;
+    let seq = store.max_seq().unwrap_or(0);
+    let mut seen = Seen::default();
+    for id in store.recent_ids(20_000).unwrap_or_default().into_iter().rev() {
+        seen.insert(id);
+    }
+    let feeds = store
+        .latest(FEED_CAP as u32)
+        .map(|feeds| feeds.into_iter().map(|(feed, items)| (feed, items.into())).collect())
+        .unwrap_or_default();
+    let unread = store.unread().unwrap_or_default();
+    let status = SourceStatus {
+        kind: settings.source.kind,
+        url: tidings::redact_url(&settings.source.url),
+        connection: ConnectionState::Connecting,
+        missed_since: None,
+    };
+    let mut pipeline = Pipeline {
+        settings,
+        config_path,
+        config_error,
+        store,
+        notifier,
+        native_notifications: true,
+        ui,
+        cancel,
+        source: None,
+        status,
+        feeds,
+        debug: VecDeque::new(),
+        counters: DebugCounters::default(),
+        unread,
+        seen,
+        seq,
+        policy: Policy::default(),
+        paused_until: None,
+        pending: UiBatch::default(),
+        pending_rows: Vec::new(),
+        pending_positions: BTreeMap::new(),
+        unread_changed: false,
+    };
+    pipeline.start_source();
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prune = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tokio::select! {
+            biased;
+            () = pipeline.cancel.cancelled() => break,
+            command = commands.recv() => match command {
+                Some(command) => pipeline.command(command),
+                None => break,
+            },
+            update = next_update(&mut pipeline.source) => match update {
+                Some(update) => {
+                    pipeline.update(update);
+                    if pipeline.pending.items.len() >= BATCH_MAX_ITEMS {
+                        pipeline.flush();
+                    }
+                }
+                None => pipeline.source_ended(),
+            },
+            _ = flush.tick() => pipeline.flush(),
+            _ = prune.tick() => {
+                if let Err(error) = pipeline.store.prune(now_millis()) {
+                    tracing::warn!(%error, "pruning history failed");
+                }
+            }
+        }
+    }
+    // Marks the UI sent just before shutdown still count.
+    while let Ok(command) = commands.try_recv() {
+        pipeline.command(command);
+    }
+    pipeline.flush();
+    pipeline.stop_source().await;
+}
+
+async fn next_update(
+    source: &mut Option<(SourceHandle, CancellationToken)>,
+) -> Option<SourceUpdate> {
+    match source {
+        Some((handle, _)) => handle.updates.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Pipeline {
+    fn start_source(&mut self) {
+        if let Err(error) = validate(&self.settings) {
+            self.set_connection(ConnectionState::Offline { reason: error });
+            return;
+        }
+        let resume = self.store.positions().unwrap_or_default();
+        let token = self.cancel.child_token();
+        let source = &self.settings.source;
+        let handle = match source.kind {
+            SourceKind::Redis => {
+                let config = RedisSourceConfig {
+                    subscriptions: channels(&self.settings)
+                        .into_iter()
+                        .map(Subscription::Channel)
+                        .collect(),
+                    history: Some(HistoryConfig::default()),
+                    resume,
+                    ..RedisSourceConfig::new(source.url.clone())
+                };
+                spawn_redis_source(config, token.clone(), SOURCE_QUEUE)
+            }
+            SourceKind::Gateway => {
+                let config = GatewaySourceConfig {
+                    resume,
+                    ..GatewaySourceConfig::new(
+                        source.url.clone(),
+                        source.token.clone().filter(|t| !t.is_empty()),
+                        channels(&self.settings),
+                    )
+                };
+                spawn_gateway_source(config, token.clone(), SOURCE_QUEUE)
+            }
+        };
+        self.status.kind = source.kind;
+        self.status.url = tidings::redact_url(&source.url);
+        self.set_connection(ConnectionState::Connecting);
+        self.source = Some((handle, token));
+    }
+
+    async fn stop_source(&mut self) {
+        if let Some((handle, token)) = self.source.take() {
+            token.cancel();
+            handle.finished().await;
+        }
+    }
+
+    fn source_ended(&mut self) {
+        // The source reported why (Offline) before ending; keep that state.
+        if let Some((_, token)) = self.source.take() {
+            token.cancel();
+        }
+    }
+
+    fn set_connection(&mut self, connection: ConnectionState) {
+        self.status.connection = connection;
+        self.pending.status = Some(self.status.clone());
+    }
+
+    fn update(&mut self, update: SourceUpdate) {
+        match update {
+            SourceUpdate::State(state) => {
+                let connection = match state {
+                    SourceState::Connecting => ConnectionState::Connecting,
+                    SourceState::Live => ConnectionState::Live,
+                    SourceState::Reconnecting { attempt, retry_in, reason } => {
+                        ConnectionState::Reconnecting {
+                            attempt,
+                            retry_at: now_millis()
+                                + i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX),
+                            reason,
+                        }
+                    }
+                    SourceState::Offline { reason } => ConnectionState::Offline { reason },
+                };
+                self.set_connection(connection);
+            }
+            SourceUpdate::Missed { channel, since } => {
+                tracing::warn!(%channel, ?since, "events may have been missed");
+                let since = since.unwrap_or_else(now_millis);
+                let earliest = self.status.missed_since.map_or(since, |old| old.min(since));
+                self.status.missed_since = Some(earliest);
+                self.pending.status = Some(self.status.clone());
+            }
+            SourceUpdate::Message(message) => self.message(message),
+        }
+    }
+
+    fn message(&mut self, message: SourceMessage) {
+        let SourceMessage { channel, payload, received_at, position } = message;
+        if let Some(position) = &position {
+            self.pending_positions.insert(channel.clone(), position.clone());
+        }
+        let decoded = decode(&payload);
+        self.counters.received += 1;
+        let (outcome, reason) = match &decoded {
+            Decoded::Typed { .. } => (Outcome::Typed, None),
+            Decoded::Legacy { .. } => (Outcome::Legacy, None),
+            Decoded::Malformed(malformed) => (Outcome::Malformed, Some(malformed.reason.clone())),
+        };
+        match outcome {
+            Outcome::Typed => self.counters.typed += 1,
+            Outcome::Legacy => self.counters.legacy += 1,
+            Outcome::Malformed => self.counters.malformed += 1,
+        }
+        self.seq += 1;
+        let cut = payload.len().min(RAW_CAP);
+        let entry = DebugEntry {
+            seq: self.seq,
+            channel: channel.clone(),
+            received_at,
+            outcome,
+            raw: String::from_utf8_lossy(&payload[..cut]).into_owned(),
+            reason,
+        };
+        push_capped(&mut self.debug, entry.clone(), DEBUG_CAP);
+        push_capped_vec(&mut self.pending.debug, entry, DEBUG_CAP);
+        self.pending.counters = Some(self.counters);
+
+        let Decoded::Typed { event, raw } = decoded else { return };
+        let id = content_key(&channel, &payload);
+        let position_key = position.as_ref().map(|p| format!("{channel}@{p}"));
+        if self.seen.contains(&id) || position_key.as_deref().is_some_and(|k| self.seen.contains(k))
+        {
+            self.counters.duplicates += 1;
+            return;
+        }
+        self.seen.insert(id.clone());
+        if let Some(key) = position_key {
+            self.seen.insert(key);
+        }
+        let feed = feed_of(&event);
+        let logical = channel.strip_prefix("ws:").unwrap_or(&channel).to_owned();
+        let item = FeedItem {
+            id,
+            seq: self.seq,
+            feed,
+            channel: logical,
+            received_at,
+            read: false,
+            extra: extra_fields(&event, raw),
+            event,
+        };
+        let shown = self.settings.feeds.get(&feed).is_none_or(|rule| rule.enabled);
+        if shown {
+            *self.unread.entry(feed).or_default() += 1;
+            self.unread_changed = true;
+        }
+        push_capped(self.feeds.entry(feed).or_default(), item.clone(), FEED_CAP);
+        self.pending_rows.push(StoredItem {
+            item: item.clone(),
+            payload: String::from_utf8_lossy(&payload).into_owned(),
+            position,
+        });
+        let now = Now {
+            millis: now_millis(),
+            local_minute: local_minute(),
+            paused_until: self.paused_until,
+        };
+        if shown && let Some(request) = self.policy.decide(&item, &self.settings, now) {
+            self.notify(request, Some(item.id.clone()));
+        }
+        push_capped_vec(&mut self.pending.items, item, PENDING_CAP);
+    }
+
+    fn notify(&mut self, request: NotificationRequest, item_id: Option<String>) {
+        if self.native_notifications {
+            match self.notifier.notify(request.clone()) {
+                Ok(()) => return,
+                Err(NotifyError::Unavailable(reason)) => {
+                    tracing::warn!(%reason, "no notification daemon; showing notifications inside the window from now on");
+                    self.native_notifications = false;
+                }
+                Err(error @ NotifyError::Refused(_)) => {
+                    tracing::warn!(%error, "notification refused; showing it inside the window");
+                }
+            }
+        }
+        self.pending.toasts.push(Toast {
+            title: request.title,
+            body: request.body,
+            urgency: request.urgency,
+            item_id,
+        });
+    }
+
+    /// Writes pending history rows and positions (one transaction).
+    fn write_pending(&mut self) {
+        if !self.pending_rows.is_empty() || !self.pending_positions.is_empty() {
+            let rows = std::mem::take(&mut self.pending_rows);
+            let positions = std::mem::take(&mut self.pending_positions);
+            if let Err(error) = self.store.write(&rows, &positions) {
+                tracing::error!(%error, "writing history failed; these events stay on screen but not on disk");
+            }
+        }
+    }
+
+    /// Sends the pending batch and writes pending history, if any.
+    fn flush(&mut self) {
+        self.write_pending();
+        if self.unread_changed {
+            self.pending.unread = Some(self.unread.clone());
+            self.unread_changed = false;
+        }
+        let batch = &self.pending;
+        let empty = batch.items.is_empty()
+            && batch.debug.is_empty()
+            && batch.status.is_none()
+            && batch.counters.is_none()
+            && batch.unread.is_none()
+            && batch.toasts.is_empty()
+            && batch.focus.is_none();
+        if empty {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        match self.ui.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                // The UI is behind: keep collecting into one batch.
+                self.pending = batch;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            status: self.status.clone(),
+            feeds: self
+                .feeds
+                .iter()
+                .map(|(feed, items)| (*feed, items.iter().cloned().collect()))
+                .collect(),
+            unread: self.unread.clone(),
+            debug: self.debug.iter().cloned().collect(),
+            counters: self.counters,
+            settings: masked(&self.settings),
+            config_error: self.config_error.clone(),
+            native_notifications: self.native_notifications,
+            paused_until: self.paused_until.filter(|until| *until > now_millis()),
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        // Marks and queries must see every item already shown.
+        self.write_pending();
+        match command {
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
+            Command::History(query, reply) => {
+                let _ = reply.send(self.store.query(&query).map_err(|e| e.to_string()));
+            }
+            Command::MarkRead(ids) => {
+                if let Err(error) = self.store.mark_read(&ids) {
+                    tracing::warn!(%error, "mark read failed");
+                }
+                let ids: HashSet<&String> = ids.iter().collect();
+                for items in self.feeds.values_mut() {
+                    for item in items.iter_mut().filter(|item| ids.contains(&item.id)) {
+                        item.read = true;
+                    }
+                }
+                self.refresh_unread();
+            }
+            Command::MarkAllRead(feed) => {
+                if let Err(error) = self.store.mark_all_read(feed) {
+                    tracing::warn!(%error, "mark all read failed");
+                }
+                if let Some(items) = self.feeds.get_mut(&feed) {
+                    items.iter_mut().for_each(|item| item.read = true);
+                }
+                self.refresh_unread();
+            }
+            Command::Acknowledge(id) => {
+                if let Err(error) = self.store.acknowledge(&id) {
+                    tracing::warn!(%error, "acknowledge failed");
+                }
+                for items in self.feeds.values_mut() {
+                    for item in items.iter_mut().filter(|item| item.id == id) {
+                        item.read = true;
+                    }
+                }
+                self.refresh_unread();
+            }
+            Command::Pause { minutes } => {
+                self.paused_until =
+                    (minutes > 0).then(|| now_millis() + i64::from(minutes) * 60_000);
+            }
+            Command::Settings(reply) => {
+                let _ = reply.send(masked(&self.settings));
+            }
+            Command::SetSettings(edited, reply) => {
+                let settings = unmask(*edited, &self.settings);
+                let result = save_settings(&self.config_path, &settings).map_err(|e| e.to_string());
+                if result.is_ok() {
+                    let source_changed = settings.source != self.settings.source;
+                    self.settings = settings;
+                    self.config_error = None;
+                    if source_changed {
+                        if let Some((_, token)) = self.source.take() {
+                            // Its task ends on its own; it is not awaited here
+                            // so the pipeline never blocks on a network close.
+                            token.cancel();
+                        }
+                        self.status.missed_since = None;
+                        self.start_source();
+                    }
+                }
+                let _ = reply.send(result);
+            }
+            Command::TestNotification(reply) => {
+                let request = NotificationRequest {
+                    key: "tidings-test".into(),
+                    title: "Tidings".into(),
+                    body: "通知测试 · Test notification".into(),
+                    urgency: Urgency::Normal,
+                    resident: false,
+                    target: None,
+                };
+                let result = self.notifier.notify(request.clone()).map_err(|e| e.to_string());
+                if result.is_err() {
+                    self.notify(request, None);
+                }
+                let _ = reply.send(result);
+            }
+            Command::ActionUrl(id, reply) => {
+                let url = match self.store.item(&id) {
+                    Ok(Some(item)) => action_url_of(&item, &self.settings)
+                        .ok_or_else(|| "this item has no http(s) action link".to_owned()),
+                    Ok(None) => Err(format!("no item {id}")),
+                    Err(error) => Err(error.to_string()),
+                };
+                let _ = reply.send(url);
+            }
+            Command::Response(response, reply) => {
+                let focus = match response {
+                    NotificationResponse::Clicked(target) => {
+                        let focus = FocusRequest { feed: target.feed, item_id: target.item_id };
+                        self.pending.focus = Some(focus.clone());
+                        Some(focus)
+                    }
+                    NotificationResponse::Dismissed { .. } => None,
+                };
+                let _ = reply.send(focus);
+            }
+            Command::Unread(reply) => {
+                let _ = reply.send(self.unread_total());
+            }
+        }
+    }
+
+    fn refresh_unread(&mut self) {
+        if let Ok(unread) = self.store.unread() {
+            self.unread = unread;
+            self.unread_changed = true;
+        }
+    }
+
+    fn unread_total(&self) -> u32 {
+        self.unread
+            .iter()
+            .filter(|(feed, _)| self.settings.feeds.get(feed).is_none_or(|rule| rule.enabled))
+            .map(|(_, count)| *count)
+            .sum()
+    }
+}
+
+fn push_capped<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
+    if queue.len() >= cap {
+        queue.pop_front();
+    }
+    queue.push_back(value);
+}
+
+fn push_capped_vec<T>(list: &mut Vec<T>, value: T, cap: usize) {
+    if list.len() >= cap {
+        list.remove(0);
+    }
+    list.push(value);
+}

@@ -1,0 +1,458 @@
+//! The notification policy: which events become desktop notifications, how
+//! urgent, and when several become one summary. Pure: the pipeline gives it
+//! an item, the settings and the time, and it answers; nothing here touches
+//! the desktop.
+//!
+//! Order of the checks for one item: its feed's rule (shown at all, notifies
+//! at all, level at least `min_level`), then quiet hours and "pause" (both let
+//! critical through), then burst coalescing (more than `coalesce_count` from
+//! one feed within `coalesce_window_secs` → one summary notification that
+//! replaces itself, e.g. "12 inventory changes").
+
+use std::collections::{HashMap, VecDeque};
+
+use tidings_events::Event;
+use tidings_events::event::{BroadcastLevel, NotificationType, SystemLevel};
+
+use crate::config::parse_hhmm;
+use crate::ipc::{FeedId, FeedItem, MinLevel, Profile, Settings, Urgency};
+use crate::notify::{ClickTarget, NotificationRequest};
+
+/// Which feed an event belongs to.
+pub fn feed_of(event: &Event) -> FeedId {
+    match event {
+        Event::Notification(_) => FeedId::Mine,
+        Event::InventoryChange(_) => FeedId::Inventory,
+        Event::OrderStatus(_) => FeedId::Orders,
+        Event::ApprovalRequest(_) | Event::ApprovalApproved(_) | Event::ApprovalRejected(_) => {
+            FeedId::Approvals
+        }
+        Event::FinancePayment(_) | Event::FinanceRefund(_) | Event::FinanceOverdue(_) => {
+            FeedId::Finance
+        }
+        Event::DataChange(_) => FeedId::Data,
+        Event::SystemMaintenance(_) | Event::SystemUpdate(_) | Event::SystemAlert(_) => {
+            FeedId::System
+        }
+        Event::Broadcast(_) => FeedId::Broadcast,
+    }
+}
+
+/// What a notification for one item would be, before the rules.
+#[derive(Debug, Clone, PartialEq)]
+struct Candidate {
+    level: MinLevel,
+    urgency: Urgency,
+    resident: bool,
+    title: String,
+    body: String,
+}
+
+/// Whether texts are in Chinese.
+fn chinese(settings: &Settings) -> bool {
+    match settings.language {
+        crate::ipc::Language::ZhCn => true,
+        crate::ipc::Language::En => false,
+        crate::ipc::Language::Auto => std::env::var("LANG")
+            .or_else(|_| std::env::var("LC_ALL"))
+            .is_ok_and(|lang| lang.starts_with("zh")),
+    }
+}
+
+fn number(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        format!("{value:.0}")
+    } else {
+        format!("{value}")
+    }
+}
+
+/// The notification an item deserves by default, if any.
+fn candidate(item: &FeedItem, settings: &Settings) -> Option<Candidate> {
+    let zh = chinese(settings);
+    let t = |zh_text: &str, en_text: &str| if zh { zh_text.to_owned() } else { en_text.to_owned() };
+    let normal = |level, title: String, body: String| Candidate {
+        level,
+        urgency: match level {
+            MinLevel::Critical => Urgency::Critical,
+            MinLevel::Warning => Urgency::Normal,
+            MinLevel::Info => Urgency::Low,
+        },
+        resident: false,
+        title,
+        body,
+    };
+    Some(match &item.event {
+        Event::Notification(n) => {
+            let level = match n.notification_type {
+                NotificationType::Error => MinLevel::Critical,
+                NotificationType::Warning => MinLevel::Warning,
+                NotificationType::Info | NotificationType::Success => MinLevel::Info,
+            };
+            let mut candidate = normal(level, n.title.clone(), n.message.clone());
+            if level == MinLevel::Info {
+                candidate.urgency = Urgency::Normal;
+            }
+            candidate
+        }
+        Event::ApprovalRequest(a) => Candidate {
+            level: MinLevel::Critical,
+            urgency: Urgency::Critical,
+            // Approvers must not miss one: it stays until dismissed.
+            resident: settings.profile == Profile::Approver,
+            title: t("待审批", "Approval requested"),
+            body: format!("{} · {}", a.resource_number, a.requester_name),
+        },
+        // The requester is told on their own channel (a `notification`);
+        // the approvals feed itself only records the decision.
+        Event::ApprovalApproved(_) | Event::ApprovalRejected(_) => return None,
+        Event::InventoryChange(c) => {
+            if c.new_quantity >= settings.low_stock_threshold {
+                normal(
+                    MinLevel::Info,
+                    t("库存变动", "Stock changed"),
+                    format!(
+                        "{} {} → {}",
+                        c.product_name.as_deref().unwrap_or(&c.product_id),
+                        number(c.old_quantity),
+                        number(c.new_quantity)
+                    ),
+                )
+            } else {
+                normal(
+                    MinLevel::Warning,
+                    t("库存不足", "Low stock"),
+                    format!(
+                        "{}: {}",
+                        c.product_name.as_deref().unwrap_or(&c.product_id),
+                        number(c.new_quantity)
+                    ),
+                )
+            }
+        }
+        Event::OrderStatus(o) => normal(
+            MinLevel::Info,
+            t("订单状态", "Order status"),
+            format!("{} {} → {}", o.order_number, o.old_status, o.new_status),
+        ),
+        Event::FinanceOverdue(f) => normal(
+            MinLevel::Warning,
+            t("逾期提醒", "Overdue"),
+            format!(
+                "{} ¥{:.2} {}",
+                f.record_number,
+                f.amount,
+                f.customer_name.as_deref().or(f.supplier_name.as_deref()).unwrap_or("")
+            ),
+        ),
+        Event::FinancePayment(f) | Event::FinanceRefund(f) => normal(
+            MinLevel::Info,
+            t("财务", "Finance"),
+            format!("{} ¥{:.2}", f.record_number, f.amount),
+        ),
+        Event::DataChange(d) => normal(
+            MinLevel::Info,
+            t("数据变更", "Data changed"),
+            format!(
+                "{:?} {} {:?}",
+                d.resource,
+                d.resource_name.as_deref().unwrap_or(&d.resource_id),
+                d.action
+            )
+            .to_lowercase(),
+        ),
+        Event::SystemMaintenance(s) | Event::SystemUpdate(s) | Event::SystemAlert(s) => {
+            let level = match s.level {
+                SystemLevel::Critical => MinLevel::Critical,
+                SystemLevel::Warning => MinLevel::Warning,
+                SystemLevel::Info => MinLevel::Info,
+            };
+            normal(level, t("系统通知", "System"), s.message.clone())
+        }
+        Event::Broadcast(b) => {
+            let level = match b.level {
+                BroadcastLevel::Error => MinLevel::Critical,
+                BroadcastLevel::Warning => MinLevel::Warning,
+                BroadcastLevel::Info | BroadcastLevel::Success => MinLevel::Info,
+            };
+            normal(
+                level,
+                b.title.clone().unwrap_or_else(|| t("公告", "Broadcast")),
+                b.message.clone(),
+            )
+        }
+    })
+}
+
+/// Whether `minute` (after local midnight) falls in quiet hours
+/// `[start, end)`, which may wrap past midnight.
+pub fn in_quiet_hours(settings: &Settings, minute: u32) -> bool {
+    let quiet = &settings.quiet_hours;
+    let (Some(start), Some(end)) = (parse_hhmm(&quiet.start), parse_hhmm(&quiet.end)) else {
+        return false;
+    };
+    quiet.enabled
+        && if start <= end {
+            (start..end).contains(&minute)
+        } else {
+            minute >= start || minute < end
+        }
+}
+
+/// The policy's memory: recent notifications per feed, for coalescing.
+#[derive(Debug, Default)]
+pub struct Policy {
+    recent: HashMap<FeedId, VecDeque<i64>>,
+}
+
+/// What the current moment looks like to the policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Now {
+    /// Milliseconds since the Unix epoch.
+    pub millis: i64,
+    /// Minutes after local midnight.
+    pub local_minute: u32,
+    /// Notifications paused until (ms), if paused.
+    pub paused_until: Option<i64>,
+}
+
+impl Policy {
+    /// The notification for `item`, or `None`.
+    pub fn decide(
+        &mut self,
+        item: &FeedItem,
+        settings: &Settings,
+        now: Now,
+    ) -> Option<NotificationRequest> {
+        let rule = settings.feeds.get(&item.feed)?;
+        if !rule.enabled || !rule.notify {
+            return None;
+        }
+        let candidate = candidate(item, settings)?;
+        if candidate.level < rule.min_level {
+            return None;
+        }
+        let critical = candidate.urgency == Urgency::Critical;
+        if !critical {
+            if in_quiet_hours(settings, now.local_minute) {
+                return None;
+            }
+            if now.paused_until.is_some_and(|until| now.millis < until) {
+                return None;
+            }
+        }
+        let target = Some(ClickTarget {
+            feed: item.feed,
+            item_id: item.id.clone(),
+            open_url: action_url_of(item, settings),
+        });
+        // Critical ones are never folded into a summary.
+        if !critical {
+            let window = i64::from(settings.coalesce_window_secs.max(1)) * 1000;
+            let recent = self.recent.entry(item.feed).or_default();
+            while recent.front().is_some_and(|at| now.millis - at > window) {
+                recent.pop_front();
+            }
+            recent.push_back(now.millis);
+            let count = recent.len();
+            if settings.coalesce_count > 0 && count > settings.coalesce_count as usize {
+                return Some(summary(item.feed, count, settings, target));
+            }
+        }
+        Some(NotificationRequest {
+            key: item.id.clone(),
+            title: candidate.title,
+            body: candidate.body,
+            urgency: candidate.urgency,
+            resident: candidate.resident,
+            target,
+        })
+    }
+}
+
+fn summary(
+    feed: FeedId,
+    count: usize,
+    settings: &Settings,
+    target: Option<ClickTarget>,
+) -> NotificationRequest {
+    let zh = chinese(settings);
+    let (zh_name, en_name) = match feed {
+        FeedId::Inventory => ("条库存变动", "inventory changes"),
+        FeedId::Orders => ("条订单更新", "order updates"),
+        FeedId::Approvals => ("条审批", "approvals"),
+        FeedId::Finance => ("条财务事件", "finance events"),
+        FeedId::System => ("条系统通知", "system notices"),
+        FeedId::Data => ("条数据变更", "data changes"),
+        FeedId::Broadcast => ("条公告", "broadcasts"),
+        FeedId::Mine => ("条我的通知", "notifications"),
+    };
+    let title = if zh { format!("{count} {zh_name}") } else { format!("{count} {en_name}") };
+    NotificationRequest {
+        // The same key replaces the previous summary instead of stacking.
+        key: format!("summary:{feed:?}"),
+        title,
+        body: String::new(),
+        urgency: Urgency::Low,
+        resident: false,
+        target: target.map(|t| ClickTarget { open_url: None, ..t }),
+    }
+}
+
+/// The absolute http(s) URL a notification's `actionUrl` leads to: relative
+/// ones joined to the ERP base URL; any other scheme refused (`None`).
+pub fn action_url_of(item: &FeedItem, settings: &Settings) -> Option<String> {
+    let Event::Notification(notification) = &item.event else { return None };
+    resolve_action_url(notification.action_url.as_deref()?, &settings.erp_base_url)
+}
+
+/// `raw` made absolute against `base`, if the result is http(s).
+pub fn resolve_action_url(raw: &str, base: &str) -> Option<String> {
+    let raw = raw.trim();
+    let url = match url::Url::parse(raw) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            let base = url::Url::parse(base).ok()?;
+            base.join(raw).ok()?
+        }
+        Err(_) => return None,
+    };
+    match url.scheme() {
+        "http" | "https" => Some(url.to_string()),
+        other => {
+            tracing::warn!(scheme = other, "refusing to open an action URL that is not http(s)");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tidings_events::decode;
+
+    use super::*;
+    use crate::config::{default_settings, preset_feeds};
+    use crate::ipc::Language;
+
+    fn item(json: &str) -> FeedItem {
+        let tidings_events::Decoded::Typed { event, .. } = decode(json.as_bytes()) else {
+            panic!("not typed: {json}")
+        };
+        FeedItem {
+            id: "i1".into(),
+            seq: 1,
+            feed: feed_of(&event),
+            channel: "x".into(),
+            received_at: 0,
+            read: false,
+            event,
+            extra: None,
+        }
+    }
+
+    fn settings(profile: Profile) -> Settings {
+        let mut settings = default_settings(profile);
+        settings.language = Language::En;
+        settings
+    }
+
+    const NOON: Now = Now { millis: 1_000_000, local_minute: 12 * 60, paused_until: None };
+
+    const APPROVAL: &str = r#"{"type":"approval:request","resourceType":"refund","resourceId":"r1","resourceNumber":"RF-2026-000042","requesterId":"u2","requesterName":"李娜","timestamp":1}"#;
+    const LOW_STOCK: &str = r#"{"type":"inventory:change","productId":"p1","productName":"螺丝刀","action":"outbound","oldQuantity":12,"newQuantity":3,"changeAmount":-9,"timestamp":1}"#;
+    const STOCK: &str = r#"{"type":"inventory:change","productId":"p1","action":"inbound","oldQuantity":12,"newQuantity":30,"changeAmount":18,"timestamp":1}"#;
+    const CRITICAL: &str =
+        r#"{"type":"system:alert","level":"critical","message":"DB down","timestamp":1}"#;
+
+    #[test]
+    fn an_approval_request_is_critical_and_resident_for_approvers() {
+        let request =
+            Policy::default().decide(&item(APPROVAL), &settings(Profile::Approver), NOON).unwrap();
+        assert_eq!(request.urgency, Urgency::Critical);
+        assert!(request.resident);
+        assert!(request.body.contains("RF-2026-000042"));
+    }
+
+    #[test]
+    fn a_warehouse_profile_does_not_notify_approvals_but_does_low_stock() {
+        let mut policy = Policy::default();
+        let warehouse = settings(Profile::Warehouse);
+        assert_eq!(policy.decide(&item(APPROVAL), &warehouse, NOON), None);
+        let low = policy.decide(&item(LOW_STOCK), &warehouse, NOON).unwrap();
+        assert!(low.title.contains("Low stock") && low.body.contains("3"));
+        assert_eq!(policy.decide(&item(STOCK), &warehouse, NOON), None, "above threshold is info");
+    }
+
+    #[test]
+    fn ops_hears_critical_system_alerts_as_critical() {
+        let request =
+            Policy::default().decide(&item(CRITICAL), &settings(Profile::Ops), NOON).unwrap();
+        assert_eq!(request.urgency, Urgency::Critical);
+    }
+
+    #[test]
+    fn a_muted_feed_stays_silent() {
+        let mut approver = settings(Profile::Approver);
+        approver.feeds.get_mut(&FeedId::Approvals).unwrap().notify = false;
+        assert_eq!(Policy::default().decide(&item(APPROVAL), &approver, NOON), None);
+    }
+
+    #[test]
+    fn quiet_hours_hold_back_all_but_critical() {
+        let mut warehouse = settings(Profile::Warehouse);
+        warehouse.quiet_hours.enabled = true; // 22:00 → 07:00
+        let night = Now { local_minute: 23 * 60, ..NOON };
+        assert_eq!(Policy::default().decide(&item(LOW_STOCK), &warehouse, night), None);
+        let critical = Policy::default().decide(&item(CRITICAL), &warehouse, night);
+        assert!(critical.is_some(), "critical gets through quiet hours");
+        assert!(Policy::default().decide(&item(LOW_STOCK), &warehouse, NOON).is_some());
+    }
+
+    #[test]
+    fn pausing_holds_back_all_but_critical_until_the_pause_ends() {
+        let warehouse = settings(Profile::Warehouse);
+        let paused = Now { paused_until: Some(NOON.millis + 1), ..NOON };
+        assert_eq!(Policy::default().decide(&item(LOW_STOCK), &warehouse, paused), None);
+        assert!(Policy::default().decide(&item(CRITICAL), &warehouse, paused).is_some());
+    }
+
+    #[test]
+    fn a_burst_becomes_one_summary_that_replaces_itself() {
+        let warehouse = settings(Profile::Warehouse);
+        let mut policy = Policy::default();
+        let mut requests = Vec::new();
+        for n in 0..12 {
+            let now = Now { millis: NOON.millis + n * 100, ..NOON };
+            requests.push(policy.decide(&item(LOW_STOCK), &warehouse, now).unwrap());
+        }
+        let count = warehouse.coalesce_count as usize;
+        assert!(requests[..count].iter().all(|r| r.title.contains("Low stock")));
+        assert_eq!(requests[11].title, "12 inventory changes");
+        assert_eq!(requests[11].key, requests[count].key, "summaries replace each other");
+        // After the window, single notifications again.
+        let later = Now { millis: NOON.millis + 60_000, ..NOON };
+        assert!(
+            policy.decide(&item(LOW_STOCK), &warehouse, later).unwrap().title.contains("Low stock")
+        );
+    }
+
+    #[test]
+    fn relative_action_urls_join_the_erp_base_and_only_http_opens() {
+        let base = "https://erp.example.com/app/";
+        assert_eq!(
+            resolve_action_url("/orders/SO-1", base).as_deref(),
+            Some("https://erp.example.com/orders/SO-1")
+        );
+        assert_eq!(
+            resolve_action_url("https://x.test/a", base).as_deref(),
+            Some("https://x.test/a")
+        );
+        assert_eq!(resolve_action_url("javascript:alert(1)", base), None);
+        assert_eq!(resolve_action_url("file:///etc/passwd", base), None);
+    }
+
+    #[test]
+    fn presets_are_what_settings_default_to() {
+        assert_eq!(settings(Profile::Ops).feeds, preset_feeds(Profile::Ops));
+    }
+}

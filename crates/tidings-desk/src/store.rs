@@ -1,0 +1,358 @@
+//! Local history: an embedded SQLite database in WAL mode, owned by the
+//! pipeline task (one connection, no sharing).
+//!
+//! It keeps typed items (as the raw payload, decoded again when read, so a
+//! newer contract reads old rows), their read/acknowledged marks, and the
+//! last position per channel (docs/positions.md). Items and positions of one
+//! flush are written in one transaction: after a crash or `kill -9` the
+//! database holds either both or neither, so the app resumes from exactly the
+//! last item it stored — nothing missing, nothing twice.
+//!
+//! Bounded by count and age: [`Store::prune`] deletes the oldest rows beyond
+//! `max_items` and rows older than `max_age`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use tidings_events::{Decoded, decode};
+
+use crate::ipc::{FeedId, FeedItem, HistoryQuery};
+use crate::policy::feed_of;
+
+/// Why the history database failed.
+#[derive(Debug, thiserror::Error)]
+#[error("local history ({path}): {source}")]
+pub struct StoreError {
+    pub path: String,
+    #[source]
+    pub source: rusqlite::Error,
+}
+
+/// One item to store.
+#[derive(Debug, Clone)]
+pub struct StoredItem {
+    pub item: FeedItem,
+    pub payload: String,
+    pub position: Option<String>,
+}
+
+/// The history database.
+#[derive(Debug)]
+pub struct Store {
+    connection: Connection,
+    path: String,
+    max_items: u64,
+    max_age: Duration,
+}
+
+fn feed_name(feed: FeedId) -> &'static str {
+    match feed {
+        FeedId::Inventory => "inventory",
+        FeedId::Orders => "orders",
+        FeedId::Approvals => "approvals",
+        FeedId::Finance => "finance",
+        FeedId::System => "system",
+        FeedId::Data => "data",
+        FeedId::Broadcast => "broadcast",
+        FeedId::Mine => "mine",
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `dir/history.sqlite3`.
+    pub fn open(dir: &Path, max_items: u64, max_age: Duration) -> Result<Store, StoreError> {
+        let path = dir.join("history.sqlite3");
+        let label = path.display().to_string();
+        let wrap = |source| StoreError { path: label.clone(), source };
+        if let Err(error) = std::fs::create_dir_all(dir) {
+            return Err(wrap(rusqlite::Error::InvalidPath(
+                format!("{}: {error}", dir.display()).into(),
+            )));
+        }
+        let connection = Connection::open(&path).map_err(wrap)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = NORMAL;
+                 CREATE TABLE IF NOT EXISTS items (
+                     id TEXT PRIMARY KEY,
+                     seq INTEGER NOT NULL,
+                     feed TEXT NOT NULL,
+                     channel TEXT NOT NULL,
+                     received_at INTEGER NOT NULL,
+                     read INTEGER NOT NULL DEFAULT 0,
+                     acknowledged INTEGER NOT NULL DEFAULT 0,
+                     position TEXT,
+                     payload TEXT NOT NULL
+                 );
+                 CREATE INDEX IF NOT EXISTS items_feed_seq ON items (feed, seq);
+                 CREATE INDEX IF NOT EXISTS items_seq ON items (seq);
+                 CREATE TABLE IF NOT EXISTS positions (
+                     channel TEXT PRIMARY KEY,
+                     position TEXT NOT NULL
+                 );",
+            )
+            .map_err(wrap)?;
+        Ok(Store { connection, path: label, max_items, max_age })
+    }
+
+    fn wrap(&self, source: rusqlite::Error) -> StoreError {
+        StoreError { path: self.path.clone(), source }
+    }
+
+    /// Writes items and positions together (one transaction).
+    pub fn write(
+        &mut self,
+        items: &[StoredItem],
+        positions: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let transaction = self
+            .connection
+            .transaction()
+            .map_err(|e| StoreError { path: self.path.clone(), source: e })?;
+        {
+            let mut insert = transaction
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO items (id, seq, feed, channel, received_at, read, position, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(|e| StoreError { path: self.path.clone(), source: e })?;
+            for stored in items {
+                let item = &stored.item;
+                insert
+                    .execute(params![
+                        item.id,
+                        item.seq as i64,
+                        feed_name(item.feed),
+                        item.channel,
+                        item.received_at,
+                        item.read,
+                        stored.position,
+                        stored.payload
+                    ])
+                    .map_err(|e| StoreError { path: self.path.clone(), source: e })?;
+            }
+            let mut upsert = transaction
+                .prepare_cached(
+                    "INSERT INTO positions (channel, position) VALUES (?1, ?2)
+                     ON CONFLICT (channel) DO UPDATE SET position = excluded.position",
+                )
+                .map_err(|e| StoreError { path: self.path.clone(), source: e })?;
+            for (channel, position) in positions {
+                upsert
+                    .execute(params![channel, position])
+                    .map_err(|e| StoreError { path: self.path.clone(), source: e })?;
+            }
+        }
+        transaction.commit().map_err(|e| self.wrap(e))
+    }
+
+    /// The last position kept per Redis channel.
+    pub fn positions(&self) -> Result<BTreeMap<String, String>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT channel, position FROM positions")
+            .map_err(|e| self.wrap(e))?;
+        let rows = statement
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
+    /// The largest `seq` stored (0 when empty), so numbering continues.
+    pub fn max_seq(&self) -> Result<u64, StoreError> {
+        self.connection
+            .query_row("SELECT COALESCE(MAX(seq), 0) FROM items", [], |row| row.get::<_, i64>(0))
+            .map(|seq| seq as u64)
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Ids of the newest `limit` items (to seed the dedup set after a restart).
+    pub fn recent_ids(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare("SELECT id FROM items ORDER BY seq DESC LIMIT ?1")
+            .map_err(|e| self.wrap(e))?;
+        let rows = statement.query_map([limit], |row| row.get(0)).map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
+    /// Items matching `query`, newest first.
+    pub fn query(&self, query: &HistoryQuery) -> Result<Vec<FeedItem>, StoreError> {
+        let mut sql = String::from(
+            "SELECT id, seq, channel, received_at, read, payload FROM items WHERE 1 = 1",
+        );
+        let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
+        if let Some(feed) = query.feed {
+            sql.push_str(" AND feed = ?");
+            args.push(Box::new(feed_name(feed)));
+        }
+        if let Some(before) = query.before_seq {
+            sql.push_str(" AND seq < ?");
+            args.push(Box::new(before as i64));
+        }
+        if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
+            sql.push_str(" AND payload LIKE ? ESCAPE '\\'");
+            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            args.push(Box::new(format!("%{escaped}%")));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        args.push(Box::new(i64::from(query.limit.clamp(1, 1000))));
+        let mut statement = self.connection.prepare(&sql).map_err(|e| self.wrap(e))?;
+        let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a.as_ref()).collect();
+        let rows = statement
+            .query_map(params.as_slice(), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, i64>(3)?,
+                    row.get::<_, bool>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })
+            .map_err(|e| self.wrap(e))?;
+        let mut items = Vec::new();
+        for row in rows {
+            let (id, seq, channel, received_at, read, payload) = row.map_err(|e| self.wrap(e))?;
+            if let Some(item) = item_from_row(id, seq as u64, channel, received_at, read, &payload)
+            {
+                items.push(item);
+            }
+        }
+        Ok(items)
+    }
+
+    /// The newest `per_feed` items of each feed, oldest first.
+    pub fn latest(&self, per_feed: u32) -> Result<BTreeMap<FeedId, Vec<FeedItem>>, StoreError> {
+        let mut feeds = BTreeMap::new();
+        for feed in FeedId::ALL {
+            let query =
+                HistoryQuery { feed: Some(feed), before_seq: None, text: None, limit: per_feed };
+            let mut items = self.query(&query)?;
+            items.reverse();
+            feeds.insert(feed, items);
+        }
+        Ok(feeds)
+    }
+
+    /// Unread counts per feed.
+    pub fn unread(&self) -> Result<BTreeMap<FeedId, u32>, StoreError> {
+        let mut counts: BTreeMap<FeedId, u32> = FeedId::ALL.into_iter().map(|f| (f, 0)).collect();
+        for feed in FeedId::ALL {
+            let count: i64 = self
+                .connection
+                .query_row(
+                    "SELECT COUNT(*) FROM items WHERE feed = ?1 AND read = 0",
+                    [feed_name(feed)],
+                    |row| row.get(0),
+                )
+                .map_err(|e| self.wrap(e))?;
+            counts.insert(feed, u32::try_from(count).unwrap_or(u32::MAX));
+        }
+        Ok(counts)
+    }
+
+    pub fn mark_read(&self, ids: &[String]) -> Result<(), StoreError> {
+        let mut statement = self
+            .connection
+            .prepare_cached("UPDATE items SET read = 1 WHERE id = ?1")
+            .map_err(|e| self.wrap(e))?;
+        for id in ids {
+            statement.execute([id]).map_err(|e| self.wrap(e))?;
+        }
+        Ok(())
+    }
+
+    pub fn mark_all_read(&self, feed: FeedId) -> Result<(), StoreError> {
+        self.connection
+            .execute("UPDATE items SET read = 1 WHERE feed = ?1", [feed_name(feed)])
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    pub fn acknowledge(&self, id: &str) -> Result<(), StoreError> {
+        self.connection
+            .execute("UPDATE items SET acknowledged = 1, read = 1 WHERE id = ?1", [id])
+            .map(|_| ())
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// One item by id.
+    pub fn item(&self, id: &str) -> Result<Option<FeedItem>, StoreError> {
+        self.connection
+            .query_row(
+                "SELECT id, seq, channel, received_at, read, payload FROM items WHERE id = ?1",
+                [id],
+                |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, i64>(3)?,
+                        row.get::<_, bool>(4)?,
+                        row.get::<_, String>(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .map(|row| {
+                row.and_then(|(id, seq, channel, received_at, read, payload)| {
+                    item_from_row(id, seq as u64, channel, received_at, read, &payload)
+                })
+            })
+            .map_err(|e| self.wrap(e))
+    }
+
+    /// Deletes rows older than `max_age` and beyond the newest `max_items`.
+    pub fn prune(&self, now_millis: i64) -> Result<usize, StoreError> {
+        let cutoff = now_millis - i64::try_from(self.max_age.as_millis()).unwrap_or(i64::MAX);
+        let by_age = self
+            .connection
+            .execute("DELETE FROM items WHERE received_at < ?1", [cutoff])
+            .map_err(|e| self.wrap(e))?;
+        let by_count = self
+            .connection
+            .execute(
+                "DELETE FROM items WHERE seq <= (SELECT seq FROM items ORDER BY seq DESC LIMIT 1 OFFSET ?1)",
+                [self.max_items as i64],
+            )
+            .map_err(|e| self.wrap(e))?;
+        Ok(by_age + by_count)
+    }
+}
+
+/// Rebuilds an item from its stored payload.
+fn item_from_row(
+    id: String,
+    seq: u64,
+    channel: String,
+    received_at: i64,
+    read: bool,
+    payload: &str,
+) -> Option<FeedItem> {
+    let Decoded::Typed { event, raw } = decode(payload.as_bytes()) else { return None };
+    Some(FeedItem {
+        id,
+        seq,
+        feed: feed_of(&event),
+        channel,
+        received_at,
+        read,
+        extra: extra_fields(&event, raw),
+        event,
+    })
+}
+
+/// Fields the publisher sent that the contract does not name.
+pub fn extra_fields(
+    event: &tidings_events::Event,
+    mut raw: serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    if let Ok(serde_json::Value::Object(known)) = serde_json::to_value(event) {
+        raw.retain(|key, _| !known.contains_key(key) && key != "type");
+    }
+    (!raw.is_empty()).then_some(raw)
+}
