@@ -95,13 +95,17 @@ describe('feeds render the events they are given', () => {
     await page.close();
   });
 
-  it('inventory filters by product name or id', async () => {
+  it('inventory filters by product name or id, and to low stock only', async () => {
     const { page } = await open({ hash: 'inventory' });
     await page.fill('input[type="search"]', '绿茶');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 2);
     await page.fill('input[type="search"]', 'p-55210');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 1);
     assert.match(await rows(page, 'inventory').first().textContent(), /Wireless Mouse M330/);
+    await page.fill('input[type="search"]', '');
+    await page.check('.legend input[type="checkbox"]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 2);
+    assert.equal(await page.locator('[data-testid="row"] .grid-inv.low').count(), 2);
     await page.close();
   });
 
