@@ -175,6 +175,7 @@ export const en = {
   'level.error': 'Error',
 
   'data.title': 'Data changes',
+  'data.kind': 'Type',
   'data.resource': 'Record',
   'data.action': 'Action',
   'data.changes': 'Changes',

@@ -176,6 +176,7 @@ export const zhCN: Record<MessageKey, string> = {
   'level.error': '错误',
 
   'data.title': '数据变更',
+  'data.kind': '类型',
   'data.resource': '记录',
   'data.action': '操作',
   'data.changes': '变更内容',

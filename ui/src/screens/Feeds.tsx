@@ -211,7 +211,7 @@ export function DataChanges(): VNode {
         header={
           <div class="grid grid-data">
             <HeadCell>{t('common.time')}</HeadCell>
-            <HeadCell>{t('data.resource')}</HeadCell>
+            <HeadCell>{t('data.kind')}</HeadCell>
             <HeadCell>{t('data.action')}</HeadCell>
             <HeadCell>{t('data.resource')}</HeadCell>
             <HeadCell>{t('data.changes')}</HeadCell>
