@@ -295,6 +295,31 @@ describe('live updates', () => {
     await page.close();
   });
 
+  it("an in-app toast (no notification daemon) shows its item with Show, and stays until dismissed when critical", async () => {
+    const { page } = await open({ hash: 'overview' });
+    const target = await page.evaluate(() => window.__mock.snapshot.feeds.approvals[0].id);
+    await page.evaluate(
+      (itemId) => window.__mock.emit({ toasts: [{ title: '审批请求 SO-2026-000130', body: '陈静 申请大客户折扣 15%', urgency: 'critical', itemId }] }),
+      target,
+    );
+    const toast = page.locator('.toast', { hasText: '审批请求 SO-2026-000130' });
+    await toast.waitFor();
+    await toast.locator('button.primary').click();
+    await page.waitForSelector('.app[data-screen="approvals"]');
+    await page.waitForSelector(`[data-testid="row"][data-item-id="${target}"].flash`);
+    await toast.waitFor({ state: 'detached' });
+    await page.close();
+  });
+
+  it('pausing notifications for an hour asks Rust and says until when', async () => {
+    const { page } = await open({});
+    await page.click('.topbar button:has-text("Pause notifications")');
+    await page.waitForSelector('.topbar .tag-warning');
+    assert.match(await page.textContent('.topbar .tag-warning'), /Notifications paused until \d{2}:\d{2}/);
+    assert.deepEqual(await calls(page, 'pause_notifications'), [{ minutes: 60 }]);
+    await page.close();
+  });
+
   it('relative times tick without new events', async () => {
     const { page } = await open({ hash: 'inventory' });
     await page.evaluate(() => {
