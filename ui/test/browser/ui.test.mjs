@@ -207,6 +207,33 @@ describe('feeds render the events they are given', () => {
   });
 });
 
+describe('settings', () => {
+  it('saves edited settings through set_settings, and points at a bad field without saving', async () => {
+    const { page } = await open({ hash: 'settings' });
+    await page.fill('#f-quietStart', '25:00');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('#f-quietStart-error');
+    assert.equal(await page.getAttribute('#f-quietStart', 'aria-invalid'), 'true');
+    assert.deepEqual(await calls(page, 'set_settings'), []);
+
+    await page.fill('#f-quietStart', '21:30');
+    await page.fill('#f-lowStockThreshold', '25');
+    await page.selectOption('#f-profile', 'warehouse');
+    await page.uncheck('input[aria-label="Orders · Shown"]');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('.form-status .ok-text');
+    const [saved] = await calls(page, 'set_settings');
+    assert.equal(saved.settings.quietHours.start, '21:30');
+    assert.equal(saved.settings.lowStockThreshold, 25);
+    assert.equal(saved.settings.profile, 'warehouse');
+    assert.equal(saved.settings.feeds.orders.enabled, false);
+    // The new threshold applies at once: 12 and 14 join 8 and 2 as low stock.
+    await go(page, 'inventory');
+    assert.equal(await page.locator('[data-testid="row"] .grid-inv.low').count(), 4);
+    await page.close();
+  });
+});
+
 describe('debug log', () => {
   it('shows every raw message with its kind, filters by ws:* pattern, pauses, clears, counts and lists malformed reasons', async () => {
     const { page } = await open({ hash: 'debug' });
