@@ -156,6 +156,14 @@ impl Gateway {
         );
 
         let serve_shutdown = shutdown.clone();
+        // TCP_NODELAY: event frames are small and written as they come; with
+        // Nagle on, a frame written while the previous one is unacknowledged
+        // waits for the peer's delayed ACK (up to 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         tracker.spawn(async move {
             let server =
                 axum::serve(listener, app).with_graceful_shutdown(serve_shutdown.cancelled_owned());
