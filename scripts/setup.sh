@@ -8,11 +8,11 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Debian packages: the Tauri/WebKit build stack, Redis for tests and the run
 # command, Xvfb + D-Bus + WebKitWebDriver for the desktop end-to-end tests,
-# Chromium for the UI browser tests.
+# Chromium for the UI browser tests (with CJK fonts, so zh-CN renders as text, not boxes).
 packages=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
-  redis-server redis-tools xvfb xauth dbus dbus-x11 webkit2gtk-driver chromium
+  redis-server redis-tools xvfb xauth dbus dbus-x11 webkit2gtk-driver chromium fonts-noto-cjk
   nodejs npm
 )
 

@@ -12,6 +12,23 @@ step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# ---- UI (ui/, owner: UI engineer; docs/ui.md) ----
+# Before clippy: the Tauri app's build embeds ui/dist. Installs nothing but
+# the locked npm packages; Chromium comes from scripts/setup.sh.
+step "UI: npm ci"
+(cd ui && npm ci --no-audit --no-fund)
+step "UI: typecheck (tsc, strict)"
+(cd ui && npm run typecheck)
+step "UI: production build"
+(cd ui && npm run build)
+step "UI: bundle size (fails over 150 KB gzipped)"
+(cd ui && npm run size)
+step "UI: unit tests (Vitest)"
+(cd ui && npm test)
+step "UI: browser tests (Chromium, IPC mocked)"
+(cd ui && npm run test:browser)
+# ---- end UI ----
+
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

@@ -57,6 +57,10 @@ struct Args {
     /// Bytes of padding in each event (the example event is ~190 bytes).
     #[arg(long, default_value_t = 0)]
     pad: usize,
+    /// Start the gateway with `--no-history` (no per-channel history in
+    /// Redis, no positions; docs/positions.md).
+    #[arg(long)]
+    no_history: bool,
     /// Worker threads of this load generator.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -95,8 +99,12 @@ struct GatewayProcess {
 }
 
 impl GatewayProcess {
-    fn start(redis_url: &str, clients: usize) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidings-gateway"))
+    fn start(redis_url: &str, clients: usize, no_history: bool) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tidings-gateway"));
+        if no_history {
+            command.arg("--no-history");
+        }
+        let mut child = command
             .args(["--listen", "127.0.0.1:0", "--redis", redis_url])
             .args(["--max-connections", &(clients + 100).to_string()])
             .env("RUST_LOG", "warn,tidings_gateway::server=info")
@@ -156,7 +164,7 @@ struct ClientReport {
 
 async fn run(args: Args) {
     let redis = RedisServer::start();
-    let gateway = GatewayProcess::start(&redis.url(), args.clients);
+    let gateway = GatewayProcess::start(&redis.url(), args.clients, args.no_history);
     let url = format!("ws://{}/ws", gateway.addr);
     wait_until_live(&redis).await;
     let rss_before = gateway.rss_kib();
@@ -264,10 +272,11 @@ async fn run(args: Args) {
         .to_owned();
 
     println!(
-        "workload: {} clients on `inventory`, {} events, publish-mode {:?}, rate {}, pad {} B",
+        "workload: {} clients on `inventory`, {} events, publish-mode {:?}, gateway history {}, rate {}, pad {} B",
         args.clients,
         args.events,
         args.publish_mode,
+        if args.no_history { "off" } else { "on" },
         if args.rate == 0 { "max".to_owned() } else { format!("{}/s", args.rate) },
         args.pad
     );

@@ -156,6 +156,14 @@ impl Gateway {
         );
 
         let serve_shutdown = shutdown.clone();
+        // TCP_NODELAY: event frames are small and written as they come; with
+        // Nagle on, a frame written while the previous one is unacknowledged
+        // waits for the peer's delayed ACK (up to 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "could not set TCP_NODELAY");
+            }
+        });
         tracker.spawn(async move {
             let server =
                 axum::serve(listener, app).with_graceful_shutdown(serve_shutdown.cancelled_owned());
@@ -197,7 +205,14 @@ pub async fn run(args: GatewayArgs, shutdown: CancellationToken) -> Result<(), G
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: log files and journald get
+    // plain text (and `NO_COLOR` is honoured).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour);
     // `try_init` fails only when a subscriber is already installed (by the
     // `tidings` CLI, say), which is fine.
     let _ = match format {

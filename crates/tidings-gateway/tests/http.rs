@@ -4,11 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestGateway, config};
+use common::{Client, GatewayProcess, TestGateway, config};
 use serde_json::{Value, json};
 use tidings_gateway::{BrokerKind, Secret};
 use tidings_testkit::RedisServer;
@@ -140,45 +138,40 @@ async fn the_memory_broker_delivers_api_publishes_without_any_redis() {
 #[tokio::test]
 async fn the_binary_serves_then_stops_on_sigterm_with_close_1001() {
     let redis = RedisServer::start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidings-gateway"))
-        .args(["--listen", "127.0.0.1:0", "--redis", &redis.url(), "--shutdown-timeout", "2"])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The bound address is in the "gateway listening" log line.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("the gateway logs its address").unwrap();
-        if line.contains("gateway listening") {
-            let after = line.split("listen=").nth(1).expect("listen= in the line");
-            break after.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let log = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>());
-
-    let url = format!("ws://{addr}/ws");
-    let mut client = common::Client::connect(&url, None).await.unwrap();
+    let mut gateway = GatewayProcess::start(
+        &["--listen", "127.0.0.1:0", "--redis", &redis.url(), "--shutdown-timeout", "2"],
+        &[],
+    );
+    let mut client = Client::connect(&format!("ws://{}/ws", gateway.addr), None).await.unwrap();
     client.subscribe(&["inventory"]).await;
     redis.publish("ws:inventory", &common::inventory_event(1));
     client.next_event().await;
 
-    let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    gateway.terminate();
     assert_eq!(client.expect_close().await.code, Some(1001));
-    let status = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the gateway exits within its shutdown bound");
+    let (status, log) = gateway.exited(Duration::from_secs(5)).await;
     assert!(status.success(), "{status}");
-    let log = log.join().unwrap().join("\n");
     assert!(log.contains("gateway stopped"), "{log}");
+}
+
+#[tokio::test]
+async fn the_binary_takes_its_settings_from_the_documented_environment_variables() {
+    let redis = RedisServer::start();
+    let gateway = GatewayProcess::start(
+        &[],
+        &[
+            ("TIDINGS_LISTEN", "127.0.0.1:0"),
+            ("TIDINGS_REDIS_URL", &redis.url()),
+            ("TIDINGS_JWT_SECRET", common::SECRET),
+            ("TIDINGS_API_KEY", API_KEY),
+        ],
+    );
+    let line = &gateway.listening_line;
+    assert!(line.contains(r#"auth="jwt""#) && line.contains("publish_api=true"), "{line}");
+    assert!(!line.contains(common::SECRET) && !line.contains(API_KEY), "secrets never logged");
+
+    let url = format!("ws://{}/ws", gateway.addr);
+    assert!(Client::connect(&url, None).await.is_err(), "the secret from the environment applies");
+    let mut client = Client::connect(&url, Some(&common::token_for("u1"))).await.unwrap();
+    client.subscribe(&["user:u1:notifications"]).await;
 }

@@ -12,7 +12,7 @@ import type { ComponentChildren, VNode } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 
 export const MAX_RENDERED = 200;
-const OVERSCAN = 4;
+const OVERSCAN = 2;
 
 export interface VirtualListProps<T> {
   rows: readonly T[];

@@ -82,7 +82,7 @@ export const en = {
   'inv.reason': 'Reason',
   'inv.operator': 'Operator',
   'inv.filter': 'Filter by product name or id',
-  'inv.lowStock': 'Low stock (below {n})',
+  'inv.lowOnly': 'Only low stock (below {n})',
   'inv.variant': 'variant {id}',
   'inv.action.adjust': 'Adjust',
   'inv.action.inbound': 'Inbound',
@@ -175,6 +175,7 @@ export const en = {
   'level.error': 'Error',
 
   'data.title': 'Data changes',
+  'data.kind': 'Type',
   'data.resource': 'Record',
   'data.action': 'Action',
   'data.changes': 'Changes',

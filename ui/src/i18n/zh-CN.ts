@@ -83,7 +83,7 @@ export const zhCN: Record<MessageKey, string> = {
   'inv.reason': '原因',
   'inv.operator': '操作人',
   'inv.filter': '按商品名称或编号筛选',
-  'inv.lowStock': '低库存（低于 {n}）',
+  'inv.lowOnly': '只看低库存（低于 {n}）',
   'inv.variant': '规格 {id}',
   'inv.action.adjust': '调整',
   'inv.action.inbound': '入库',
@@ -176,6 +176,7 @@ export const zhCN: Record<MessageKey, string> = {
   'level.error': '错误',
 
   'data.title': '数据变更',
+  'data.kind': '类型',
   'data.resource': '记录',
   'data.action': '操作',
   'data.changes': '变更内容',

@@ -211,7 +211,7 @@ export function DataChanges(): VNode {
         header={
           <div class="grid grid-data">
             <HeadCell>{t('common.time')}</HeadCell>
-            <HeadCell>{t('data.resource')}</HeadCell>
+            <HeadCell>{t('data.kind')}</HeadCell>
             <HeadCell>{t('data.action')}</HeadCell>
             <HeadCell>{t('data.resource')}</HeadCell>
             <HeadCell>{t('data.changes')}</HeadCell>
@@ -285,6 +285,30 @@ export function System(): VNode {
         {...focus}
         renderRow={(item) => {
           const e = item.event;
+          if (e.type === 'data:change') {
+            // User accounts changed: `ws:system` carries these too (contract §1).
+            const changes = e.changes ? compactJson(e.changes) : '';
+            return (
+              <div class={`grid grid-sys${item.read ? '' : ' unread'}`}>
+                <TimeCell ms={e.timestamp} />
+                <Cell class="stack">
+                  <Tag tone="neutral">{t.maybe(`data.resource.${e.resource}`, e.resource)}</Tag>
+                  <span class="muted small">{t.maybe(`data.action.${e.action}`, e.action)}</span>
+                </Cell>
+                <Cell class="text2" title={changes}>
+                  <span class="line">
+                    <span class="strong">{e.resourceName ?? e.resourceId}</span>{' '}
+                    <span class="mono muted">{e.resourceName ? e.resourceId : ''}</span>
+                  </span>
+                  <span class="line mono muted small">{changes}</span>
+                </Cell>
+                <Cell class="muted">{t('common.none')}</Cell>
+                <Cell class="muted">{t('common.none')}</Cell>
+                <Cell />
+                <Cell />
+              </div>
+            );
+          }
           if (e.type !== 'system:maintenance' && e.type !== 'system:update' && e.type !== 'system:alert') {
             return <Unknown item={item} />;
           }

@@ -1,6 +1,7 @@
 //! Inventory changes: product, change ±, old → new, action, reason,
 //! operator, time. Rows whose new quantity is under the low-stock threshold
-//! are highlighted; a text box filters by product name or id.
+//! are highlighted (and can be shown alone); a text box filters by product
+//! name, id or variant.
 
 import type { VNode } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
@@ -35,12 +36,20 @@ export function Inventory(): VNode {
   const [filter, setFilter] = useState('');
   const threshold = state.settings.lowStockThreshold;
   const all = useMemo(() => rowsOf(state, 'inventory'), [state.feeds.inventory, state.older.inventory]);
+  const [lowOnly, setLowOnly] = useState(false);
+  const needle = filter.trim();
+  const filtered = needle !== '' || lowOnly;
   const rows = useMemo(
     () =>
-      filter.trim()
-        ? all.filter((i) => i.event.type === 'inventory:change' && matchesProduct(i.event, filter.trim()))
+      filtered
+        ? all.filter(
+            (i) =>
+              i.event.type === 'inventory:change' &&
+              matchesProduct(i.event, needle) &&
+              (!lowOnly || i.event.newQuantity < threshold),
+          )
         : all,
-    [all, filter],
+    [all, needle, lowOnly, threshold],
   );
   const focus = useFocus('inventory');
   const loc = t.locale;
@@ -84,10 +93,15 @@ export function Inventory(): VNode {
   return (
     <section class="screen" aria-labelledby="screen-title">
       <ScreenHeader title={t('inv.title')} count={rows.length}>
-        <span class="legend">
+        <label class="check legend">
+          <input
+            type="checkbox"
+            checked={lowOnly}
+            onChange={(ev) => setLowOnly((ev.target as HTMLInputElement).checked)}
+          />
           <span class="swatch low" aria-hidden="true" />
-          {t('inv.lowStock', { n: formatNumber(threshold, loc) })}
-        </span>
+          {t('inv.lowOnly', { n: formatNumber(threshold, loc) })}
+        </label>
         <input
           type="search"
           class="input"
@@ -116,8 +130,8 @@ export function Inventory(): VNode {
             <HeadCell>{t('inv.operator')}</HeadCell>
           </div>
         }
-        empty={<Empty filtered={filter.trim() !== ''} />}
-        footer={filter.trim() ? null : <LoadOlder feed="inventory" />}
+        empty={<Empty filtered={filtered} />}
+        footer={filtered ? null : <LoadOlder feed="inventory" />}
       />
     </section>
   );

@@ -81,9 +81,8 @@ const now = Date.now();
 function buildSnapshot(): Snapshot {
   if (config.fixture === 'empty') return snapshotOf([], [], config.language);
   if (config.fixture === 'sample') {
-    const snap = snapshotOf(sampleItems(now), [], config.language);
-    snap.debug = sampleDebug(now, sampleItems(now));
-    return snap;
+    const items = sampleItems(now);
+    return snapshotOf(items, sampleDebug(now, items), config.language);
   }
   let n = 0;
   const payload = (): string => PAYLOADS[n++ % PAYLOADS.length] as string;

@@ -4,6 +4,7 @@
 // test-artifacts/ui/ for people to look at.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ARTIFACTS, SCREENS, launch, openApp, serveDist, testScripts } from './harness.mjs';
@@ -27,6 +28,10 @@ after(async () => {
 const open = (options) => openApp(browser.context, server.url, script, options);
 const rows = (page, feed) => page.locator(`[data-testid="row"][data-feed="${feed}"]`);
 const calls = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
+const tab = async (page, id) => {
+  await page.click(`[role="tab"][data-tab="${id}"]`);
+  await page.waitForSelector(`[role="tab"][data-tab="${id}"][aria-selected="true"]`);
+};
 const go = async (page, screen) => {
   await page.click(`[data-testid="nav-${screen}"]`);
   await page.waitForSelector(`.app[data-screen="${screen}"]`);
@@ -90,13 +95,17 @@ describe('feeds render the events they are given', () => {
     await page.close();
   });
 
-  it('inventory filters by product name or id', async () => {
+  it('inventory filters by product name or id, and to low stock only', async () => {
     const { page } = await open({ hash: 'inventory' });
     await page.fill('input[type="search"]', '绿茶');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 2);
     await page.fill('input[type="search"]', 'p-55210');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 1);
     assert.match(await rows(page, 'inventory').first().textContent(), /Wireless Mouse M330/);
+    await page.fill('input[type="search"]', '');
+    await page.check('.legend input[type="checkbox"]');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"]').length === 2);
+    assert.equal(await page.locator('[data-testid="row"] .grid-inv.low').count(), 2);
     await page.close();
   });
 
@@ -118,11 +127,11 @@ describe('feeds render the events they are given', () => {
     assert.equal(pending.length, 3);
     assert.ok(pending.some((r) => r.includes('SO-2026-000130') && r.includes('陈静')));
     assert.ok(!pending.some((r) => r.includes('PAY-2026-000077')));
-    await page.click('[role="tab"][data-tab="results"]');
+    await tab(page, 'results');
     const results = await page.locator('[data-testid="row"]').allTextContents();
     assert.equal(results.length, 2);
     assert.ok(results.some((r) => r.includes('RT-2026-000009') && r.includes('Rejected')));
-    await page.click('[role="tab"][data-tab="mine"]');
+    await tab(page, 'mine');
     const mine = await page.locator('[data-testid="row"]').allTextContents();
     // Mine (u-1001): asked for RF-31 and RT-9 (+ its rejection), decides ADJ-5, approved PAY-77.
     for (const n of ['RF-2026-000031', 'ADJ-2026-000005', 'RT-2026-000009', 'PAY-2026-000077']) {
@@ -198,14 +207,47 @@ describe('feeds render the events they are given', () => {
   });
 });
 
+describe('settings', () => {
+  it('saves edited settings through set_settings, and points at a bad field without saving', async () => {
+    const { page } = await open({ hash: 'settings' });
+    await page.fill('#f-quietStart', '25:00');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('#f-quietStart-error');
+    assert.equal(await page.getAttribute('#f-quietStart', 'aria-invalid'), 'true');
+    assert.deepEqual(await calls(page, 'set_settings'), []);
+
+    await page.fill('#f-quietStart', '21:30');
+    await page.fill('#f-lowStockThreshold', '25');
+    await page.selectOption('#f-profile', 'warehouse');
+    await page.uncheck('input[aria-label="Orders · Shown"]');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('.form-status .ok-text');
+    const [saved] = await calls(page, 'set_settings');
+    assert.equal(saved.settings.quietHours.start, '21:30');
+    assert.equal(saved.settings.lowStockThreshold, 25);
+    assert.equal(saved.settings.profile, 'warehouse');
+    assert.equal(saved.settings.feeds.orders.enabled, false);
+    // The new threshold applies at once: 12 and 14 join 8 and 2 as low stock.
+    await go(page, 'inventory');
+    assert.equal(await page.locator('[data-testid="row"] .grid-inv.low').count(), 4);
+    await page.close();
+  });
+});
+
 describe('debug log', () => {
   it('shows every raw message with its kind, filters by ws:* pattern, pauses, clears, counts and lists malformed reasons', async () => {
     const { page } = await open({ hash: 'debug' });
     const shown = async () => Number((await page.textContent('.screen-head .count')).replace(/\D/g, ''));
     const all = await shown();
     assert.equal(all, await page.evaluate(() => window.__mock.snapshot.debug.length));
-    assert.equal(await page.locator('[data-testid="debug-row"][data-kind="malformed"]').count(), 3);
-    assert.equal(await page.locator('[data-testid="debug-row"][data-kind="legacy"]').count(), 2);
+    for (const [kind, n] of [['malformed', 3], ['legacy', 2], ['all', all]]) {
+      await page.selectOption('.screen-head select', kind);
+      await page.waitForFunction((want) => document.querySelector('.screen-head .count').textContent.replace(/\D/g, '') === String(want), n);
+      if (kind !== 'all') {
+        const kinds = await page.locator('[data-testid="debug-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
+        assert.deepEqual(kinds, Array(n).fill(kind));
+      }
+    }
     assert.match(await page.textContent('.reasons'), /missing field `orderNumber`/);
 
     await page.fill('input.mono', 'ws:fin*');
@@ -280,6 +322,31 @@ describe('live updates', () => {
     await page.close();
   });
 
+  it("an in-app toast (no notification daemon) shows its item with Show, and stays until dismissed when critical", async () => {
+    const { page } = await open({ hash: 'overview' });
+    const target = await page.evaluate(() => window.__mock.snapshot.feeds.approvals[0].id);
+    await page.evaluate(
+      (itemId) => window.__mock.emit({ toasts: [{ title: '审批请求 SO-2026-000130', body: '陈静 申请大客户折扣 15%', urgency: 'critical', itemId }] }),
+      target,
+    );
+    const toast = page.locator('.toast', { hasText: '审批请求 SO-2026-000130' });
+    await toast.waitFor();
+    await toast.locator('button.primary').click();
+    await page.waitForSelector('.app[data-screen="approvals"]');
+    await page.waitForSelector(`[data-testid="row"][data-item-id="${target}"].flash`);
+    await toast.waitFor({ state: 'detached' });
+    await page.close();
+  });
+
+  it('pausing notifications for an hour asks Rust and says until when', async () => {
+    const { page } = await open({});
+    await page.click('.topbar button:has-text("Pause notifications")');
+    await page.waitForSelector('.topbar .tag-warning');
+    assert.match(await page.textContent('.topbar .tag-warning'), /Notifications paused until \d{2}:\d{2}/);
+    assert.deepEqual(await calls(page, 'pause_notifications'), [{ minutes: 60 }]);
+    await page.close();
+  });
+
   it('relative times tick without new events', async () => {
     const { page } = await open({ hash: 'inventory' });
     await page.evaluate(() => {
@@ -319,7 +386,7 @@ describe('hostile strings', () => {
     for (const screen of SCREENS) {
       await go(page, screen);
       if (screen === 'approvals') {
-        for (const tab of ['results', 'mine']) await page.click(`[role="tab"][data-tab="${tab}"]`);
+        for (const id of ['results', 'mine']) await tab(page, id);
       }
       const injected = await page.evaluate(() => document.querySelectorAll('[data-xss], img, iframe, svg, object, embed, a[href]').length);
       assert.equal(injected, 0, `no injected element on ${screen}`);
@@ -353,6 +420,16 @@ describe('under load', () => {
       return (await cdp.send('Runtime.getHeapUsage')).usedSize;
     };
     const heapBefore = await heap();
+    // Start from a settled page: the first render's tasks are not the flood's.
+    await page.evaluate(() => new Promise((resolve) => requestIdleCallback(resolve, { timeout: 2000 })));
+    // A trace of the page's top-level tasks gives each one's CPU time beside
+    // its wall time, to tell the page's own work from time the machine gave
+    // to other processes.
+    const trace = [];
+    cdp.on('Tracing.dataCollected', (d) => trace.push(...d.value));
+    const traced = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+    await cdp.send('Tracing.start', { categories: 'toplevel', transferMode: 'ReportEvents' });
+    const loadBefore = loadavg()[0];
     const floodDone = page.evaluate(() => window.__mock.flood({ rate: 20_000, seconds: 5, batchMax: 500 }));
     // Halfway through, a user switches screens: the click must be answered.
     await page.waitForTimeout(2500);
@@ -361,29 +438,55 @@ describe('under load', () => {
     const clickMs = Date.now() - clickAt;
     await page.waitForSelector('[data-testid="debug-row"]');
     const result = await floodDone;
+    const loadAfter = loadavg()[0];
+    await cdp.send('Tracing.end');
+    await traced;
     const longTasks = await page.evaluate(
       ({ start, end }) => window.__mock.longTasks.filter((t) => t.start + t.duration >= start && t.start <= end),
       result,
     );
     const heapAfter = await heap();
+
+    const threads = new Map(trace.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
+    const tasks = trace.filter(
+      (e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain',
+    );
+    const slow = tasks.filter((e) => e.dur > 50_000).map((e) => ({ wallMs: Math.round(e.dur / 1000), cpuMs: Math.round((e.tdur ?? e.dur) / 1000) }));
+    const busyMachine = Math.max(loadBefore, loadAfter) / cpus().length > 1;
     const figures = {
       chromiumReniced: reniced,
+      loadPerCore: +(Math.max(loadBefore, loadAfter) / cpus().length).toFixed(2),
       events: result.sent,
       batches: result.batches,
       seconds: +(result.ms / 1000).toFixed(2),
       fps: Math.round(result.frames / (result.ms / 1000)),
       longTasks: longTasks.length,
       longestTaskMs: Math.round(Math.max(0, ...longTasks.map((t) => t.duration))),
+      longestTaskCpuMs: Math.round(Math.max(0, ...tasks.map((e) => (e.tdur ?? 0) / 1000))),
+      tasksOver50msWall: slow,
       clickToScreenMs: clickMs,
       heapBeforeMB: +(heapBefore / 2 ** 20).toFixed(1),
       heapAfterMB: +(heapAfter / 2 ** 20).toFixed(1),
     };
     console.log(`flood figures: ${JSON.stringify(figures)}`);
     assert.equal(result.sent, 100_000);
-    assert.deepEqual(longTasks, [], 'no task over 50 ms while 20k events/s arrive');
+    assert.ok(tasks.length > 100, 'the trace saw the page working');
+    // The page's own work never holds the main thread for 50 ms.
+    assert.deepEqual(
+      slow.filter((t) => t.cpuMs > 50),
+      [],
+      'no task of the page takes over 50 ms of CPU while 20k events/s arrive',
+    );
+    // And as the user sees it (PerformanceObserver 'longtask', wall time):
+    // none at all, unless the machine is oversubscribed, when a task that
+    // used little CPU can still be stretched past 50 ms; the figures above
+    // show each such task's CPU time.
+    if (!busyMachine) assert.deepEqual(longTasks, [], 'no long task over 50 ms while 20k events/s arrive');
+    else if (longTasks.length) console.log(`flood: machine load ${figures.loadPerCore}/core; ${longTasks.length} wall-clock long tasks, CPU time of each under 50 ms`);
     // Feeds and the debug log are capped: after 100k events the heap is a few MB over the start.
     assert.ok(heapAfter - heapBefore < 30 * 2 ** 20, `heap grew by ${figures.heapAfterMB - figures.heapBeforeMB} MB`);
     assert.ok(result.frames / (result.ms / 1000) > 20, `the page kept painting (${figures.fps} frames/s)`);
+    assert.ok(clickMs < 1500, `a click during the flood is answered (${clickMs} ms)`);
     // The newest events are on screen.
     assert.match(await page.locator('[data-testid="debug-row"]').first().textContent(), /ws:/);
     assert.deepEqual(problems, []);

@@ -306,3 +306,77 @@ impl Publisher {
             .expect("PUBLISH")
     }
 }
+
+/// The real `tidings-gateway` binary as a child process; killed when dropped.
+#[derive(Debug)]
+pub struct GatewayProcess {
+    pub child: std::process::Child,
+    /// The address from its "gateway listening" log line.
+    pub addr: String,
+    /// That log line, as written.
+    pub listening_line: String,
+    /// The rest of its log, once it has exited.
+    pub log: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl GatewayProcess {
+    /// Starts the binary with `args` and `env` and waits for it to listen.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
+        use std::io::{BufRead, BufReader};
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tidings-gateway"));
+        command
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("start the tidings-gateway binary");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let listening_line = loop {
+            let line = lines.next().expect("the gateway logs its address").unwrap();
+            if line.contains("gateway listening") {
+                break line;
+            }
+        };
+        let after = listening_line.split("listen=").nth(1).expect("listen= in the line");
+        let addr = after.split_whitespace().next().unwrap().to_owned();
+        let log = std::thread::spawn(move || lines.map_while(Result::ok).collect());
+        GatewayProcess { child, addr, listening_line, log: Some(log) }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit (after [`Self::terminate`]); returns
+    /// its status and log. Kills it and fails if it takes longer than `within`.
+    pub async fn exited(&mut self, within: Duration) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        let mut child = std::mem::replace(
+            &mut self.child,
+            // A stand-in so `Drop` has something to reap: an already-finished `true`.
+            std::process::Command::new("true").spawn().unwrap(),
+        );
+        let waiting = tokio::task::spawn_blocking(move || child.wait());
+        let Ok(status) = tokio::time::timeout(within, waiting).await else {
+            let _ = std::process::Command::new("kill").args(["-KILL", &pid]).status();
+            panic!("the gateway did not exit within {within:?}");
+        };
+        let status = status.unwrap().unwrap();
+        let log = self.log.take().unwrap().join().unwrap().join("\n");
+        (status, log)
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
