@@ -446,6 +446,9 @@ describe('under load', () => {
       result,
     );
     const heapAfter = await heap();
+    // Bounded, not just small: 40k more events leave the heap where it was.
+    await page.evaluate(() => window.__mock.flood({ rate: 20_000, seconds: 2, batchMax: 500 }));
+    const heapAgain = await heap();
 
     const threads = new Map(trace.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
     const tasks = trace.filter(
@@ -467,6 +470,7 @@ describe('under load', () => {
       clickToScreenMs: clickMs,
       heapBeforeMB: +(heapBefore / 2 ** 20).toFixed(1),
       heapAfterMB: +(heapAfter / 2 ** 20).toFixed(1),
+      heapAfter140kEventsMB: +(heapAgain / 2 ** 20).toFixed(1),
     };
     console.log(`flood figures: ${JSON.stringify(figures)}`);
     assert.equal(result.sent, 100_000);
@@ -485,6 +489,7 @@ describe('under load', () => {
     else if (longTasks.length) console.log(`flood: machine load ${figures.loadPerCore}/core; ${longTasks.length} wall-clock long tasks, CPU time of each under 50 ms`);
     // Feeds and the debug log are capped: after 100k events the heap is a few MB over the start.
     assert.ok(heapAfter - heapBefore < 30 * 2 ** 20, `heap grew by ${figures.heapAfterMB - figures.heapBeforeMB} MB`);
+    assert.ok(heapAgain - heapAfter < 6 * 2 ** 20, `heap kept growing: ${figures.heapAfterMB} → ${figures.heapAfter140kEventsMB} MB`);
     assert.ok(result.frames / (result.ms / 1000) > 20, `the page kept painting (${figures.fps} frames/s)`);
     assert.ok(clickMs < 1500, `a click during the flood is answered (${clickMs} ms)`);
     // The newest events are on screen.
