@@ -146,6 +146,7 @@ pub struct SourceStatus {
     /// Set when events may have been missed (history did not reach back):
     /// milliseconds since the epoch from which the gap starts.
     #[ts(type = "number")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub missed_since: Option<i64>,
 }
 

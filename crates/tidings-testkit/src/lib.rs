@@ -7,6 +7,9 @@
 //! prove reconnects. [`redis_cli`] runs the real `redis-cli`, the way an
 //! operator or the TypeScript backend's `PUBLISH` would reach Redis.
 //!
+//! [`TcpProxy`] stands between a client and a server so a test can cut the
+//! network for a while.
+//!
 //! Everything here is synchronous so async and sync tests can both use it.
 
 use std::io::{Read, Write};
@@ -236,6 +239,91 @@ pub fn free_port() -> u16 {
         .expect("bind a free loopback port")
 }
 
+/// A TCP proxy on a free loopback port in front of `target`, which a test
+/// can cut, as a dead network would: [`TcpProxy::cut`] drops every open
+/// connection and refuses new ones until [`TcpProxy::restore`].
+#[derive(Debug)]
+pub struct TcpProxy {
+    port: u16,
+    state: std::sync::Arc<ProxyState>,
+}
+
+#[derive(Debug, Default)]
+struct ProxyState {
+    cut: std::sync::atomic::AtomicBool,
+    open: std::sync::Mutex<Vec<TcpStream>>,
+    stopped: std::sync::atomic::AtomicBool,
+}
+
+impl TcpProxy {
+    /// Starts forwarding a free port to `127.0.0.1:target`.
+    pub fn start(target: u16) -> TcpProxy {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("proxy address").port();
+        let state = std::sync::Arc::new(ProxyState::default());
+        let shared = std::sync::Arc::clone(&state);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                if shared.stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(client) = client else { continue };
+                if shared.cut.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+                let pipes = [
+                    (client.try_clone(), server.try_clone()),
+                    (server.try_clone(), client.try_clone()),
+                ];
+                if let Ok(mut open) = shared.open.lock() {
+                    open.extend(client.try_clone());
+                    open.extend(server.try_clone());
+                }
+                for (from, to) in pipes {
+                    if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                }
+            }
+        });
+        TcpProxy { port, state }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.state.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut open) = self.state.open.lock() {
+            for stream in open.drain(..) {
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.state.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.state.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so it sees `stopped`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +368,19 @@ mod tests {
         assert_eq!(server.cli(&["SET", "k", "v"]), "OK");
         server.restart();
         assert_eq!(server.cli(&["GET", "k"]), "");
+    }
+
+    #[test]
+    fn a_cut_proxy_drops_connections_and_a_restored_one_forwards_again() {
+        let server = RedisServer::start();
+        let proxy = TcpProxy::start(server.port());
+        assert_eq!(redis_cli(proxy.port(), None, &["PING"]).stdout, b"PONG\n");
+        proxy.cut();
+        assert!(
+            !String::from_utf8_lossy(&redis_cli(proxy.port(), None, &["PING"]).stdout)
+                .contains("PONG")
+        );
+        proxy.restore();
+        assert_eq!(redis_cli(proxy.port(), None, &["PING"]).stdout, b"PONG\n");
     }
 }
