@@ -54,10 +54,13 @@ export function App({ store, actions }: { store: Store<AppState>; actions: Actio
 
   const locale = resolveLocale(state.settings.language, navigator.language);
   const t = useMemo(() => translator(locale), [locale]);
+  // The window title carries the unread count, so a glance at the task bar says it.
+  let unreadTotal = 0;
+  for (const n of Object.values(state.unread)) unreadTotal += n ?? 0;
   useEffect(() => {
     document.documentElement.lang = locale;
-    document.title = t('app.title');
-  }, [locale]);
+    document.title = unreadTotal > 0 ? `(${unreadTotal > 999 ? '999+' : unreadTotal}) ${t('app.title')}` : t('app.title');
+  }, [locale, unreadTotal]);
 
   const go = (id: string): void => {
     if (location.hash !== `#/${id}`) location.hash = `#/${id}`;

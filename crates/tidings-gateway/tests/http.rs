@@ -175,3 +175,26 @@ async fn the_binary_takes_its_settings_from_the_documented_environment_variables
     let mut client = Client::connect(&url, Some(&common::token_for("u1"))).await.unwrap();
     client.subscribe(&["user:u1:notifications"]).await;
 }
+
+#[tokio::test]
+async fn a_password_protected_redis_works_and_the_password_never_reaches_the_log() {
+    let password = "redis-pass-4711";
+    let redis = RedisServer::start_with_password(Some(password));
+    let mut gateway = GatewayProcess::start(
+        &["--listen", "127.0.0.1:0", "--redis", &redis.url()],
+        &[("RUST_LOG", "debug")],
+    );
+    let mut client = Client::connect(&format!("ws://{}/ws", gateway.addr), None).await.unwrap();
+    client.subscribe(&["inventory"]).await;
+    redis.publish("ws:inventory", &common::inventory_event(1));
+    client.next_event().await;
+
+    gateway.terminate();
+    let (status, log) = gateway.exited(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status}");
+    let everything = format!("{}\n{log}", gateway.listening_line);
+    assert!(
+        !everything.contains(password),
+        "the Redis password leaked into the log:\n{everything}"
+    );
+}

@@ -195,6 +195,9 @@ describe('feeds render the events they are given', () => {
     await page.click('button:has-text("Mark all read")');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"] .dot.on').length === 0);
     assert.deepEqual(await calls(page, 'mark_all_read'), [{ feed: 'mine' }]);
+    // The window title counts what is still unread elsewhere.
+    const unread = await page.evaluate(() => Object.entries(window.__mock.snapshot.unread).reduce((n, [f, c]) => n + (f === 'mine' ? 0 : c), 0));
+    assert.equal(await page.title(), `(${unread}) Tidings`);
     await page.close();
   });
 
