@@ -14,4 +14,4 @@ url: string, connection: ConnectionState,
  * Set when events may have been missed (history did not reach back):
  * milliseconds since the epoch from which the gap starts.
  */
-missedSince: number, };
+missedSince?: number, };
