@@ -1,57 +1,103 @@
 #!/usr/bin/env bash
-# The one command that runs Tidings (README: "Run"). For now: a local Redis
-# (only if none answers), `tidings demo` publishing realistic ERP events in
-# the background, and `tidings tail` showing them here. Ctrl-C stops all of
-# it; a Redis this script started is stopped by its PID and kept no data.
+# The one command that runs Tidings (README: "Run"): a local Redis (only if
+# none answers), the gateway, `tidings demo` traffic, and the desktop app
+# connected through the gateway as demo user u1 (张伟) with a role profile.
+# Ctrl-C (or closing the app from its tray menu) stops everything this
+# script started, by PID, and nothing else.
 #
-#   scripts/run.sh                      # 5 events/s
-#   scripts/run.sh --rate 20 --chaos    # arguments go to `tidings demo`
+#   scripts/run.sh                          # approver profile, 5 events/s
+#   TIDINGS_PROFILE=warehouse scripts/run.sh --rate 20 --chaos
 #   TIDINGS_REDIS_URL=redis://:pw@127.0.0.1:6380 scripts/run.sh
+#   scripts/run.sh --tail                   # no desktop: `tidings tail` instead
+#
+# Arguments other than --tail go to `tidings demo`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 url="${TIDINGS_REDIS_URL:-redis://127.0.0.1:6379}"
 export TIDINGS_REDIS_URL="$url"
+listen="${TIDINGS_LISTEN:-127.0.0.1:8787}"
+profile="${TIDINGS_PROFILE:-approver}"
 # The URL with any password hidden, for everything this script prints.
 shown="$(printf '%s' "$url" | sed -E 's#(://[^:/@]*:)[^@]*@#\1***@#')"
 
+tail_only=false
+demo_args=()
+for argument in "$@"; do
+  if [[ "$argument" == --tail ]]; then tail_only=true; else demo_args+=("$argument"); fi
+done
+
+if ! $tail_only && [[ -z "${DISPLAY:-}" && -z "${WAYLAND_DISPLAY:-}" ]]; then
+  cat >&2 <<EOF
+run: there is no display here (DISPLAY and WAYLAND_DISPLAY are unset), so the
+desktop app cannot open its window. Either
+  - run it on a virtual screen:  xvfb-run -a scripts/run.sh
+  - or watch the events in this terminal instead:  scripts/run.sh --tail
+EOF
+  exit 2
+fi
+
 cat <<EOF
 run: Tidings, the live ERP event feed. This will:
-  1. install what is missing (scripts/setup.sh) and build the \`tidings\` command;
+  1. install what is missing (scripts/setup.sh) and build the UI, the
+     \`tidings\` command and the desktop app;
   2. use the Redis at $shown if it answers, otherwise start a private
      redis-server there (no persistence, stopped when you press Ctrl-C);
-  3. run \`tidings demo\` in the background, publishing stock moves, orders,
-     approvals, payments and notices ${*:+(demo arguments: $*)};
-  4. run \`tidings tail\` here, one line per event as it is published.
-Press Ctrl-C to stop everything.
-
 EOF
+if $tail_only; then
+  cat <<EOF
+  3. run \`tidings demo\` in the background ${demo_args[*]:+(demo arguments: ${demo_args[*]})};
+  4. run \`tidings tail\` here, one line per event.
+EOF
+else
+  cat <<EOF
+  3. start the gateway on $listen with a fresh JWT secret;
+  4. run \`tidings demo\` in the background ${demo_args[*]:+(demo arguments: ${demo_args[*]})};
+  5. open the desktop app, signed in through the gateway as user u1
+     with the $profile profile (approval requests pop up as critical
+     notifications). Its settings and history live in a temporary folder.
+EOF
+fi
+echo "Press Ctrl-C to stop everything."
+echo
 
 scripts/setup.sh
-echo "run: building the tidings command (cargo build -p tidings-cli)…"
-cargo build --quiet -p tidings-cli
-tidings="$(pwd)/target/debug/tidings"
+if $tail_only; then
+  echo "run: building the tidings command…"
+  cargo build --quiet -p tidings-cli
+else
+  echo "run: building the UI (ui/dist)…"
+  if [[ ! -d ui/node_modules ]]; then (cd ui && npm ci --no-audit --no-fund --loglevel=error); fi
+  (cd ui && npm run --silent build >/dev/null)
+  echo "run: building the tidings command and the desktop app (the first build takes several minutes)…"
+  cargo build --quiet -p tidings-cli -p tidings-desk-app --features tidings-desk-app/custom-protocol
+fi
+target="${CARGO_TARGET_DIR:-$(pwd)/target}"
+tidings="$target/debug/tidings"
+desk="$target/debug/tidings-desk"
 
 workdir="$(mktemp -d -t tidings-run.XXXXXX)"
 redis_pid=""
+gateway_pid=""
 demo_pid=""
+
+stop() {
+  local name="$1" pid="$2"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    echo "run: stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+}
 
 cleanup() {
   trap - EXIT INT TERM
-  if [[ -n "$demo_pid" ]] && kill -0 "$demo_pid" 2>/dev/null; then
-    kill -TERM "$demo_pid" 2>/dev/null || true
-    wait "$demo_pid" 2>/dev/null || true
-  fi
+  stop "the demo" "$demo_pid"
   if [[ -s "$workdir/demo.log" ]]; then
-    echo
-    echo "run: what the demo published:"
     sed -n '/^demo: [0-9]* events/,$p' "$workdir/demo.log"
   fi
-  if [[ -n "$redis_pid" ]] && kill -0 "$redis_pid" 2>/dev/null; then
-    echo "run: stopping the redis-server this script started (pid $redis_pid)"
-    kill -TERM "$redis_pid" 2>/dev/null || true
-    wait "$redis_pid" 2>/dev/null || true
-  fi
+  stop "the gateway" "$gateway_pid"
+  stop "the redis-server this script started" "$redis_pid"
   rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -108,12 +154,42 @@ else
   echo "run: redis-server is up (pid $redis_pid)"
 fi
 
-"$tidings" demo "$@" >"$workdir/demo.log" 2>&1 &
-demo_pid=$!
-echo "run: demo publishing in the background (pid $demo_pid); tail below. Ctrl-C to stop."
-echo
+if $tail_only; then
+  "$tidings" demo "${demo_args[@]}" >"$workdir/demo.log" 2>&1 &
+  demo_pid=$!
+  echo "run: demo publishing in the background (pid $demo_pid); tail below. Ctrl-C to stop."
+  echo
+  set +e
+  "$tidings" tail
+  set -e
+  exit 0
+fi
 
-# In the foreground, so Ctrl-C reaches it and it exits cleanly.
+# Secrets go through the environment, never the command line (ps shows that).
+TIDINGS_JWT_SECRET="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export TIDINGS_JWT_SECRET
+TIDINGS_LISTEN="$listen" "$tidings" gateway >"$workdir/gateway.log" 2>&1 &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  curl -sf "http://$listen/healthz" >/dev/null 2>&1 && break
+  if ! kill -0 "$gateway_pid" 2>/dev/null; then
+    echo "run: the gateway did not start (is $listen in use? set TIDINGS_LISTEN):" >&2
+    cat "$workdir/gateway.log" >&2
+    exit 1
+  fi
+  sleep 0.1
+done
+echo "run: gateway is up on $listen (pid $gateway_pid; log $workdir/gateway.log)"
+
+"$tidings" demo "${demo_args[@]}" >"$workdir/demo.log" 2>&1 &
+demo_pid=$!
+echo "run: demo publishing in the background (pid $demo_pid)"
+
+TIDINGS_TOKEN="$("$tidings" token --user u1)"
+export TIDINGS_TOKEN
+unset TIDINGS_JWT_SECRET
+echo "run: opening the desktop app as u1 with the $profile profile; Ctrl-C here stops everything"
 set +e
-"$tidings" tail
+TIDINGS_CONFIG="$workdir/settings.toml" TIDINGS_DATA_DIR="$workdir/data" \
+  "$desk" --gateway "ws://$listen/ws" --user u1 --profile "$profile" --erp-base-url "http://127.0.0.1:3000"
 set -e
