@@ -1,0 +1,391 @@
+//! Desktop pipeline benchmark with a fixed workload (a bench binary,
+//! `harness = false`): a [`Desk`] with a Redis source (recording history, as
+//! the app does in direct mode), a counting notifier, and a bench-side UI
+//! that takes every [`UiBatch`] at once and counts its items.
+//!
+//! Events are `order:status` events on `ws:orders` (~190 bytes, each with its
+//! own order number so none is a duplicate), sent with pipelined plain
+//! `PUBLISH`es from a separate connection on a thread of its own, as the
+//! TypeScript backend would.
+//!
+//! - Throughput mode (default): publish `--events` (50,000) as fast as Redis
+//!   takes them (256 per round trip); print events/s from the first publish
+//!   until every item has arrived in a `UiBatch`, and how many batches that
+//!   took.
+//! - Memory mode (`--minutes M --rate R`): publish R events/s for M minutes
+//!   (paced in 10 ms slices); print this process's RSS (`VmRSS`) when the
+//!   desk is live, then every 30 s, with the items received, Redis's memory
+//!   and the size of the local history database; then whether RSS stayed
+//!   flat after the warm-up (the first minute, during which the bounded
+//!   structures — dedup memory, feeds, debug log — fill up).
+//!
+//! Run (release, from the workspace root):
+//!
+//!     cargo bench -p tidings-desk --bench pipeline
+//!     cargo bench -p tidings-desk --bench pipeline -- --minutes 3 --rate 5000
+//!
+//! The RSS is the whole bench process: the desk (source, pipeline, SQLite)
+//! plus the small publisher; Redis runs as its own process.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tidings_desk::Desk;
+use tidings_desk::config::{DeskConfig, default_settings};
+use tidings_desk::ipc::{ConnectionState, Profile, SourceKind, UiBatch};
+use tidings_desk::notify::{NotificationRequest, Notifier, NotifyError};
+use tidings_testkit::RedisServer;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How long the pipeline may go without delivering anything before the
+/// bench gives up and reports what is missing.
+const STALL: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Parser)]
+#[command(about = "Desktop pipeline benchmark: Redis → UiBatch throughput, or memory over time")]
+struct Args {
+    /// Throughput mode: events published.
+    #[arg(long, default_value_t = 50_000)]
+    events: u64,
+    /// Memory mode: publish for this many minutes (0 = throughput mode).
+    #[arg(long, default_value_t = 0)]
+    minutes: u64,
+    /// Memory mode: events per second.
+    #[arg(long, default_value_t = 5_000)]
+    rate: u64,
+    /// Worker threads of the runtime the desk runs on.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Ignored: `cargo bench` passes `--bench`.
+    #[arg(long, hide = true)]
+    bench: bool,
+}
+
+/// Counts notification requests, keeping none (a list would grow).
+#[derive(Debug, Default)]
+struct CountingNotifier(AtomicU64);
+
+impl Notifier for CountingNotifier {
+    fn notify(&self, _request: NotificationRequest) -> Result<(), NotifyError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        if args.minutes == 0 {
+            throughput(&args).await;
+        } else {
+            memory(&args).await;
+        }
+    });
+}
+
+/// A running desk against its own redis-server, and its history directory.
+struct Bench {
+    redis: RedisServer,
+    desk: Desk,
+    batches: mpsc::Receiver<UiBatch>,
+    notified: Arc<CountingNotifier>,
+    dir: tempfile::TempDir,
+}
+
+async fn start_desk() -> Bench {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut settings = default_settings(Profile::Warehouse);
+    settings.source.kind = SourceKind::Redis;
+    settings.source.url = redis.url();
+    settings.source.user_id = Some("u1".into());
+    let config = DeskConfig {
+        settings,
+        config_path: dir.path().join("settings.toml"),
+        data_dir: dir.path().to_path_buf(),
+        config_error: None,
+    };
+    let notified = Arc::new(CountingNotifier::default());
+    let (desk, mut batches) =
+        Desk::start(config, notified.clone(), CancellationToken::new()).expect("desk starts");
+    loop {
+        let batch = tokio::time::timeout(STALL, batches.recv())
+            .await
+            .expect("the desk reports its connection")
+            .expect("the desk runs");
+        if batch.status.is_some_and(|status| status.connection == ConnectionState::Live) {
+            break;
+        }
+    }
+    Bench { redis, desk, batches, notified, dir }
+}
+
+fn order_event(n: u64) -> String {
+    format!(
+        r#"{{"type":"order:status","orderType":"sales","orderId":"o{n}","orderNumber":"SO-2026-{n:08}","oldStatus":"pending","newStatus":"shipped","customerId":"c17","customerName":"Acme GmbH","timestamp":1764000000000}}"#
+    )
+}
+
+/// What the bench-side UI saw.
+#[derive(Debug, Default)]
+struct Seen {
+    items: AtomicU64,
+    batches: AtomicU64,
+    batches_with_items: AtomicU64,
+    /// Nanoseconds after `base` of the last batch with items.
+    last_item_ns: AtomicU64,
+}
+
+/// Takes every batch as soon as it comes, as a UI that keeps up would.
+fn consume(
+    mut batches: mpsc::Receiver<UiBatch>,
+    seen: Arc<Seen>,
+    base: Instant,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(batch) = batches.recv().await {
+            seen.batches.fetch_add(1, Ordering::Relaxed);
+            if !batch.items.is_empty() {
+                seen.items.fetch_add(batch.items.len() as u64, Ordering::Relaxed);
+                seen.batches_with_items.fetch_add(1, Ordering::Relaxed);
+                seen.last_item_ns.store(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            }
+        }
+    })
+}
+
+/// Publishes `events` order events from a thread of its own, 256 per round
+/// trip, at `rate` events/s (0 = as fast as possible); counts them in `sent`.
+fn spawn_publisher(
+    url: String,
+    events: u64,
+    rate: u64,
+    sent: Arc<AtomicU64>,
+) -> std::thread::JoinHandle<Duration> {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let client = redis::Client::open(url).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            let started = Instant::now();
+            let mut ticker = tokio::time::interval(Duration::from_millis(10));
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut done = 0;
+            while done < events {
+                let due = if rate == 0 {
+                    events
+                } else {
+                    ticker.tick().await;
+                    (started.elapsed().as_secs_f64() * rate as f64) as u64
+                };
+                while done < due.min(events) {
+                    let count = (due.min(events) - done).min(256);
+                    let mut pipe = redis::pipe();
+                    for n in done..done + count {
+                        pipe.cmd("PUBLISH").arg("ws:orders").arg(order_event(n)).ignore();
+                    }
+                    let _: () = pipe.query_async(&mut connection).await.expect("PUBLISH");
+                    done += count;
+                    sent.store(done, Ordering::Relaxed);
+                }
+            }
+            started.elapsed()
+        })
+    })
+}
+
+/// Waits until `seen` has `expected` items; false if delivery stalls.
+async fn wait_for_items(seen: &Seen, expected: u64) -> bool {
+    let mut last = (seen.items.load(Ordering::Relaxed), Instant::now());
+    while seen.items.load(Ordering::Relaxed) < expected {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now = seen.items.load(Ordering::Relaxed);
+        if now != last.0 {
+            last = (now, Instant::now());
+        } else if last.1.elapsed() > STALL {
+            return false;
+        }
+    }
+    true
+}
+
+async fn throughput(args: &Args) {
+    let bench = start_desk().await;
+    let seen = Arc::new(Seen::default());
+    let base = Instant::now();
+    let consumer = consume(bench.batches, Arc::clone(&seen), base);
+    let sent = Arc::new(AtomicU64::new(0));
+    let publisher = spawn_publisher(bench.redis.url(), args.events, 0, sent);
+    let complete = wait_for_items(&seen, args.events).await;
+    let publish_time = publisher.join().expect("publisher");
+    let elapsed = Duration::from_nanos(seen.last_item_ns.load(Ordering::Relaxed));
+    let snapshot = bench.desk.snapshot().await.expect("snapshot");
+    let items = seen.items.load(Ordering::Relaxed);
+
+    println!(
+        "workload: {} order:status events on ws:orders, pipelined PUBLISH (256 per round trip), desk with a Redis source recording history",
+        args.events
+    );
+    println!(
+        "published {} events in {:.2?} ({:.0} events/s into Redis)",
+        args.events,
+        publish_time,
+        args.events as f64 / publish_time.as_secs_f64()
+    );
+    println!(
+        "pipeline: {items} items in UiBatches {:.2?} after the first publish → {:.0} events/s",
+        elapsed,
+        items as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "batches: {} received, {} with items ({:.0} items per batch on average)",
+        seen.batches.load(Ordering::Relaxed),
+        seen.batches_with_items.load(Ordering::Relaxed),
+        items as f64 / seen.batches_with_items.load(Ordering::Relaxed).max(1) as f64
+    );
+    println!(
+        "desk counters: received {}, typed {}, duplicates {}, malformed {}; notifications {}; RSS {} KiB",
+        snapshot.counters.received,
+        snapshot.counters.typed,
+        snapshot.counters.duplicates,
+        snapshot.counters.malformed,
+        bench.notified.0.load(Ordering::Relaxed),
+        rss_kib()
+    );
+    bench.desk.shutdown().await;
+    consumer.await.expect("consumer");
+    assert!(complete, "delivery stalled: {items} of {} items arrived", args.events);
+}
+
+async fn memory(args: &Args) {
+    let bench = start_desk().await;
+    let seen = Arc::new(Seen::default());
+    let base = Instant::now();
+    let consumer = consume(bench.batches, Arc::clone(&seen), base);
+    let client = redis::Client::open(bench.redis.url()).unwrap();
+    let mut redis_connection = client.get_multiplexed_async_connection().await.unwrap();
+    let events = args.minutes * 60 * args.rate;
+    println!(
+        "workload: {} order:status events/s on ws:orders for {} min ({events} events), desk with a Redis source recording history",
+        args.rate, args.minutes
+    );
+    println!("   time      RSS   items received  behind  Redis used  history db");
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut samples = vec![(0u64, rss_kib())];
+    print_sample(0, samples[0].1, &seen, 0, &mut redis_connection, bench.dir.path()).await;
+    let publisher = spawn_publisher(bench.redis.url(), events, args.rate, Arc::clone(&sent));
+    let mut next = Duration::from_secs(30);
+    while !publisher.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if base.elapsed() >= next {
+            let rss = rss_kib();
+            let behind =
+                sent.load(Ordering::Relaxed).saturating_sub(seen.items.load(Ordering::Relaxed));
+            print_sample(
+                next.as_secs(),
+                rss,
+                &seen,
+                behind,
+                &mut redis_connection,
+                bench.dir.path(),
+            )
+            .await;
+            samples.push((next.as_secs(), rss));
+            next += Duration::from_secs(30);
+        }
+    }
+    publisher.join().expect("publisher");
+    let complete = wait_for_items(&seen, events).await;
+    let rss = rss_kib();
+    let end = base.elapsed().as_secs();
+    print_sample(
+        end,
+        rss,
+        &seen,
+        events - seen.items.load(Ordering::Relaxed),
+        &mut redis_connection,
+        bench.dir.path(),
+    )
+    .await;
+    samples.push((end, rss));
+
+    // Flat: from the first sample at or after one minute to the end, RSS
+    // grows by less than 5% and less than 8 MiB.
+    let warm = samples.iter().find(|(at, _)| *at >= 60).copied().unwrap_or(samples[1]);
+    let peak = samples.iter().filter(|(at, _)| *at >= warm.0).map(|(_, rss)| *rss).max().unwrap();
+    let growth = rss.saturating_sub(warm.1);
+    let flat = growth * 20 < warm.1 && growth < 8 * 1024;
+    println!(
+        "RSS: {} MiB when live, {} MiB at {} s (after warm-up), {} MiB at the end, peak since warm-up {} MiB → {}",
+        samples[0].1 / 1024,
+        warm.1 / 1024,
+        warm.0,
+        rss / 1024,
+        peak / 1024,
+        if flat { "flat after warm-up" } else { "GROWING after warm-up" }
+    );
+    println!("notifications requested: {}", bench.notified.0.load(Ordering::Relaxed));
+    bench.desk.shutdown().await;
+    consumer.await.expect("consumer");
+    assert!(
+        complete,
+        "delivery stalled: {} of {events} items arrived",
+        seen.items.load(Ordering::Relaxed)
+    );
+}
+
+async fn print_sample(
+    at_secs: u64,
+    rss: u64,
+    seen: &Seen,
+    behind: u64,
+    redis: &mut redis::aio::MultiplexedConnection,
+    dir: &std::path::Path,
+) {
+    let info: String =
+        redis::cmd("INFO").arg("memory").query_async(redis).await.unwrap_or_default();
+    let redis_bytes: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    println!(
+        "{:>6} s {:>6} MiB {:>15} {:>7} {:>7} MiB {:>7} MiB",
+        at_secs,
+        rss / 1024,
+        seen.items.load(Ordering::Relaxed),
+        behind,
+        redis_bytes / (1024 * 1024),
+        dir_bytes(dir) / (1024 * 1024)
+    );
+}
+
+/// This process's resident set size.
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix("VmRSS:"))
+                .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Bytes of the files in `dir` (the history database and its journal).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
+        })
+        .unwrap_or(0)
+}
