@@ -472,8 +472,12 @@ impl Pipeline {
         }
     }
 
-    /// Sends the pending batch and writes pending history, if any.
+    /// Sends the pending batch and writes pending history, if any, after
+    /// raising summaries whose count grew since they were last shown.
     fn flush(&mut self) {
+        for request in self.policy.due(&self.settings, now_millis()) {
+            self.notify(request, None);
+        }
         self.write_pending();
         if self.unread_changed {
             self.pending.unread = Some(self.unread.clone());

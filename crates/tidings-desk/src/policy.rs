@@ -199,10 +199,41 @@ pub fn in_quiet_hours(settings: &Settings, minute: u32) -> bool {
         }
 }
 
+/// During a burst, the summary on screen is refreshed at most this often
+/// (milliseconds): at thousands of events a second, one D-Bus call per
+/// event would swamp the notification daemon. A count that grew since the
+/// last refresh is shown by [`Policy::due`], so the last one is never lost.
+pub const SUMMARY_REFRESH_MS: i64 = 1000;
+
+/// At most this many notification times are remembered per feed for
+/// coalescing; beyond it the oldest are forgotten (a summary then shows
+/// this many, not more).
+const BURST_MEMORY: usize = 100_000;
+
 /// The policy's memory: recent notifications per feed, for coalescing.
 #[derive(Debug, Default)]
 pub struct Policy {
-    recent: HashMap<FeedId, VecDeque<i64>>,
+    bursts: HashMap<FeedId, Burst>,
+}
+
+/// One feed's recent notifications and, while they come in a burst, its
+/// summary.
+#[derive(Debug, Default)]
+struct Burst {
+    /// When each recent notification was decided, oldest first, within the
+    /// coalescing window.
+    recent: VecDeque<i64>,
+    summary: Option<Summary>,
+}
+
+/// The summary notification of a burst.
+#[derive(Debug)]
+struct Summary {
+    /// When it was last sent to the desktop.
+    shown_at: i64,
+    /// A newer count than the one shown, waiting for the next refresh.
+    waiting: Option<usize>,
+    target: Option<ClickTarget>,
 }
 
 /// What the current moment looks like to the policy.
@@ -247,16 +278,32 @@ impl Policy {
             open_url: action_url_of(item, settings),
         });
         // Critical ones are never folded into a summary.
-        if !critical {
+        if !critical && settings.coalesce_count > 0 {
             let window = i64::from(settings.coalesce_window_secs.max(1)) * 1000;
-            let recent = self.recent.entry(item.feed).or_default();
-            while recent.front().is_some_and(|at| now.millis - at > window) {
-                recent.pop_front();
+            let burst = self.bursts.entry(item.feed).or_default();
+            while burst.recent.front().is_some_and(|at| now.millis - at > window) {
+                burst.recent.pop_front();
             }
-            recent.push_back(now.millis);
-            let count = recent.len();
-            if settings.coalesce_count > 0 && count > settings.coalesce_count as usize {
-                return Some(summary(item.feed, count, settings, target));
+            if burst.recent.len() >= BURST_MEMORY {
+                burst.recent.pop_front();
+            }
+            burst.recent.push_back(now.millis);
+            let count = burst.recent.len();
+            if count > settings.coalesce_count as usize {
+                let target = target.map(|t| ClickTarget { open_url: None, ..t });
+                let summary = burst.summary.get_or_insert(Summary {
+                    shown_at: i64::MIN,
+                    waiting: None,
+                    target: None,
+                });
+                summary.target = target.clone();
+                if now.millis.saturating_sub(summary.shown_at) >= SUMMARY_REFRESH_MS {
+                    summary.shown_at = now.millis;
+                    summary.waiting = None;
+                    return Some(summary_request(item.feed, count, settings, target));
+                }
+                summary.waiting = Some(count);
+                return None;
             }
         }
         Some(NotificationRequest {
@@ -268,9 +315,35 @@ impl Policy {
             target,
         })
     }
+
+    /// Summaries whose count grew since they were last shown and whose
+    /// refresh interval has passed; call it regularly (the pipeline does on
+    /// every flush). Bursts that are over are forgotten.
+    pub fn due(&mut self, settings: &Settings, now_millis: i64) -> Vec<NotificationRequest> {
+        let window = i64::from(settings.coalesce_window_secs.max(1)) * 1000;
+        let mut requests = Vec::new();
+        for (feed, burst) in &mut self.bursts {
+            if let Some(summary) = &mut burst.summary
+                && let Some(count) = summary.waiting
+                && now_millis.saturating_sub(summary.shown_at) >= SUMMARY_REFRESH_MS
+            {
+                summary.shown_at = now_millis;
+                summary.waiting = None;
+                requests.push(summary_request(*feed, count, settings, summary.target.clone()));
+            }
+            while burst.recent.front().is_some_and(|at| now_millis - at > window) {
+                burst.recent.pop_front();
+            }
+            if burst.recent.is_empty() {
+                burst.summary = None;
+            }
+        }
+        self.bursts.retain(|_, burst| !burst.recent.is_empty());
+        requests
+    }
 }
 
-fn summary(
+fn summary_request(
     feed: FeedId,
     count: usize,
     settings: &Settings,
@@ -287,15 +360,20 @@ fn summary(
         FeedId::Broadcast => ("条公告", "broadcasts"),
         FeedId::Mine => ("条我的通知", "notifications"),
     };
-    let title = if zh { format!("{count} {zh_name}") } else { format!("{count} {en_name}") };
+    let window = settings.coalesce_window_secs.max(1);
+    let (title, body) = if zh {
+        (format!("{count} {zh_name}"), format!("最近 {window} 秒内"))
+    } else {
+        (format!("{count} {en_name}"), format!("in the last {window} s"))
+    };
     NotificationRequest {
         // The same key replaces the previous summary instead of stacking.
         key: format!("summary:{feed:?}"),
         title,
-        body: String::new(),
+        body,
         urgency: Urgency::Low,
         resident: false,
-        target: target.map(|t| ClickTarget { open_url: None, ..t }),
+        target,
     }
 }
 
@@ -422,18 +500,46 @@ mod tests {
         let mut policy = Policy::default();
         let mut requests = Vec::new();
         for n in 0..12 {
-            let now = Now { millis: NOON.millis + n * 100, ..NOON };
-            requests.push(policy.decide(&item(LOW_STOCK), &warehouse, now).unwrap());
+            let now = Now { millis: NOON.millis + n * 10, ..NOON };
+            requests.extend(policy.decide(&item(LOW_STOCK), &warehouse, now));
         }
         let count = warehouse.coalesce_count as usize;
         assert!(requests[..count].iter().all(|r| r.title.contains("Low stock")));
-        assert_eq!(requests[11].title, "12 inventory changes");
-        assert_eq!(requests[11].key, requests[count].key, "summaries replace each other");
+        assert_eq!(requests.len(), count + 1, "then one summary, not one per event");
+        assert_eq!(requests[count].title, "6 inventory changes");
+        assert_eq!(requests[count].body, "in the last 10 s");
+        // The count that grew meanwhile is shown once the refresh interval
+        // has passed, under the same key, so it replaces the first.
+        let soon = NOON.millis + 110;
+        assert_eq!(policy.due(&warehouse, soon), [], "not before the refresh interval");
+        let refreshed = policy.due(&warehouse, NOON.millis + 2 * SUMMARY_REFRESH_MS);
+        assert_eq!(refreshed.len(), 1);
+        assert_eq!(refreshed[0].title, "12 inventory changes");
+        assert_eq!(refreshed[0].key, requests[count].key, "summaries replace each other");
+        assert_eq!(policy.due(&warehouse, NOON.millis + 5 * SUMMARY_REFRESH_MS), []);
         // After the window, single notifications again.
         let later = Now { millis: NOON.millis + 60_000, ..NOON };
         assert!(
             policy.decide(&item(LOW_STOCK), &warehouse, later).unwrap().title.contains("Low stock")
         );
+    }
+
+    #[test]
+    fn a_critical_notification_is_never_folded_into_a_summary() {
+        let ops = settings(Profile::Ops);
+        let mut policy = Policy::default();
+        let notice =
+            r#"{"type":"system:update","level":"info","message":"v2 deployed","timestamp":1}"#;
+        let mut summaries = 0;
+        for n in 0..20 {
+            let now = Now { millis: NOON.millis + n, ..NOON };
+            let request = policy.decide(&item(notice), &ops, now);
+            summaries += request.is_some_and(|r| r.key.starts_with("summary:")) as u32;
+        }
+        assert_eq!(summaries, 1, "the system feed is in a burst");
+        let critical = policy.decide(&item(CRITICAL), &ops, NOON).unwrap();
+        assert_eq!(critical.urgency, Urgency::Critical);
+        assert_eq!(critical.title, "System");
     }
 
     #[test]

@@ -1,0 +1,152 @@
+//! What the desk's integration tests share: a [`Desk`] on a real
+//! redis-server with a notifier that records what it was asked to show, and
+//! helpers that await batches and notifications (with a timeout) instead of
+//! sleeping.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tidings_desk::Desk;
+use tidings_desk::config::{DeskConfig, default_settings};
+use tidings_desk::ipc::{
+    ConnectionState, FeedItem, Language, Profile, Settings, SourceKind, UiBatch,
+};
+use tidings_desk::notify::{NotificationRequest, Notifier, NotifyError};
+use tidings_testkit::RedisServer;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Records every request; answers `Unavailable` when told to (a desktop
+/// without a notification daemon).
+#[derive(Debug, Default)]
+pub struct Recorded {
+    calls: Mutex<Vec<NotificationRequest>>,
+    changed: Notify,
+    pub unavailable: bool,
+}
+
+impl Notifier for Recorded {
+    fn notify(&self, request: NotificationRequest) -> Result<(), NotifyError> {
+        self.calls.lock().unwrap().push(request);
+        self.changed.notify_waiters();
+        if self.unavailable {
+            return Err(NotifyError::Unavailable("no daemon in this test".into()));
+        }
+        Ok(())
+    }
+}
+
+impl Recorded {
+    /// A notifier of a desktop where no notification daemon answers.
+    pub fn unavailable() -> Self {
+        Recorded { unavailable: true, ..Recorded::default() }
+    }
+
+    pub fn calls(&self) -> Vec<NotificationRequest> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    /// Waits until the calls so far satisfy `done`; panics after [`WAIT`].
+    pub async fn wait_until(
+        &self,
+        mut done: impl FnMut(&[NotificationRequest]) -> bool,
+    ) -> Vec<NotificationRequest> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let changed = self.changed.notified();
+            let calls = self.calls();
+            if done(&calls) {
+                return calls;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!("notifications did not arrive in time; got {calls:#?}");
+            }
+        }
+    }
+}
+
+pub struct App {
+    pub desk: Desk,
+    pub batches: mpsc::Receiver<UiBatch>,
+    pub notified: Arc<Recorded>,
+}
+
+/// Settings for a Redis source, English texts, user `u1`.
+pub fn settings(redis: &RedisServer, profile: Profile) -> Settings {
+    let mut settings = default_settings(profile);
+    settings.source.kind = SourceKind::Redis;
+    settings.source.url = redis.url();
+    settings.source.user_id = Some("u1".into());
+    settings.language = Language::En;
+    settings
+}
+
+pub fn start_with(settings: Settings, dir: &std::path::Path, notifier: Arc<Recorded>) -> App {
+    let config = DeskConfig {
+        settings,
+        config_path: dir.join("settings.toml"),
+        data_dir: dir.to_path_buf(),
+        config_error: None,
+    };
+    let (desk, batches) =
+        Desk::start(config, notifier.clone(), CancellationToken::new()).expect("the desk starts");
+    App { desk, batches, notified: notifier }
+}
+
+pub fn start(redis: &RedisServer, dir: &std::path::Path, profile: Profile) -> App {
+    start_with(settings(redis, profile), dir, Arc::new(Recorded::default()))
+}
+
+impl App {
+    pub async fn batch(&mut self) -> UiBatch {
+        tokio::time::timeout(WAIT, self.batches.recv())
+            .await
+            .expect("a batch in time")
+            .expect("the desk is running")
+    }
+
+    /// Waits for the source to be live.
+    pub async fn live(&mut self) {
+        loop {
+            let batch = self.batch().await;
+            if batch.status.is_some_and(|s| s.connection == ConnectionState::Live) {
+                return;
+            }
+        }
+    }
+
+    /// Items from batches until `count` arrived (the policy has decided on
+    /// each by then: it runs before an item joins a batch).
+    pub async fn items(&mut self, count: usize) -> Vec<FeedItem> {
+        let mut items = Vec::new();
+        while items.len() < count {
+            items.extend(self.batch().await.items);
+        }
+        items
+    }
+}
+
+pub const APPROVAL: &str = r#"{"type":"approval:request","resourceType":"refund","resourceId":"r1","resourceNumber":"RF-2026-000042","requesterId":"u2","requesterName":"李娜","timestamp":1764000000000}"#;
+
+pub fn low_stock(n: u32) -> String {
+    format!(
+        r#"{{"type":"inventory:change","productId":"p{n}","productName":"螺丝刀 {n}","action":"outbound","oldQuantity":12,"newQuantity":3,"changeAmount":-9,"timestamp":1764000000000}}"#
+    )
+}
+
+pub fn order(n: u32) -> String {
+    format!(
+        r#"{{"type":"order:status","orderType":"sales","orderId":"o{n}","orderNumber":"SO-2026-{n:06}","oldStatus":"pending","newStatus":"shipped","timestamp":1764000000000}}"#
+    )
+}
+
+pub fn system(level: &str, message: &str) -> String {
+    format!(
+        r#"{{"type":"system:alert","level":"{level}","message":"{message}","timestamp":1764000000000}}"#
+    )
+}
+
+pub const OVERDUE: &str = r#"{"type":"finance:overdue","action":"overdue","recordType":"payment","recordId":"f1","recordNumber":"AR-2026-000007","amount":1280.5,"customerName":"Acme","timestamp":1764000000000}"#;
