@@ -6,8 +6,9 @@
 //!    `inventory`, and reads the gateway's RSS before and after (memory per
 //!    idle connection);
 //! 3. publishes `--events` inventory events to Redis (`--publish-mode plain`:
-//!    pipelined `PUBLISH`, as fast as possible or at `--rate` events/s), each
-//!    carrying its send time in an extra field;
+//!    pipelined `PUBLISH`; `--publish-mode history`: `tidings::Publisher`
+//!    with history, 64 calls in flight; as fast as possible or at `--rate`
+//!    events/s), each carrying its send time in an extra field;
 //! 4. prints deliveries/s (from the first publish to the last delivery) and
 //!    publish→client latency p50/p99/p999/max (hdrhistogram, every delivery).
 //!
@@ -15,6 +16,12 @@
 //!
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000 --rate 150
+//!
+//! What history costs (issue 8), same workload three ways:
+//!
+//!     cargo bench -p tidings-gateway --bench fanout -- --clients 100 --events 3000 --rate 500 --no-history
+//!     cargo bench -p tidings-gateway --bench fanout -- --clients 100 --events 3000 --rate 500
+//!     cargo bench -p tidings-gateway --bench fanout -- --clients 100 --events 3000 --rate 500 --publish-mode history
 //!
 //! The load generator (this process and Redis) shares the machine with the
 //! gateway, as the issue's targets assume.
@@ -27,6 +34,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use tidings_events::Channel;
 use tidings_testkit::RedisServer;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
@@ -37,6 +45,10 @@ use tokio_tungstenite::tungstenite::Message;
 enum PublishMode {
     /// `PUBLISH ws:inventory <event>`, as the TypeScript backend does.
     Plain,
+    /// `tidings::Publisher::publish_raw` with the default history: each
+    /// event is appended to the channel's history and published in one
+    /// script (docs/positions.md), so the gateway finds it already recorded.
+    History,
 }
 
 #[derive(Debug, Parser)]
@@ -316,9 +328,9 @@ async fn run(args: Args) {
     println!("gateway: {slow}");
 }
 
-/// Publishes `events` events, pipelined 64 at a time when `rate` is 0, else
-/// one per tick at `rate` per second; each carries its send time (µs since
-/// `base`). Returns how long publishing took.
+/// Publishes `events` events, 64 at a time (pipelined, or 64 publisher calls
+/// in flight) when `rate` is 0, else one per tick at `rate` per second; each
+/// carries its send time (µs since `base`). Returns how long publishing took.
 async fn publish(
     url: String,
     base: Instant,
@@ -327,8 +339,14 @@ async fn publish(
     pad: usize,
     mode: PublishMode,
 ) -> Duration {
-    let client = redis::Client::open(url).unwrap();
+    let client = redis::Client::open(url.as_str()).unwrap();
     let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
+    let recording = tidings::Publisher::new(tidings::PublisherConfig {
+        // Generous: a slow publish must show as latency, not as an error.
+        timeout: Duration::from_secs(10),
+        ..tidings::PublisherConfig::new(url)
+    })
+    .unwrap();
     let padding = if pad == 0 { String::new() } else { format!(r#","pad":"{}""#, "x".repeat(pad)) };
     let started = Instant::now();
     let batch = if rate == 0 { 64 } else { 1 };
@@ -342,20 +360,31 @@ async fn publish(
         if let Some(ticker) = ticker.as_mut() {
             ticker.tick().await;
         }
-        let mut pipe = redis::pipe();
         let in_batch = batch.min(events - sent);
-        for n in sent..sent + in_batch {
+        let stamped = (sent..sent + in_batch).map(|n| {
             let now = base.elapsed().as_micros() as u64;
-            let event = format!(
+            format!(
                 r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":10,"newQuantity":15,"changeAmount":5,"timestamp":1699999999999,"sentAtUs":{now}{padding}}}"#
-            );
-            match mode {
-                PublishMode::Plain => {
+            )
+        });
+        match mode {
+            PublishMode::Plain => {
+                let mut pipe = redis::pipe();
+                for event in stamped {
                     pipe.cmd("PUBLISH").arg("ws:inventory").arg(event).ignore();
+                }
+                let _: () = pipe.query_async(&mut publisher).await.expect("PUBLISH");
+            }
+            PublishMode::History => {
+                let calls = stamped.map(|event| {
+                    let recording = &recording;
+                    async move { recording.publish_raw(&Channel::Inventory, &event).await }
+                });
+                for outcome in futures_util::future::join_all(calls).await {
+                    assert!(outcome.position.is_some(), "publish with history: {outcome:?}");
                 }
             }
         }
-        let _: () = pipe.query_async(&mut publisher).await.expect("PUBLISH");
         sent += in_batch;
     }
     started.elapsed()
