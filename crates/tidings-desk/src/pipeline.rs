@@ -52,6 +52,11 @@ pub const FEED_CAP: usize = 500;
 pub const DEBUG_CAP: usize = 1000;
 pub const DEDUP_CAP: usize = 100_000;
 pub const UI_QUEUE: usize = 64;
+/// In-window toasts per batch; a burst keeps the newest.
+pub const TOAST_CAP: usize = 20;
+/// History rows written between two prunes, besides the 10-minute timer, so
+/// the count bound holds under heavy traffic too.
+pub const PRUNE_EVERY_ROWS: usize = 20_000;
 pub const PENDING_CAP: usize = 5000;
 /// Raw payloads in the debug log are cut to this many bytes.
 const RAW_CAP: usize = 4096;
@@ -175,6 +180,7 @@ struct Pipeline {
     pending_rows: Vec<StoredItem>,
     pending_positions: BTreeMap<String, String>,
     unread_changed: bool,
+    rows_since_prune: usize,
 }
 
 /// Runs the pipeline until `parts.cancel` is cancelled.
@@ -228,6 +234,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         pending_rows: Vec::new(),
         pending_positions: BTreeMap::new(),
         unread_changed: false,
+        rows_since_prune: 0,
     };
     pipeline.start_source();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
@@ -453,12 +460,9 @@ impl Pipeline {
                 }
             }
         }
-        self.pending.toasts.push(Toast {
-            title: request.title,
-            body: request.body,
-            urgency: request.urgency,
-            item_id,
-        });
+        let toast =
+            Toast { title: request.title, body: request.body, urgency: request.urgency, item_id };
+        push_capped_vec(&mut self.pending.toasts, toast, TOAST_CAP);
     }
 
     /// Writes pending history rows and positions (one transaction).
@@ -468,6 +472,13 @@ impl Pipeline {
             let positions = std::mem::take(&mut self.pending_positions);
             if let Err(error) = self.store.write(&rows, &positions) {
                 tracing::error!(%error, "writing history failed; these events stay on screen but not on disk");
+            }
+            self.rows_since_prune += rows.len();
+            if self.rows_since_prune >= PRUNE_EVERY_ROWS {
+                self.rows_since_prune = 0;
+                if let Err(error) = self.store.prune(now_millis()) {
+                    tracing::warn!(%error, "pruning history failed");
+                }
             }
         }
     }
