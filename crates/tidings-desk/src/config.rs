@@ -70,21 +70,43 @@ pub struct DeskConfig {
     pub settings: Settings,
     pub config_path: PathBuf,
     pub data_dir: PathBuf,
-    /// Why the config file was not used, for the window to show.
-    pub config_error: Option<String>,
+    /// What was wrong with the configuration, for the window to show.
+    pub config_error: Option<ConfigError>,
 }
 
-/// Why settings could not be saved.
-#[derive(Debug, thiserror::Error)]
+/// What is wrong with the configuration, and where. None of these stops
+/// the app: it starts with defaults for what it could not use and the
+/// window shows the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot write settings to {path}: {source}; check that the directory is writable")]
-    Write {
+    #[error(
+        "cannot read the settings file {}: {reason}; check its permissions, or point --config or TIDINGS_CONFIG at another file",
+        path.display()
+    )]
+    Unreadable { path: PathBuf, reason: String },
+    #[error(
+        "the settings file {} is not valid at line {line}, column {column}{}: {message}; the defaults are used until it is fixed (saving settings from the window rewrites it)",
+        path.display(),
+        key.as_ref().map(|key| format!(", key `{key}`")).unwrap_or_default()
+    )]
+    File {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        line: usize,
+        column: usize,
+        /// The dotted key the bad value is under (`quietHours.start`), when
+        /// the value, not the syntax, is wrong.
+        key: Option<String>,
+        message: String,
     },
-    #[error("settings are not valid: {0}")]
-    Invalid(String),
+    /// A setting (from the file, the environment or a flag) the app cannot
+    /// use; `key` is its name in the settings file.
+    #[error("setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error(
+        "cannot write settings to {}: {reason}; check that the directory is writable",
+        path.display()
+    )]
+    Write { path: PathBuf, reason: String },
 }
 
 fn rule(notify: bool, min_level: MinLevel) -> FeedRule {
@@ -223,46 +245,72 @@ fn parse_profile(text: &str) -> Option<Profile> {
 }
 
 /// The settings in `path`; `None` when there is no file yet.
-fn read_settings(path: &Path) -> Result<Option<Settings>, String> {
+fn read_settings(path: &Path) -> Result<Option<Settings>, ConfigError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("cannot read {}: {error}", path.display())),
+        Err(error) => {
+            return Err(ConfigError::Unreadable {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            });
+        }
     };
-    toml::from_str::<Settings>(&text)
-        .map(Some)
-        .map_err(|error| format!("{} is not valid, using defaults: {error}", path.display()))
+    let file_error = |error: toml::de::Error, key: Option<String>| {
+        let offset = error.span().map_or(0, |span| span.start).min(text.len());
+        let before = &text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError::File {
+            path: path.to_path_buf(),
+            line,
+            column,
+            key,
+            message: error.message().trim().to_owned(),
+        }
+    };
+    let document = toml::Deserializer::parse(&text).map_err(|error| file_error(error, None))?;
+    serde_path_to_error::deserialize::<_, Settings>(document).map(Some).map_err(|error| {
+        let key = error.path().to_string();
+        let key = (key != ".").then_some(key);
+        file_error(error.into_inner(), key)
+    })
 }
 
 /// Checks what the pipeline relies on: URL schemes, a user id, times.
-pub fn validate(settings: &Settings) -> Result<(), String> {
+pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
+    let invalid = |key, message| Err(ConfigError::Invalid { key, message });
     let url = settings.source.url.trim();
     let schemes: &[&str] = match settings.source.kind {
         SourceKind::Gateway => &["ws://", "wss://"],
         SourceKind::Redis => &["redis://", "rediss://", "redis+unix://"],
     };
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
-        return Err(format!("source.url {url:?} does not start with {}", schemes.join(" or ")));
+        let shown = tidings::redact_url(url);
+        return invalid(
+            "source.url",
+            format!("{shown:?} does not start with {}", schemes.join(" or ")),
+        );
     }
     if let Some(user) = &settings.source.user_id
         && let Err(error) = tidings_events::UserId::new(user.as_str())
     {
-        return Err(format!("source.userId: {error}"));
+        return invalid("source.userId", error.to_string());
     }
-    for (name, value) in [
+    for (key, value) in [
         ("quietHours.start", &settings.quiet_hours.start),
         ("quietHours.end", &settings.quiet_hours.end),
     ] {
         if parse_hhmm(value).is_none() {
-            return Err(format!("{name} {value:?} is not a time like 22:00"));
+            return invalid(key, format!("{value:?} is not a time like 22:00"));
         }
     }
     if !settings.low_stock_threshold.is_finite() {
-        return Err("lowStockThreshold must be a number".into());
+        return invalid("lowStockThreshold", "must be a number".into());
     }
     let base = settings.erp_base_url.trim();
     if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
-        return Err(format!("erpBaseUrl {base:?} must start with http:// or https://"));
+        return invalid("erpBaseUrl", format!("{base:?} must start with http:// or https://"));
     }
     Ok(())
 }
@@ -276,8 +324,11 @@ pub fn parse_hhmm(text: &str) -> Option<u32> {
 
 /// Writes `settings` to `path` atomically (a temporary file, then rename).
 pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError> {
-    validate(settings).map_err(ConfigError::Invalid)?;
-    let text = toml::to_string_pretty(settings).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    validate(settings)?;
+    let text = toml::to_string_pretty(settings).map_err(|error| ConfigError::Write {
+        path: path.to_path_buf(),
+        reason: format!("the settings could not be written as TOML: {error}"),
+    })?;
     let write = |path: &Path| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -286,7 +337,8 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
         std::fs::write(&temporary, text.as_bytes())?;
         std::fs::rename(&temporary, path)
     };
-    write(path).map_err(|source| ConfigError::Write { path: path.to_path_buf(), source })
+    write(path)
+        .map_err(|error| ConfigError::Write { path: path.to_path_buf(), reason: error.to_string() })
 }
 
 /// The settings as the UI may see them: the token masked.
@@ -347,25 +399,59 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_file_gives_defaults_and_says_where_it_is_wrong() {
+    fn a_bad_value_in_the_file_gives_defaults_and_names_file_line_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let mut text = toml::to_string_pretty(&default_settings(Profile::Ops)).unwrap();
+        text = text.replace("start = \"22:00\"", "start = 2200");
+        std::fs::write(&path, &text).unwrap();
+        let line = text.lines().position(|l| l.starts_with("start = 2200")).unwrap() + 1;
+        let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
+        let config = DeskConfig::load_with_env(&args, no_env);
+        let error = config.config_error.expect("an error");
+        let ConfigError::File { path: at, line: error_line, key, .. } = &error else {
+            panic!("not a file error: {error:?}")
+        };
+        assert_eq!((at, *error_line, key.as_deref()), (&path, line, Some("quietHours.start")));
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("quietHours.start") && message.contains("string"), "{message}");
+        assert_eq!(config.settings.profile, Profile::Warehouse, "defaults");
+    }
+
+    #[test]
+    fn a_file_that_is_not_toml_says_where_it_stops_making_sense() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        std::fs::write(&path, "profile = \"ops\"\nlowStockThreshold = = 3\n").unwrap();
+        let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
+        let error = DeskConfig::load_with_env(&args, no_env).config_error.expect("an error");
+        assert!(matches!(&error, ConfigError::File { line: 2, key: None, .. }), "{error:?}");
+    }
+
+    #[test]
+    fn an_unknown_profile_in_the_file_is_reported_with_its_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.toml");
         std::fs::write(&path, "profile = \"boss\"\n").unwrap();
         let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
-        let config = DeskConfig::load_with_env(&args, no_env);
-        let error = config.config_error.expect("an error");
-        assert!(error.contains(&path.display().to_string()), "{error}");
-        assert!(error.contains("line 1"), "{error}");
-        assert_eq!(config.settings.profile, Profile::Warehouse);
+        let error = DeskConfig::load_with_env(&args, no_env).config_error.expect("an error");
+        let message = error.to_string();
+        assert!(message.contains("line 1") && message.contains("boss"), "{message}");
     }
 
     #[test]
-    fn a_bad_source_url_is_reported_not_fatal() {
-        let args = DeskArgs { gateway: Some("http://x".into()), ..DeskArgs::default() };
+    fn a_bad_source_url_is_reported_with_its_key_not_fatal() {
         let dir = tempfile::tempdir().unwrap();
-        let args = DeskArgs { config: Some(dir.path().join("none.toml")), ..args };
+        let args = DeskArgs {
+            gateway: Some("http://x".into()),
+            config: Some(dir.path().join("none.toml")),
+            ..DeskArgs::default()
+        };
         let config = DeskConfig::load_with_env(&args, no_env);
-        assert!(config.config_error.unwrap().contains("ws://"));
+        let error = config.config_error.expect("an error");
+        assert!(matches!(error, ConfigError::Invalid { key: "source.url", .. }), "{error:?}");
+        assert!(error.to_string().contains("ws://"), "{error}");
     }
 
     #[test]

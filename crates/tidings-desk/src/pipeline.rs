@@ -82,7 +82,7 @@ pub enum Command {
 pub(crate) struct PipelineParts {
     pub settings: Settings,
     pub config_path: std::path::PathBuf,
-    pub config_error: Option<String>,
+    pub config_error: Option<crate::config::ConfigError>,
     pub store: Store,
     pub notifier: Arc<dyn Notifier>,
     pub ui: mpsc::Sender<UiBatch>,
@@ -160,7 +160,7 @@ fn channels(settings: &Settings) -> Vec<Channel> {
 struct Pipeline {
     settings: Settings,
     config_path: std::path::PathBuf,
-    config_error: Option<String>,
+    config_error: Option<crate::config::ConfigError>,
     store: Store,
     notifier: Arc<dyn Notifier>,
     native_notifications: bool,
@@ -285,7 +285,7 @@ async fn next_update(
 impl Pipeline {
     fn start_source(&mut self) {
         if let Err(error) = validate(&self.settings) {
-            self.set_connection(ConnectionState::Offline { reason: error });
+            self.set_connection(ConnectionState::Offline { reason: error.to_string() });
             return;
         }
         let resume = self.store.positions().unwrap_or_default();
@@ -528,7 +528,7 @@ impl Pipeline {
             debug: self.debug.iter().cloned().collect(),
             counters: self.counters,
             settings: masked(&self.settings),
-            config_error: self.config_error.clone(),
+            config_error: self.config_error.clone().map(|error| error.to_string()),
             native_notifications: self.native_notifications,
             paused_until: self.paused_until.filter(|until| *until > now_millis()),
         }
