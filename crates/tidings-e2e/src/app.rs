@@ -1,0 +1,431 @@
+//! The real `tidings-desk` binary driven over WebDriver: `tauri-driver`
+//! (which runs `WebKitWebDriver`, which launches the app with automation on)
+//! on a [`Desktop`], with a private home so config, history and window state
+//! never touch the user's, and with what it would open in a browser
+//! recorded to a file instead (`TIDINGS_RECORD_OPENED`).
+//!
+//! The DOM helpers find things by the UI's stable test hooks:
+//! `[data-screen]` on the root, `[data-testid=status][data-state]`,
+//! `[data-testid=row]` feed rows and `[data-testid=debug-row][data-kind]`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+use crate::desktop::Desktop;
+use crate::locate;
+use crate::process::{OwnedChild, free_port, wait_for_port};
+
+/// How long tauri-driver gets to listen.
+const DRIVER_STARTUP: Duration = Duration::from_secs(20);
+/// How long the app gets from launch to a painted dashboard.
+pub const APP_STARTUP: Duration = Duration::from_secs(60);
+/// The default wait for something to show up on screen.
+pub const ON_SCREEN: Duration = Duration::from_secs(15);
+
+/// Where the app takes its events from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Redis { url: String, user: String },
+    Gateway { url: String, token: String },
+}
+
+/// How to launch the app.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Names the artifacts directory (`test-artifacts/e2e/NAME/`).
+    pub name: String,
+    pub source: Source,
+    pub profile: String,
+    /// The TOML config file's content, if the test writes one.
+    pub config: Option<String>,
+    /// `--erp-base-url`, which relative `actionUrl`s are joined to.
+    pub erp_base_url: Option<String>,
+}
+
+impl Launch {
+    pub fn new(name: &str, source: Source) -> Self {
+        Self {
+            name: name.to_owned(),
+            source,
+            profile: "approver".to_owned(),
+            config: None,
+            erp_base_url: None,
+        }
+    }
+
+    pub fn profile(mut self, profile: &str) -> Self {
+        self.profile = profile.to_owned();
+        self
+    }
+
+    pub fn config(mut self, toml: &str) -> Self {
+        self.config = Some(toml.to_owned());
+        self
+    }
+
+    pub fn erp_base_url(mut self, url: &str) -> Self {
+        self.erp_base_url = Some(url.to_owned());
+        self
+    }
+
+    /// The app's command-line arguments.
+    pub fn args(&self, config_path: &Path) -> Vec<String> {
+        let mut args = match &self.source {
+            Source::Redis { url, user } => {
+                vec!["--redis".into(), url.clone(), "--user".into(), user.clone()]
+            }
+            Source::Gateway { url, token } => {
+                vec!["--gateway".into(), url.clone(), "--token".into(), token.clone()]
+            }
+        };
+        args.extend(["--profile".into(), self.profile.clone()]);
+        args.extend(["--config".into(), config_path.display().to_string()]);
+        if let Some(url) = &self.erp_base_url {
+            args.extend(["--erp-base-url".into(), url.clone()]);
+        }
+        args
+    }
+}
+
+/// Private directories the app runs with, and the files it leaves.
+#[derive(Debug)]
+pub struct AppHome {
+    dir: tempfile::TempDir,
+}
+
+impl AppHome {
+    pub fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::Builder::new().prefix("tidings-e2e-home-").tempdir()?;
+        for sub in ["config", "data", "cache", "state", "runtime"] {
+            std::fs::create_dir_all(dir.path().join(sub))?;
+        }
+        // XDG_RUNTIME_DIR must be private to its user.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.path().join("runtime"),
+            std::fs::Permissions::from_mode(0o700),
+        )?;
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config file passed with `--config`.
+    pub fn config_file(&self) -> PathBuf {
+        self.path().join("config").join("tidings-desk.toml")
+    }
+
+    /// Where the app appends each URL it would open in a browser.
+    pub fn opened_file(&self) -> PathBuf {
+        self.path().join("opened.txt")
+    }
+
+    /// Sets the environment that points the app at these directories and
+    /// at `desktop`.
+    pub fn configure(&self, command: &mut Command, desktop: &Desktop) {
+        // The app reads TIDINGS_* overrides: only the test's flags count.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("TIDINGS_") {
+                command.env_remove(name);
+            }
+        }
+        let home = self.path();
+        command
+            .env("HOME", home)
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_STATE_HOME", home.join("state"))
+            .env("XDG_RUNTIME_DIR", home.join("runtime"))
+            .env("DISPLAY", desktop.display())
+            .env_remove("WAYLAND_DISPLAY")
+            .env("GDK_BACKEND", "x11")
+            .env("DBUS_SESSION_BUS_ADDRESS", desktop.bus_address())
+            // No accessibility bus on a test desktop; do not look for one.
+            .env("NO_AT_BRIDGE", "1")
+            // Xvfb has no GPU: keep WebKit on its software path.
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("LIBGL_ALWAYS_SOFTWARE", "1")
+            .env("TIDINGS_RECORD_OPENED", self.opened_file())
+            .env("TIDINGS_LOG", "info,tidings_desk=debug,tidings_desk_app=debug");
+    }
+
+    /// URLs the app would have opened, in order.
+    pub fn opened(&self) -> Vec<String> {
+        std::fs::read_to_string(self.opened_file())
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// A running app under WebDriver. Dropping it ends the session (which
+/// closes the app) and stops tauri-driver.
+#[derive(Debug)]
+pub struct DeskApp {
+    client: Option<Client>,
+    driver: OwnedChild,
+    home: AppHome,
+    artifacts: PathBuf,
+    screenshots: u32,
+}
+
+impl DeskApp {
+    /// Launches the app on `desktop` and waits for its dashboard.
+    pub async fn launch(desktop: &Desktop, launch: &Launch) -> anyhow::Result<Self> {
+        let home = AppHome::new()?;
+        Self::launch_in(desktop, launch, home).await
+    }
+
+    /// Like [`DeskApp::launch`], reusing `home` (e.g. to start again after
+    /// a quit, with the same history).
+    pub async fn launch_in(
+        desktop: &Desktop,
+        launch: &Launch,
+        home: AppHome,
+    ) -> anyhow::Result<Self> {
+        let app = locate::desk_app()?;
+        let artifacts = locate::artifacts_dir(&launch.name)?;
+        let config_path = home.config_file();
+        if let Some(toml) = &launch.config {
+            std::fs::write(&config_path, toml)?;
+        }
+
+        let port = free_port();
+        let native_port = free_port();
+        let log_path = artifacts.join("app.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut command = Command::new(locate::tauri_driver()?);
+        command
+            .args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
+            .args(["--native-driver", &locate::webkit_webdriver()?.display().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        home.configure(&mut command, desktop);
+        let mut driver = OwnedChild::spawn_group("tauri-driver", &mut command)?;
+        wait_for_port(
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            DRIVER_STARTUP,
+            "tauri-driver",
+            || driver.ensure_running(),
+        )?;
+
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("browserName".into(), json!("wry"));
+        capabilities.insert(
+            "tauri:options".into(),
+            json!({ "application": app, "args": launch.args(&config_path) }),
+        );
+        let client = tokio::time::timeout(
+            APP_STARTUP,
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .with_context(|| {
+            format!("the app did not start within {APP_STARTUP:?}; see {}", log_path.display())
+        })?
+        .with_context(|| {
+            format!("WebDriver could not start the app; see {}", log_path.display())
+        })?;
+
+        let mut app = Self { client: Some(client), driver, home, artifacts, screenshots: 0 };
+        app.wait_until(
+            "the dashboard to render",
+            APP_STARTUP,
+            "return !!document.querySelector('[data-screen]')",
+        )
+        .await?;
+        Ok(app)
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open until the app is dropped")
+    }
+
+    pub fn home(&self) -> &AppHome {
+        &self.home
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page.
+    pub async fn eval(&self, script: &str, args: Vec<Value>) -> anyhow::Result<Value> {
+        self.client()
+            .execute(script, args)
+            .await
+            .with_context(|| format!("running in the page: {script}"))
+    }
+
+    /// Polls `script` until it returns something truthy, for at most
+    /// `timeout`; returns that value. `what` names the wait in errors.
+    pub async fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        script: &str,
+    ) -> anyhow::Result<Value> {
+        self.wait_until_with(what, timeout, script, Vec::new()).await
+    }
+
+    /// [`DeskApp::wait_until`] with arguments for the script.
+    pub async fn wait_until_with(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        script: &str,
+        args: Vec<Value>,
+    ) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let value = self.eval(script, args.clone()).await?;
+            if truthy(&value) {
+                return Ok(value);
+            }
+            if Instant::now() >= deadline {
+                let shot = self.screenshot("timeout").await.ok();
+                bail!(
+                    "timed out after {timeout:?} waiting for {what}; last value {value}; screenshot {shot:?}; app log {}",
+                    self.artifacts.join("app.log").display()
+                );
+            }
+            self.driver.ensure_running()?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Shows one screen (`inventory`, `orders`, …, `debug`, `settings`).
+    pub async fn show(&mut self, screen: &str) -> anyhow::Result<()> {
+        self.eval("location.hash = '#/' + arguments[0];", vec![json!(screen)]).await?;
+        self.wait_until_with(
+            &format!("the {screen} screen"),
+            ON_SCREEN,
+            "const root = document.querySelector('[data-screen]'); return root && root.dataset.screen === arguments[0];",
+            vec![json!(screen)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The text of every row the current screen's list shows.
+    pub async fn row_texts(&self) -> anyhow::Result<Vec<String>> {
+        let value = self.eval(ROW_TEXTS, Vec::new()).await?;
+        Ok(serde_json::from_value(value)?)
+    }
+
+    /// Shows `screen` and waits for a row containing every one of `texts`;
+    /// returns that row's text.
+    pub async fn wait_for_row(&mut self, screen: &str, texts: &[&str]) -> anyhow::Result<String> {
+        self.show(screen).await?;
+        let script = format!(
+            "const rows = (() => {{ {ROW_TEXTS} }})(); const wanted = arguments[0]; \
+             return rows.find((text) => wanted.every((w) => text.includes(w))) || null;"
+        );
+        let row = self
+            .wait_until_with(
+                &format!("a row with {texts:?} on the {screen} screen"),
+                ON_SCREEN,
+                &script,
+                vec![json!(texts)],
+            )
+            .await?;
+        Ok(row.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The connection state the status bar shows (`live`, `reconnecting`…).
+    pub async fn connection_state(&self) -> anyhow::Result<String> {
+        let value = self.eval(CONNECTION_STATE, Vec::new()).await?;
+        Ok(value.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until the status bar shows `state`.
+    pub async fn wait_for_connection(
+        &mut self,
+        state: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<()> {
+        let script =
+            format!("const s = (() => {{ {CONNECTION_STATE} }})(); return s === arguments[0];");
+        self.wait_until_with(
+            &format!("the status to show {state}"),
+            timeout,
+            &script,
+            vec![json!(state)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Clicks the first element matching `css`.
+    pub async fn click(&self, css: &str) -> anyhow::Result<()> {
+        let element = self
+            .client()
+            .wait()
+            .at_most(ON_SCREEN)
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .with_context(|| format!("no element matches {css}"))?;
+        element.click().await.with_context(|| format!("clicking {css}"))?;
+        Ok(())
+    }
+
+    /// Saves a screenshot as `NN-label.png` in the test's artifacts.
+    pub async fn screenshot(&mut self, label: &str) -> anyhow::Result<PathBuf> {
+        self.screenshots += 1;
+        let path = self.artifacts.join(format!("{:02}-{label}.png", self.screenshots));
+        let png = self.client().screenshot().await.context("taking a screenshot")?;
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// The test's artifacts directory.
+    pub fn artifacts(&self) -> &Path {
+        &self.artifacts
+    }
+
+    /// Ends the session (the app quits) and returns the app's home, so a
+    /// test can start it again on the same data.
+    pub async fn quit(mut self) -> AppHome {
+        if let Some(client) = self.client.take() {
+            let _ = client.close().await;
+        }
+        self.driver.kill();
+        std::mem::replace(&mut self.home, AppHome::new().expect("a temporary directory"))
+    }
+}
+
+impl Drop for DeskApp {
+    fn drop(&mut self) {
+        // The session cannot be closed without awaiting here; killing
+        // tauri-driver kills WebKitWebDriver, which ends the app it launched.
+        self.driver.kill();
+    }
+}
+
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// Text of each row of the current screen's lists (feed rows and debug
+/// rows; header rows excluded). A debug row's text starts with its kind in
+/// brackets, e.g. `[legacy] `.
+const ROW_TEXTS: &str = "return Array.from(document.querySelectorAll('main [data-testid=row], main [data-testid=debug-row]')).map((row) => (row.dataset.kind ? '[' + row.dataset.kind + '] ' : '') + row.innerText.replace(/\\s+/g, ' ').trim());";
+
+/// The status pill's `data-state`.
+const CONNECTION_STATE: &str = "const pill = document.querySelector('[data-testid=status]'); return pill ? pill.dataset.state : null;";

@@ -1,0 +1,184 @@
+//! The real app subscribed to Redis directly: what the ERP publishes with
+//! `redis-cli PUBLISH` shows up in the right feed, raises the right native
+//! notification, survives Redis restarts, and bad input stays in the debug
+//! log. Run by `scripts/e2e.sh` (see the crate docs).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+use tidings_e2e::app::ON_SCREEN;
+use tidings_e2e::events::{self, now_ms};
+use tidings_e2e::{DeskApp, Desktop, Launch, Source};
+use tidings_testkit::RedisServer;
+
+const USER: &str = "e2e-user";
+/// Reconnects back off; a few attempts must fit in this.
+const RECONNECT: Duration = Duration::from_secs(45);
+
+fn on_redis(name: &str, redis: &RedisServer) -> Launch {
+    Launch::new(name, Source::Redis { url: redis.url(), user: USER.to_owned() })
+}
+
+/// Launches the app and waits until it is subscribed.
+async fn live_app(desktop: &Desktop, launch: &Launch) -> anyhow::Result<DeskApp> {
+    let mut app = DeskApp::launch(desktop, launch).await?;
+    app.wait_for_connection("live", ON_SCREEN).await?;
+    Ok(app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn every_kind_of_event_published_to_redis_appears_in_its_feed() -> anyhow::Result<()> {
+    let desktop = Desktop::start()?;
+    let redis = RedisServer::start();
+    let mut app = live_app(&desktop, &on_redis("redis-every-kind", &redis)).await?;
+
+    let samples = events::every_kind(USER, now_ms());
+    for sample in &samples {
+        let receivers = redis.publish(&sample.channel, &sample.payload);
+        ensure!(
+            receivers >= 1,
+            "nobody was subscribed to {} when {} was published",
+            sample.channel,
+            sample.kind
+        );
+    }
+    let mut screens_seen = Vec::new();
+    for sample in &samples {
+        let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
+        app.wait_for_row(sample.screen, &texts)
+            .await
+            .with_context(|| format!("{} on {}", sample.kind, sample.channel))?;
+        if !screens_seen.contains(&sample.screen) {
+            screens_seen.push(sample.screen);
+            app.screenshot(sample.screen).await?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn an_approval_request_raises_a_critical_resident_native_notification() -> anyhow::Result<()>
+{
+    let desktop = Desktop::start()?;
+    let redis = RedisServer::start();
+    let mut app = live_app(&desktop, &on_redis("redis-approval-notification", &redis)).await?;
+
+    let request = serde_json::json!({
+        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-n-1",
+        "resourceNumber": "PAY-NOTIFY-7", "requesterId": "u-req", "requesterName": "Rita Requester",
+        "timestamp": now_ms(),
+    });
+    redis.publish("ws:approvals", &request.to_string());
+
+    let call = desktop.wait_for_notification(ON_SCREEN, |call| {
+        call.summary.contains("PAY-NOTIFY-7") || call.body.contains("PAY-NOTIFY-7")
+    })?;
+    assert_eq!(call.urgency, Some(2), "an approval request must be critical: {call:?}");
+    assert_eq!(
+        call.resident,
+        Some(true),
+        "an approval request must stay until dismissed: {call:?}"
+    );
+    app.wait_for_row("approvals", &["PAY-NOTIFY-7"]).await?;
+    app.screenshot("approval-request").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn a_relative_action_url_opens_the_erp_base_url_plus_its_path() -> anyhow::Result<()> {
+    let desktop = Desktop::start()?;
+    let redis = RedisServer::start();
+    let launch =
+        on_redis("redis-relative-action-url", &redis).erp_base_url("https://erp.example.test");
+    let mut app = live_app(&desktop, &launch).await?;
+
+    let notification = serde_json::json!({
+        "type": "notification", "notificationType": "success", "title": "Order approved E2E",
+        "message": "SO-42 was approved", "actionUrl": "/sales/orders/42",
+        "actionLabel": "Open order E2E", "userId": USER, "timestamp": now_ms(),
+    });
+    redis.publish(&format!("ws:user:{USER}:notifications"), &notification.to_string());
+    app.wait_for_row("mine", &["Order approved E2E"]).await?;
+    app.eval(
+        "const button = Array.from(document.querySelectorAll('main [data-testid=row] button')).find((b) => b.textContent.includes(arguments[0])); if (!button) throw new Error('no open button'); button.click();",
+        vec![serde_json::json!("Open order E2E")],
+    )
+    .await?;
+
+    let wanted = "https://erp.example.test/sales/orders/42";
+    let deadline = Instant::now() + ON_SCREEN;
+    while !app.home().opened().iter().any(|url| url == wanted) {
+        ensure!(
+            Instant::now() < deadline,
+            "the app did not open {wanted}; it opened {:?}",
+            app.home().opened()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.screenshot("opened").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn after_redis_is_killed_and_restarted_the_status_goes_reconnecting_then_live_and_events_flow()
+-> anyhow::Result<()> {
+    let desktop = Desktop::start()?;
+    let mut redis = RedisServer::start();
+    let mut app = live_app(&desktop, &on_redis("redis-restart", &redis)).await?;
+
+    redis.kill();
+    app.wait_for_connection("reconnecting", RECONNECT).await?;
+    app.screenshot("reconnecting").await?;
+    redis.restart();
+    app.wait_for_connection("live", RECONNECT).await?;
+
+    let after = serde_json::json!({
+        "type": "order:status", "orderType": "purchase", "orderId": "o-after", "orderNumber": "PO-AFTER-RESTART",
+        "oldStatus": "draft", "newStatus": "approved", "timestamp": now_ms(),
+    });
+    redis.publish("ws:orders", &after.to_string());
+    app.wait_for_row("orders", &["PO-AFTER-RESTART"]).await?;
+    app.screenshot("live-again").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn malformed_and_legacy_messages_reach_the_debug_log_and_not_the_feeds() -> anyhow::Result<()>
+{
+    let desktop = Desktop::start()?;
+    let redis = RedisServer::start();
+    let mut app = live_app(&desktop, &on_redis("redis-malformed-legacy", &redis)).await?;
+
+    redis.publish("ws:inventory", "not json MALFORMED-E2E {");
+    redis.publish(
+        "ws:inventory",
+        r#"{"type":"inventory:change","productId":"MISSING-E2E","timestamp":1}"#,
+    );
+    redis.publish("ws:inventory", r#"{"type":"adjust","productId":"LEGACY-E2E","quantity":10}"#);
+    // Published last on the same channel: once it is on screen, the three
+    // before it have been through the pipeline.
+    let sentinel = serde_json::json!({
+        "type": "inventory:change", "productId": "SENTINEL-E2E", "action": "inbound",
+        "oldQuantity": 1, "newQuantity": 2, "changeAmount": 1, "timestamp": now_ms(),
+    });
+    redis.publish("ws:inventory", &sentinel.to_string());
+    app.wait_for_row("inventory", &["SENTINEL-E2E"]).await?;
+
+    let inventory = app.row_texts().await?;
+    for text in ["MALFORMED-E2E", "MISSING-E2E", "LEGACY-E2E"] {
+        ensure!(
+            !inventory.iter().any(|row| row.contains(text)),
+            "{text} must not be in the inventory feed: {inventory:?}"
+        );
+    }
+    app.wait_for_row("debug", &["[malformed]", "MALFORMED-E2E"]).await?;
+    app.wait_for_row("debug", &["[malformed]", "MISSING-E2E"]).await?;
+    app.wait_for_row("debug", &["[legacy]", "LEGACY-E2E"]).await?;
+    app.screenshot("debug-log").await?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Desktop end-to-end tests: builds the UI, the app (serving its bundled UI),
+# the gateway and the tests, then runs crates/tidings-e2e's tests. Each test
+# starts its own Xvfb, D-Bus session bus + notification sink, redis-server,
+# gateway and app (through tauri-driver + WebKitWebDriver), and stops them.
+# Screenshots and logs land in test-artifacts/e2e/<test>/.
+#
+#   scripts/e2e.sh                 build, then run every end-to-end test
+#   scripts/e2e.sh NAME_FILTER     only the tests whose name contains it
+#   scripts/e2e.sh --measure       build in release, then measure start-up,
+#                                  latency and idle memory (see docs)
+#
+# Respects CARGO_TARGET_DIR. TIDINGS_E2E_JOBS sets how many tests run at
+# once (default 2: each runs a whole WebKit app).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+measure=0
+filter=()
+for arg in "$@"; do
+  case "$arg" in
+    --measure) measure=1 ;;
+    -h | --help)
+      sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *) filter+=("$arg") ;;
+  esac
+done
+
+bash scripts/setup.sh
+
+# tauri-driver speaks WebDriver to the test and drives WebKitWebDriver.
+if ! command -v tauri-driver >/dev/null && [[ ! -x "$HOME/.cargo/bin/tauri-driver" ]]; then
+  echo "e2e: installing tauri-driver (cargo install tauri-driver --locked)"
+  cargo install tauri-driver --locked
+fi
+tauri_driver="$(command -v tauri-driver || echo "$HOME/.cargo/bin/tauri-driver")"
+
+# The UI the app embeds. `npm ci` only when the installed modules are older
+# than the lock file.
+if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
+  (cd ui && npm ci --no-audit --no-fund)
+fi
+(cd ui && npm run build)
+if [[ ! -f ui/dist/index.html ]]; then
+  echo "e2e: the UI build did not produce ui/dist/index.html" >&2
+  exit 1
+fi
+
+target="${CARGO_TARGET_DIR:-$here/target}"
+profile_flag=()
+profile_dir=debug
+if ((measure)); then
+  profile_flag=(--release)
+  profile_dir=release
+fi
+
+echo "e2e: building the app (custom-protocol: serves ui/dist), the gateway and the tests"
+cargo build "${profile_flag[@]}" -p tidings-desk-app --features custom-protocol
+cargo build "${profile_flag[@]}" -p tidings-gateway
+cargo build "${profile_flag[@]}" -p tidings-e2e --tests --bins
+
+export TIDINGS_E2E_APP="$target/$profile_dir/tidings-desk"
+export TIDINGS_E2E_GATEWAY="$target/$profile_dir/tidings-gateway"
+export TIDINGS_E2E_TAURI_DRIVER="$tauri_driver"
+export TIDINGS_E2E_ARTIFACTS="$here/test-artifacts/e2e"
+mkdir -p "$TIDINGS_E2E_ARTIFACTS"
+
+if ((measure)); then
+  exec "$target/release/tidings-e2e-measure" --out "$TIDINGS_E2E_ARTIFACTS/measurements.txt"
+fi
+
+echo "e2e: running the desktop end-to-end tests (artifacts in test-artifacts/e2e/)"
+cargo test -p tidings-e2e --tests -- --ignored --test-threads="${TIDINGS_E2E_JOBS:-2}" "${filter[@]}"

@@ -1,0 +1,225 @@
+//! The Tauri commands the dashboard calls (names fixed with the UI, see
+//! `ui/src/ipc.ts`), and the relay that streams the core's batches into the
+//! UI's Channel. Each command is a short call into [`tidings_desk::Desk`];
+//! errors reach the UI as readable strings.
+
+use std::sync::{Arc, Mutex};
+
+use tauri::ipc::Channel;
+use tauri::{AppHandle, State};
+use tidings_desk::ipc::{FeedId, FeedItem, HistoryQuery, Settings, Snapshot, UiBatch};
+use tidings_desk::{Desk, DeskError};
+use tokio::sync::{RwLock, mpsc};
+
+use crate::{autostart, links, tray, window};
+
+/// The running core, or why it could not start (every command then answers
+/// with that reason, and the window shows it instead of crashing).
+#[derive(Debug)]
+pub struct Core {
+    desk: RwLock<Option<Desk>>,
+    start_error: Option<String>,
+}
+
+impl Core {
+    pub fn new(desk: Result<Desk, DeskError>) -> Self {
+        match desk {
+            Ok(desk) => Self { desk: RwLock::new(Some(desk)), start_error: None },
+            Err(error) => Self {
+                desk: RwLock::new(None),
+                start_error: Some(format!("Tidings could not start: {error}")),
+            },
+        }
+    }
+
+    /// Runs `call` with the desk, or fails with why there is none.
+    pub async fn with<T>(
+        &self,
+        call: impl AsyncFnOnce(&Desk) -> Result<T, DeskError>,
+    ) -> Result<T, String> {
+        let guard = self.desk.read().await;
+        match guard.as_ref() {
+            Some(desk) => call(desk).await.map_err(|error| error.to_string()),
+            None => Err(self
+                .start_error
+                .clone()
+                .unwrap_or_else(|| "Tidings is shutting down".to_owned())),
+        }
+    }
+
+    /// Stops the core (pending history is written first).
+    pub async fn shutdown(&self) {
+        if let Some(desk) = self.desk.write().await.take() {
+            desk.shutdown().await;
+        }
+    }
+}
+
+/// The UI's Channel for batches; replaced when the page (re)subscribes.
+#[derive(Default)]
+pub struct UiChannel(Mutex<Option<Channel<UiBatch>>>);
+
+impl std::fmt::Debug for UiChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let subscribed = self.0.lock().map(|slot| slot.is_some()).unwrap_or(false);
+        f.debug_struct("UiChannel").field("subscribed", &subscribed).finish()
+    }
+}
+
+impl UiChannel {
+    fn set(&self, channel: Channel<UiBatch>) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(channel);
+    }
+
+    fn send(&self, batch: UiBatch) {
+        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(channel) = slot.as_ref()
+            && let Err(error) = channel.send(batch)
+        {
+            // The page is gone (reloading); it subscribes again and takes a
+            // snapshot, which has what this batch carried.
+            tracing::debug!(%error, "the UI channel is closed; dropping it");
+            *slot = None;
+        }
+    }
+}
+
+/// Forwards the core's batches to the UI (dropped while no page has
+/// subscribed: the page's snapshot covers them) and keeps the unread count
+/// on the tray and window title current. Ends when the core stops.
+pub async fn relay_batches(
+    app: AppHandle,
+    channel: Arc<UiChannel>,
+    mut batches: mpsc::Receiver<UiBatch>,
+) {
+    while let Some(batch) = batches.recv().await {
+        if let Some(unread) = &batch.unread {
+            let total = unread.values().copied().fold(0u32, u32::saturating_add);
+            tray::set_unread(&app, total);
+            window::set_unread(&app, total);
+        }
+        channel.send(batch);
+    }
+}
+
+#[tauri::command]
+pub async fn subscribe(
+    channel: Channel<UiBatch>,
+    ui: State<'_, Arc<UiChannel>>,
+) -> Result<(), String> {
+    ui.set(channel);
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn snapshot(core: State<'_, Arc<Core>>) -> Result<Snapshot, String> {
+    core.with(async |desk| desk.snapshot().await).await
+}
+
+#[tauri::command]
+pub async fn history(
+    query: HistoryQuery,
+    core: State<'_, Arc<Core>>,
+) -> Result<Vec<FeedItem>, String> {
+    core.with(async |desk| desk.history(query).await).await
+}
+
+#[tauri::command]
+pub async fn mark_read(ids: Vec<String>, core: State<'_, Arc<Core>>) -> Result<(), String> {
+    core.with(async |desk| desk.mark_read(ids).await).await
+}
+
+/// `feed` null marks every feed read.
+#[tauri::command]
+pub async fn mark_all_read(feed: Option<FeedId>, core: State<'_, Arc<Core>>) -> Result<(), String> {
+    core.with(async |desk| {
+        match feed {
+            Some(feed) => desk.mark_all_read(feed).await?,
+            None => {
+                for feed in FeedId::ALL {
+                    desk.mark_all_read(feed).await?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn get_settings(core: State<'_, Arc<Core>>) -> Result<Settings, String> {
+    core.with(async |desk| desk.settings().await).await
+}
+
+/// Saves `settings` and answers with them as saved (token masked); applies
+/// the autostart choice to the desktop session.
+#[tauri::command]
+pub async fn set_settings(
+    settings: Settings,
+    app: AppHandle,
+    core: State<'_, Arc<Core>>,
+) -> Result<Settings, String> {
+    let saved = core
+        .with(async |desk| {
+            desk.set_settings(settings).await?;
+            desk.settings().await
+        })
+        .await?;
+    autostart::apply(&app, saved.autostart);
+    Ok(saved)
+}
+
+#[tauri::command]
+pub async fn send_test_notification(core: State<'_, Arc<Core>>) -> Result<(), String> {
+    core.with(async |desk| desk.send_test_notification().await).await
+}
+
+/// Opens the item's action link in the browser (http(s) only).
+#[tauri::command]
+pub async fn open_item(
+    item_id: String,
+    app: AppHandle,
+    core: State<'_, Arc<Core>>,
+) -> Result<(), String> {
+    let link = core.with(async |desk| desk.action_url(item_id).await).await?;
+    links::open(&app, &link).map_err(|error| error.to_string())
+}
+
+#[tauri::command]
+pub async fn acknowledge(item_id: String, core: State<'_, Arc<Core>>) -> Result<(), String> {
+    core.with(async |desk| desk.acknowledge(item_id).await).await
+}
+
+/// Pauses non-critical notifications; answers with when the pause ends
+/// (ms since the epoch), or null when `minutes` is 0 (resume).
+#[tauri::command]
+pub async fn pause_notifications(
+    minutes: u32,
+    core: State<'_, Arc<Core>>,
+) -> Result<Option<i64>, String> {
+    core.with(async |desk| desk.pause_notifications(minutes).await).await?;
+    Ok(pause_end(minutes, now_ms()))
+}
+
+/// When a pause of `minutes` started at `now` (ms) ends.
+pub fn pause_end(minutes: u32, now: i64) -> Option<i64> {
+    (minutes > 0).then(|| now.saturating_add(i64::from(minutes) * 60_000))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pause_ends_its_minutes_later_and_zero_minutes_resumes() {
+        assert_eq!(pause_end(60, 1_000), Some(1_000 + 3_600_000));
+        assert_eq!(pause_end(0, 1_000), None);
+    }
+}
