@@ -90,17 +90,20 @@ pub(crate) struct PipelineParts {
     pub cancel: CancellationToken,
 }
 
-/// Bounded memory of recently seen keys.
+/// Bounded memory of recently seen keys: 128-bit hashes (of a channel and
+/// payload, or of a channel and position), 16 bytes each rather than a
+/// string, so [`DEDUP_CAP`] keys cost a few MiB.
 #[derive(Debug, Default)]
 struct Seen {
-    keys: HashSet<String>,
-    order: VecDeque<String>,
+    keys: HashSet<u128>,
+    order: VecDeque<u128>,
 }
 
 impl Seen {
-    /// Remembers `key`; false when it was already there.
-    fn insert(&mut self, key: String) -> bool {
-        if self.keys.contains(&key) {
+    /// Remembers `key`; false when it was already there. When full, the
+    /// oldest key is forgotten.
+    fn insert(&mut self, key: u128) -> bool {
+        if !self.keys.insert(key) {
             return false;
         }
         if self.order.len() >= DEDUP_CAP
@@ -108,13 +111,12 @@ impl Seen {
         {
             self.keys.remove(&oldest);
         }
-        self.keys.insert(key.clone());
         self.order.push_back(key);
         true
     }
 
-    fn contains(&self, key: &str) -> bool {
-        self.keys.contains(key)
+    fn contains(&self, key: u128) -> bool {
+        self.keys.contains(&key)
     }
 }
 
@@ -129,9 +131,18 @@ fn local_minute() -> u32 {
 }
 
 /// The content key of a message: channel and payload.
-fn content_key(channel: &str, payload: &[u8]) -> String {
-    let hash = xxhash_rust::xxh3::xxh3_128(&[channel.as_bytes(), b"\n", payload].concat());
-    format!("{hash:032x}")
+fn content_key(channel: &str, payload: &[u8]) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(&[channel.as_bytes(), b"\n", payload].concat())
+}
+
+/// The key of a position on a channel.
+fn position_key(channel: &str, position: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(&[channel.as_bytes(), b"@", position.as_bytes()].concat())
+}
+
+/// An item's id: its content key in hex (ids from history parse back).
+fn item_id(key: u128) -> String {
+    format!("{key:032x}")
 }
 
 /// The channels a settings' source subscribes to: every shared channel (the
@@ -198,7 +209,9 @@ pub(crate) async fn run(parts: PipelineParts) {
     let seq = store.max_seq().unwrap_or(0);
     let mut seen = Seen::default();
     for id in store.recent_ids(20_000).unwrap_or_default().into_iter().rev() {
-        seen.insert(id);
+        if let Ok(key) = u128::from_str_radix(&id, 16) {
+            seen.insert(key);
+        }
     }
     let feeds = store
         .latest(FEED_CAP as u32)
@@ -402,17 +415,17 @@ impl Pipeline {
         self.pending.counters = Some(self.counters);
 
         let Decoded::Typed { event, raw } = decoded else { return };
-        let id = content_key(&channel, &payload);
-        let position_key = position.as_ref().map(|p| format!("{channel}@{p}"));
-        if self.seen.contains(&id) || position_key.as_deref().is_some_and(|k| self.seen.contains(k))
-        {
+        let key = content_key(&channel, &payload);
+        let at = position.as_deref().map(|p| position_key(&channel, p));
+        if self.seen.contains(key) || at.is_some_and(|at| self.seen.contains(at)) {
             self.counters.duplicates += 1;
             return;
         }
-        self.seen.insert(id.clone());
-        if let Some(key) = position_key {
-            self.seen.insert(key);
+        self.seen.insert(key);
+        if let Some(at) = at {
+            self.seen.insert(at);
         }
+        let id = item_id(key);
         let feed = feed_of(&event);
         let logical = channel.strip_prefix("ws:").unwrap_or(&channel).to_owned();
         let item = FeedItem {
@@ -666,9 +679,12 @@ fn push_capped<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
     queue.push_back(value);
 }
 
+/// Appends to a batch's list; when it is full, the oldest tenth goes at
+/// once (not one element per push: that would shift the whole list each
+/// time the UI is behind).
 fn push_capped_vec<T>(list: &mut Vec<T>, value: T, cap: usize) {
     if list.len() >= cap {
-        list.remove(0);
+        list.drain(..(cap / 10).max(1));
     }
     list.push(value);
 }
