@@ -688,3 +688,38 @@ fn push_capped_vec<T>(list: &mut Vec<T>, value: T, cap: usize) {
     }
     list.push(value);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dedup_memory_forgets_its_oldest_key_when_full() {
+        let mut seen = Seen::default();
+        for key in 0..DEDUP_CAP as u128 {
+            assert!(seen.insert(key));
+        }
+        assert!(!seen.insert(0), "a key seen is a duplicate");
+        assert!(seen.insert(DEDUP_CAP as u128));
+        assert!(!seen.contains(0), "the oldest went to make room");
+        assert!(seen.contains(1) && seen.contains(DEDUP_CAP as u128));
+        assert_eq!((seen.keys.len(), seen.order.len()), (DEDUP_CAP, DEDUP_CAP));
+    }
+
+    #[test]
+    fn a_position_and_a_payload_have_different_keys_on_different_channels() {
+        let payload = br#"{"type":"broadcast","message":"hi","timestamp":1}"#;
+        assert_ne!(content_key("ws:broadcast", payload), content_key("ws:system", payload));
+        assert_ne!(position_key("ws:orders", "e:1-0"), position_key("ws:inventory", "e:1-0"));
+        let key = content_key("ws:broadcast", payload);
+        assert_eq!(u128::from_str_radix(&item_id(key), 16), Ok(key), "ids parse back");
+    }
+
+    #[test]
+    fn a_full_batch_list_drops_its_oldest_tenth() {
+        let mut list: Vec<u32> = (0..100).collect();
+        push_capped_vec(&mut list, 100, 100);
+        assert_eq!(list.len(), 91);
+        assert_eq!((list[0], list[90]), (10, 100));
+    }
+}
