@@ -58,6 +58,8 @@ pub const TOAST_CAP: usize = 20;
 /// the count bound holds under heavy traffic too.
 pub const PRUNE_EVERY_ROWS: usize = 20_000;
 pub const PENDING_CAP: usize = 5000;
+/// After no notification daemon answered, how long before asking again.
+pub const NATIVE_RETRY_MS: i64 = 60_000;
 /// Raw payloads in the debug log are cut to this many bytes.
 const RAW_CAP: usize = 4096;
 
@@ -174,7 +176,10 @@ struct Pipeline {
     config_error: Option<crate::config::ConfigError>,
     store: Store,
     notifier: Arc<dyn Notifier>,
+    /// Whether the last native notification was shown (false: toasts).
     native_notifications: bool,
+    /// When to ask the notification daemon again after it was missing.
+    native_retry_at: i64,
     ui: mpsc::Sender<UiBatch>,
     cancel: CancellationToken,
     source: Option<(SourceHandle, CancellationToken)>,
@@ -231,6 +236,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         store,
         notifier,
         native_notifications: true,
+        native_retry_at: 0,
         ui,
         cancel,
         source: None,
@@ -455,27 +461,51 @@ impl Pipeline {
             paused_until: self.paused_until,
         };
         if shown && let Some(request) = self.policy.decide(&item, &self.settings, now) {
-            self.notify(request, Some(item.id.clone()));
+            let _shown = self.notify(request, Some(item.id.clone()));
         }
         push_capped_vec(&mut self.pending.items, item, PENDING_CAP);
     }
 
-    fn notify(&mut self, request: NotificationRequest, item_id: Option<String>) {
-        if self.native_notifications {
-            match self.notifier.notify(request.clone()) {
-                Ok(()) => return,
-                Err(NotifyError::Unavailable(reason)) => {
-                    tracing::warn!(%reason, "no notification daemon; showing notifications inside the window from now on");
+    /// Shows `request` natively, or as a toast in the next batch when that
+    /// fails; says which. After the daemon was found missing, it is asked
+    /// again only every [`NATIVE_RETRY_MS`] (one may start later in the
+    /// session); the log says so once per outage, not per notification.
+    fn notify(
+        &mut self,
+        request: NotificationRequest,
+        item_id: Option<String>,
+    ) -> Result<(), NotifyError> {
+        let now = now_millis();
+        let result = if self.native_notifications || now >= self.native_retry_at {
+            self.notifier.notify(request.clone())
+        } else {
+            Err(NotifyError::Unavailable("no notification daemon answered recently".into()))
+        };
+        match &result {
+            Ok(()) => {
+                if !self.native_notifications {
+                    tracing::info!("a notification daemon answers again; notifying natively");
+                    self.native_notifications = true;
+                }
+                return result;
+            }
+            Err(NotifyError::Unavailable(reason)) => {
+                if self.native_notifications {
+                    tracing::warn!(%reason, "no notification daemon; showing notifications inside the window until one answers");
                     self.native_notifications = false;
                 }
-                Err(error @ NotifyError::Refused(_)) => {
-                    tracing::warn!(%error, "notification refused; showing it inside the window");
+                if now >= self.native_retry_at {
+                    self.native_retry_at = now + NATIVE_RETRY_MS;
                 }
+            }
+            Err(error @ NotifyError::Refused(_)) => {
+                tracing::warn!(%error, "notification refused; showing it inside the window");
             }
         }
         let toast =
             Toast { title: request.title, body: request.body, urgency: request.urgency, item_id };
         push_capped_vec(&mut self.pending.toasts, toast, TOAST_CAP);
+        result
     }
 
     /// Writes pending history rows and positions (one transaction).
@@ -500,7 +530,7 @@ impl Pipeline {
     /// raising summaries whose count grew since they were last shown.
     fn flush(&mut self) {
         for request in self.policy.due(&self.settings, now_millis()) {
-            self.notify(request, None);
+            let _shown = self.notify(request, None);
         }
         self.write_pending();
         if self.unread_changed {
@@ -624,10 +654,9 @@ impl Pipeline {
                     resident: false,
                     target: None,
                 };
-                let result = self.notifier.notify(request.clone()).map_err(|e| e.to_string());
-                if result.is_err() {
-                    self.notify(request, None);
-                }
+                // Shown in the window when it cannot be shown natively; the
+                // answer says why, for the settings screen.
+                let result = self.notify(request, None).map_err(|e| e.to_string());
                 let _ = reply.send(result);
             }
             Command::ActionUrl(id, reply) => {
