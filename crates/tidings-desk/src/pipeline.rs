@@ -180,6 +180,8 @@ struct Pipeline {
     native_notifications: bool,
     /// When to ask the notification daemon again after it was missing.
     native_retry_at: i64,
+    /// The UI queue was full at the last flush.
+    ui_behind: bool,
     ui: mpsc::Sender<UiBatch>,
     cancel: CancellationToken,
     source: Option<(SourceHandle, CancellationToken)>,
@@ -237,6 +239,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         notifier,
         native_notifications: true,
         native_retry_at: 0,
+        ui_behind: false,
         ui,
         cancel,
         source: None,
@@ -270,7 +273,10 @@ pub(crate) async fn run(parts: PipelineParts) {
             update = next_update(&mut pipeline.source) => match update {
                 Some(update) => {
                     pipeline.update(update);
-                    if pipeline.pending.items.len() >= BATCH_MAX_ITEMS {
+                    // A full batch goes at once, unless the UI has not taken
+                    // the last ones: then the 50 ms tick offers it again, so a
+                    // slow window never costs a history write per event.
+                    if pipeline.pending.items.len() >= BATCH_MAX_ITEMS && !pipeline.ui_behind {
                         pipeline.flush();
                     }
                 }
@@ -550,8 +556,9 @@ impl Pipeline {
         }
         let batch = std::mem::take(&mut self.pending);
         match self.ui.try_send(batch) {
-            Ok(()) => {}
+            Ok(()) => self.ui_behind = false,
             Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.ui_behind = true;
                 // The UI is behind: keep collecting into one batch.
                 self.pending = batch;
             }
