@@ -334,7 +334,18 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
             std::fs::create_dir_all(dir)?;
         }
         let temporary = path.with_extension("toml.tmp");
-        std::fs::write(&temporary, text.as_bytes())?;
+        // A leftover from a crash keeps its old mode if reopened; start afresh.
+        let _ = std::fs::remove_file(&temporary);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // The file may hold the gateway token: readable by its owner only.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary)?;
+        std::io::Write::write_all(&mut file, text.as_bytes())?;
+        // On disk before the rename, so a power loss right after it cannot
+        // leave an empty settings file in place of the old one.
+        file.sync_all()?;
         std::fs::rename(&temporary, path)
     };
     write(path)
@@ -462,6 +473,19 @@ mod tests {
         settings.quiet_hours.enabled = true;
         save_settings(&path, &settings).unwrap();
         assert_eq!(read_settings(&path).unwrap(), Some(settings));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_saved_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.toml");
+        let mut settings = default_settings(Profile::Ops);
+        settings.source.token = Some("secret.jwt".into());
+        save_settings(&path, &settings).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     }
 
     #[test]
