@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use tidings_events::Event;
-use tidings_events::event::{BroadcastLevel, NotificationType, SystemLevel};
+use tidings_events::event::{BroadcastLevel, DataAction, NotificationType, SystemLevel};
 
 use crate::config::parse_hhmm;
 use crate::ipc::{FeedId, FeedItem, MinLevel, Profile, Settings, Urgency};
@@ -150,8 +150,10 @@ fn candidate(item: &FeedItem, settings: &Settings) -> Option<Candidate> {
             t("财务", "Finance"),
             format!("{} ¥{:.2}", f.record_number, f.amount),
         ),
+        // A deletion cannot be undone from the feed: worth a warning (ops
+        // hears of deleted records and user accounts, not every edit).
         Event::DataChange(d) => normal(
-            MinLevel::Info,
+            if d.action == DataAction::Deleted { MinLevel::Warning } else { MinLevel::Info },
             t("数据变更", "Data changed"),
             format!(
                 "{:?} {} {:?}",
@@ -466,6 +468,23 @@ mod tests {
         let request =
             Policy::default().decide(&item(CRITICAL), &settings(Profile::Ops), NOON).unwrap();
         assert_eq!(request.urgency, Urgency::Critical);
+    }
+
+    #[test]
+    fn ops_hears_of_deleted_records_but_not_of_every_edit() {
+        let change = |action: &str| {
+            format!(
+                r#"{{"type":"data:change","resource":"user","action":"{action}","resourceId":"u7","resourceName":"王伟","timestamp":1}}"#
+            )
+        };
+        let ops = settings(Profile::Ops);
+        let mut policy = Policy::default();
+        assert_eq!(policy.decide(&item(&change("updated")), &ops, NOON), None);
+        let deleted = policy.decide(&item(&change("deleted")), &ops, NOON).unwrap();
+        assert_eq!(
+            (deleted.title.as_str(), deleted.body.as_str()),
+            ("Data changed", "user 王伟 deleted")
+        );
     }
 
     #[test]
