@@ -142,6 +142,8 @@ struct Seen {
     batches_with_items: AtomicU64,
     /// Nanoseconds after `base` of the last batch with items.
     last_item_ns: AtomicU64,
+    /// Times the source went from live to reconnecting.
+    reconnects: AtomicU64,
 }
 
 /// Takes every batch as soon as it comes, as a UI that keeps up would.
@@ -153,6 +155,19 @@ fn consume(
     tokio::spawn(async move {
         while let Some(batch) = batches.recv().await {
             seen.batches.fetch_add(1, Ordering::Relaxed);
+            if let Some(status) = &batch.status {
+                match &status.connection {
+                    ConnectionState::Reconnecting { reason, .. } => {
+                        seen.reconnects.fetch_add(1, Ordering::Relaxed);
+                        println!("source reconnecting: {reason}");
+                    }
+                    ConnectionState::Offline { reason } => println!("source offline: {reason}"),
+                    _ => {}
+                }
+                if let Some(since) = status.missed_since {
+                    println!("the desk reports events may be missing since {since}");
+                }
+            }
             if !batch.items.is_empty() {
                 seen.items.fetch_add(batch.items.len() as u64, Ordering::Relaxed);
                 seen.batches_with_items.fetch_add(1, Ordering::Relaxed);
@@ -333,6 +348,14 @@ async fn memory(args: &Args) {
         if flat { "flat after warm-up" } else { "GROWING after warm-up" }
     );
     println!("notifications requested: {}", bench.notified.0.load(Ordering::Relaxed));
+    let counters = bench.desk.snapshot().await.expect("snapshot").counters;
+    println!(
+        "desk counters: received {}, typed {}, duplicates {}; source reconnects {}",
+        counters.received,
+        counters.typed,
+        counters.duplicates,
+        seen.reconnects.load(Ordering::Relaxed)
+    );
     bench.desk.shutdown().await;
     consumer.await.expect("consumer");
     assert!(
