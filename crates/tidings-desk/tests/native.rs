@@ -73,7 +73,7 @@ fn an_approval_request_is_a_critical_resident_desktop_notification_and_a_click_f
         Err(error) => panic!("{error}"),
     };
     let options = SinkOptions {
-        click_summary_contains: Some("Approval requested".into()),
+        click_when_contains: Some("Approval requested".into()),
         ..SinkOptions::default()
     };
     let sink = NotificationSink::start_with(&bus, options).expect("the notification sink starts");

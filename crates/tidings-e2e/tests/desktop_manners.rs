@@ -16,7 +16,7 @@ const USER: &str = "e2e-desk-user";
 async fn clicking_an_approval_notification_shows_the_approvals_screen() -> anyhow::Result<()> {
     // The sink plays a user clicking any notification about this request.
     let desktop = Desktop::start_with(SinkOptions {
-        click_summary_contains: Some("PAY-CLICK-E2E".to_owned()),
+        click_when_contains: Some("PAY-CLICK-E2E".to_owned()),
         ..SinkOptions::default()
     })?;
     let redis = RedisServer::start();

@@ -23,9 +23,9 @@
 //!
 //! ## Simulated clicks
 //!
-//! With [`sink::SinkOptions::click_summary_contains`] (the binary's
-//! `--click-summary-contains TEXT`), every `Notify` whose summary contains
-//! `TEXT` is "clicked": the sink emits `ActionInvoked(id, "default")`,
+//! With [`sink::SinkOptions::click_when_contains`] (the binary's
+//! `--click-when-contains TEXT`), every `Notify` whose summary or body
+//! contains `TEXT` is "clicked": the sink emits `ActionInvoked(id, "default")`,
 //! addressed to the caller's connection the way dunst does, 100 ms after the
 //! call and then again every 200 ms, until the notification is closed or
 //! replaced, for at most 5 s. The repetition is deliberate: notify-rust only

@@ -38,8 +38,10 @@ const CLICK_FOR: Duration = Duration::from_secs(5);
 pub struct SinkOptions {
     /// Append each call as a JSON line to this file.
     pub record: Option<PathBuf>,
-    /// Click every notification whose summary contains this text.
-    pub click_summary_contains: Option<String>,
+    /// Click every notification whose summary or body contains this text
+    /// (a summary is often generic, "Approval requested", and the body
+    /// names the item).
+    pub click_when_contains: Option<String>,
     /// Advertise the `body-markup` capability (clients must then escape).
     pub body_markup: bool,
 }
@@ -206,9 +208,9 @@ impl Daemon {
         };
         let click = self
             .options
-            .click_summary_contains
+            .click_when_contains
             .as_deref()
-            .is_some_and(|wanted| summary.contains(wanted));
+            .is_some_and(|wanted| summary.contains(wanted) || body.contains(wanted));
         self.recorder.record(SinkRecord::Notify(NotifyCall {
             id,
             sender: sender.clone(),

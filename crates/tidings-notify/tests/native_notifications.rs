@@ -80,7 +80,7 @@ fn a_click_in_the_daemon_reaches_the_app_with_its_target() {
         assert_eq!(response, NotificationResponse::Clicked(approval_target()));
     });
     let (bus, _sink) = start_bus_and_sink(SinkOptions {
-        click_summary_contains: Some("PO-2024-0042".into()),
+        click_when_contains: Some("PO-2024-0042".into()),
         ..SinkOptions::default()
     });
 

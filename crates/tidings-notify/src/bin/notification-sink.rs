@@ -1,7 +1,7 @@
 //! `notification-sink`: a stand-in notification daemon for end-to-end tests
 //! and demos without a desktop. Owns `org.freedesktop.Notifications` on the
 //! session bus (or `--address`), appends each call to `--record FILE` as one
-//! JSON line, and with `--click-summary-contains TEXT` plays a user clicking
+//! JSON line, and with `--click-when-contains TEXT` plays a user clicking
 //! matching notifications (see the `tidings_notify` crate docs).
 //!
 //! Prints `ready <unique-name>` on stdout once it owns the name, then serves
@@ -22,9 +22,9 @@ struct Args {
     /// Append each call as a JSON line to this file.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// Click every notification whose summary contains TEXT.
+    /// Click every notification whose summary or body contains TEXT.
     #[arg(long, value_name = "TEXT")]
-    click_summary_contains: Option<String>,
+    click_when_contains: Option<String>,
     /// Advertise the `body-markup` capability.
     #[arg(long)]
     body_markup: bool,
@@ -35,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let options = SinkOptions {
         record: args.record,
-        click_summary_contains: args.click_summary_contains,
+        click_when_contains: args.click_when_contains,
         body_markup: args.body_markup,
     };
     zbus::block_on(async {
