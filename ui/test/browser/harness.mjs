@@ -159,6 +159,22 @@ function prioritise(profile) {
 }
 
 /**
+ * Whether Tauri freezes `Object.prototype` in the app's webview
+ * (`app.security.freezePrototype` in src-tauri/tauri.conf.json). The page is
+ * then frozen the same way here, so code that cannot live with it (Preact
+ * copies vnodes with a `constructor` key, which a frozen prototype refuses)
+ * fails in these tests instead of freezing the real app's rendering.
+ */
+function tauriFreezesPrototype() {
+  try {
+    const conf = JSON.parse(readFileSync(join(UI, '..', 'src-tauri', 'tauri.conf.json'), 'utf8'));
+    return conf?.app?.security?.freezePrototype === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Opens the app in a new page with the mock answering its IPC.
  * Fails the page's test on any dialog (alert/confirm/prompt) or page error.
  */
@@ -173,6 +189,7 @@ export async function openApp(context, baseUrl, script, { fixture = 'sample', la
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
   });
+  if (tauriFreezesPrototype()) await page.addInitScript({ content: 'Object.freeze(Object.prototype);' });
   await page.addInitScript({ content: `window.__mockConfig = ${JSON.stringify({ fixture, language })};` });
   await page.addInitScript({ content: script });
   await page.goto(`${baseUrl}${hash ? `#/${hash}` : ''}`);
