@@ -35,6 +35,7 @@ fn main() {
         "open_item",
         "acknowledge",
         "pause_notifications",
+        "report_ui_error",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build failed: check tauri.conf.json and capabilities/");

@@ -201,6 +201,28 @@ pub async fn pause_notifications(
     Ok(pause_end(minutes, now_ms()))
 }
 
+/// The longest UI error message logged; the rest is cut (a page cannot
+/// flood the log through this command).
+const UI_ERROR_MAX_CHARS: usize = 2_000;
+
+/// An uncaught error in the dashboard's page, logged where people look
+/// when the window seems stuck (a page that throws while rendering may stop
+/// updating). The page reports at most a few per session (ui/src/main.tsx).
+#[tauri::command]
+pub fn report_ui_error(message: String) {
+    tracing::error!(target: "tidings_desk_app::ui", message = %ui_error_text(&message), "the dashboard hit an error");
+}
+
+/// `message` on one line, at most [`UI_ERROR_MAX_CHARS`] characters.
+pub fn ui_error_text(message: &str) -> String {
+    let flat: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(UI_ERROR_MAX_CHARS)
+        .collect();
+    if message.chars().count() > UI_ERROR_MAX_CHARS { format!("{flat}…") } else { flat }
+}
+
 /// When a pause of `minutes` started at `now` (ms) ends.
 pub fn pause_end(minutes: u32, now: i64) -> Option<i64> {
     (minutes > 0).then(|| now.saturating_add(i64::from(minutes) * 60_000))
@@ -216,6 +238,18 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ui_error_is_logged_on_one_line_and_cut_when_long() {
+        assert_eq!(
+            ui_error_text("TypeError: x\n  at f (app.js:1:2)"),
+            "TypeError: x   at f (app.js:1:2)"
+        );
+        let long = "e".repeat(UI_ERROR_MAX_CHARS + 10);
+        let shown = ui_error_text(&long);
+        assert_eq!(shown.chars().count(), UI_ERROR_MAX_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
 
     #[test]
     fn a_pause_ends_its_minutes_later_and_zero_minutes_resumes() {

@@ -140,6 +140,7 @@ pub fn run() {
             commands::open_item,
             commands::acknowledge,
             commands::pause_notifications,
+            commands::report_ui_error,
         ])
         .setup({
             let tasks = Arc::clone(&tasks);
@@ -214,6 +215,11 @@ async fn forward_notification_responses(
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TIDINGS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colours only for a person at a terminal, not in a log file.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

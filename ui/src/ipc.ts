@@ -54,6 +54,9 @@ export const ipc = {
   pauseNotifications: (minutes: number): Promise<number | null | undefined> =>
     invoke<number | null | undefined>('pause_notifications', { minutes }),
 
+  /** Logs an uncaught page error on the Rust side (the app's log). */
+  reportError: (message: string): Promise<void> => invoke<void>('report_ui_error', { message }),
+
   /**
    * Opens the live stream. Batches arrive at most every 50 ms or 500 items;
    * `onBatch` must be cheap (it only queues, see `state/scheduler.ts`).

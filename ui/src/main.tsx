@@ -6,6 +6,7 @@ import { options, render } from 'preact';
 import { App } from './App';
 import { createActions } from './actions';
 import type { UiBatch } from './bindings/UiBatch';
+import { reportUncaughtErrors } from './errors';
 import { errorText, ipc } from './ipc';
 import { resolveLocale, translator } from './i18n';
 import { Store } from './state/observable';
@@ -59,5 +60,6 @@ async function boot(root: HTMLElement): Promise<void> {
   }
 }
 
+reportUncaughtErrors(window, ipc.reportError);
 const root = document.getElementById('app');
 if (root) void boot(root);

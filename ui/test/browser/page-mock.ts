@@ -142,6 +142,7 @@ mockIPC((cmd, args) => {
     case 'open_item':
     case 'acknowledge':
     case 'send_test_notification':
+    case 'report_ui_error':
       return null;
     default:
       throw new Error(`the mock does not know the command ${cmd}`);

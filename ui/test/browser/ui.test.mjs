@@ -80,6 +80,41 @@ describe('every screen in both languages', () => {
   });
 });
 
+describe('layout', () => {
+  it('fills the window below the top bar when no banner is shown', async () => {
+    const { page, problems } = await open({ fixture: 'empty' });
+    for (const screen of ['overview', 'inventory', 'approvals']) {
+      await go(page, screen);
+      const sizes = await page.evaluate(() => ({
+        window: window.innerHeight,
+        banners: getComputedStyle(document.querySelector('.banners')).display,
+        top: document.querySelector('.topbar').getBoundingClientRect().height,
+        body: document.querySelector('.body').getBoundingClientRect().height,
+      }));
+      assert.equal(sizes.banners, 'none', 'the empty fixture shows no banner');
+      assert.equal(sizes.top + sizes.body, sizes.window, `${screen}: ${JSON.stringify(sizes)}`);
+    }
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
+
+describe('page errors', () => {
+  it('reports an uncaught error to Rust through report_ui_error', async () => {
+    const { page, problems } = await open();
+    await page.evaluate(() => {
+      setTimeout(() => {
+        throw new Error('boom from the test');
+      });
+    });
+    await page.waitForFunction(() =>
+      window.__mock.calls.some((c) => c.cmd === 'report_ui_error' && String(c.args.message).includes('boom from the test')),
+    );
+    assert.ok(problems.some((p) => p.includes('boom from the test')), 'the page error happened');
+    await page.close();
+  });
+});
+
 describe('feeds render the events they are given', () => {
   it('inventory shows each change with product, ± change and old → new, low stock highlighted', async () => {
     const { page } = await open({ hash: 'inventory' });
