@@ -361,6 +361,33 @@ pub fn masked(settings: &Settings) -> Settings {
     shown
 }
 
+/// Whose notifications channel a source reads: the configured user id, or,
+/// through the gateway, the token's `sub` claim when no id is configured
+/// (the gateway grants exactly that user's channel, so asking the user to
+/// type it again would only let the two disagree). The token is read, not
+/// verified: the gateway verifies it; the app only needs the name.
+pub fn user_of(source: &SourceSettings) -> Option<tidings_events::UserId> {
+    if let Some(user) = source.user_id.as_deref().filter(|user| !user.trim().is_empty()) {
+        return tidings_events::UserId::new(user.trim()).ok();
+    }
+    if source.kind != SourceKind::Gateway {
+        return None;
+    }
+    token_subject(source.token.as_deref()?)
+        .and_then(|sub| tidings_events::UserId::new(sub.as_str()).ok())
+}
+
+/// The `sub` claim of a JWT (`header.payload.signature`, base64url JSON).
+fn token_subject(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let payload = token.trim().split('.').nth(1)?;
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    claims.get("sub")?.as_str().map(str::to_owned)
+}
+
 /// `edited` from the UI, with a masked token replaced by the stored one.
 pub fn unmask(edited: Settings, stored: &Settings) -> Settings {
     let mut settings = edited;
@@ -387,6 +414,39 @@ mod tests {
         for profile in [Profile::Warehouse, Profile::Approver, Profile::Ops] {
             assert!(preset_feeds(profile).values().all(|rule| rule.enabled));
         }
+    }
+
+    fn gateway_source(token: Option<&str>, user: Option<&str>) -> SourceSettings {
+        SourceSettings {
+            kind: SourceKind::Gateway,
+            url: "ws://127.0.0.1:8787/ws".into(),
+            token: token.map(str::to_owned),
+            user_id: user.map(str::to_owned),
+        }
+    }
+
+    /// `{"alg":"HS256","typ":"JWT"}`.`{"sub":"u7","exp":4102444800}`.signature
+    const TOKEN_FOR_U7: &str =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1NyIsImV4cCI6NDEwMjQ0NDgwMH0.c2lnbmF0dXJl";
+
+    #[test]
+    fn through_the_gateway_the_user_is_the_tokens_subject_unless_one_is_configured() {
+        let user = |source: &SourceSettings| user_of(source).map(|u| u.as_str().to_owned());
+        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), None)).as_deref(), Some("u7"));
+        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), Some(""))).as_deref(), Some("u7"));
+        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), Some("u1"))).as_deref(), Some("u1"));
+        assert_eq!(user(&gateway_source(Some("not a token"), None)), None);
+        assert_eq!(user(&gateway_source(None, None)), None);
+        let redis =
+            SourceSettings { kind: SourceKind::Redis, ..gateway_source(Some(TOKEN_FOR_U7), None) };
+        assert_eq!(user(&redis), None, "a Redis source has no token to read a user from");
+    }
+
+    #[test]
+    fn a_token_whose_subject_is_not_a_valid_user_id_gives_no_user() {
+        // {"sub":"u1:*"}: a pattern, never a channel name.
+        let token = "e30.eyJzdWIiOiJ1MToqIn0.x";
+        assert_eq!(user_of(&gateway_source(Some(token), None)), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tidings::source::{
     GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState, SourceUpdate,
     Subscription, spawn_gateway_source, spawn_redis_source,
 };
-use tidings_events::{Channel, Decoded, UserId, decode};
+use tidings_events::{Channel, Decoded, decode};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -164,7 +164,7 @@ fn channels(settings: &Settings) -> Vec<Channel> {
     .iter()
     .filter_map(|name| Channel::parse(name).ok())
     .collect();
-    if let Some(user) = settings.source.user_id.as_deref().and_then(|u| UserId::new(u).ok()) {
+    if let Some(user) = crate::config::user_of(&settings.source) {
         channels.push(Channel::user(user));
     }
     channels
