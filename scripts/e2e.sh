@@ -40,11 +40,15 @@ fi
 tauri_driver="$(command -v tauri-driver || echo "$HOME/.cargo/bin/tauri-driver")"
 
 # The UI the app embeds. `npm ci` only when the installed modules are older
-# than the lock file.
+# than the lock file; a build only when a source is newer than the last
+# build (rebuilding rewrites ui/dist, which makes cargo rebuild the app).
 if [[ ! -f ui/node_modules/.package-lock.json || ui/package-lock.json -nt ui/node_modules/.package-lock.json ]]; then
   (cd ui && npm ci --no-audit --no-fund)
 fi
-(cd ui && npm run build)
+if [[ ! -f ui/dist/index.html ]] ||
+  [[ -n "$(find ui/src ui/index.html ui/vite.config.ts ui/package-lock.json -newer ui/dist/index.html -print -quit)" ]]; then
+  (cd ui && npm run build)
+fi
 if [[ ! -f ui/dist/index.html ]]; then
   echo "e2e: the UI build did not produce ui/dist/index.html" >&2
   exit 1
@@ -58,13 +62,20 @@ if ((measure)); then
   profile_dir=release
 fi
 
-echo "e2e: building the app (custom-protocol: serves ui/dist), the gateway and the tests"
-cargo build "${profile_flag[@]}" -p tidings-desk-app --features custom-protocol
-cargo build "${profile_flag[@]}" -p tidings-gateway
-cargo build "${profile_flag[@]}" -p tidings-e2e --tests --bins
+echo "e2e: building the app (custom-protocol: serves ui/dist), the gateway, the tidings command and the tests"
+if ((measure)); then
+  cargo build --release --locked -p tidings-desk-app --features custom-protocol
+  cargo build --release --locked -p tidings-gateway -p tidings-cli -p tidings-e2e --bins
+else
+  # The same workspace, targets and features as scripts/test.sh's test run,
+  # so after it this builds nothing (a per-package build would resolve other
+  # features and rebuild Tauri).
+  cargo build --workspace --bins --tests --locked --features tidings-desk-app/custom-protocol
+fi
 
 export TIDINGS_E2E_APP="$target/$profile_dir/tidings-desk"
 export TIDINGS_E2E_GATEWAY="$target/$profile_dir/tidings-gateway"
+export TIDINGS_E2E_TIDINGS="$target/$profile_dir/tidings"
 export TIDINGS_E2E_TAURI_DRIVER="$tauri_driver"
 export TIDINGS_E2E_ARTIFACTS="$here/test-artifacts/e2e"
 mkdir -p "$TIDINGS_E2E_ARTIFACTS"
@@ -74,4 +85,18 @@ if ((measure)); then
 fi
 
 echo "e2e: running the desktop end-to-end tests (artifacts in test-artifacts/e2e/)"
-cargo test -p tidings-e2e --tests -- --ignored --test-threads="${TIDINGS_E2E_JOBS:-2}" "${filter[@]}"
+# The end-to-end tests are the workspace's only #[ignore]d tests. Run with
+# the build's own workspace and features, so nothing is rebuilt.
+workspace=(--workspace --locked --features tidings-desk-app/custom-protocol)
+if cargo nextest --version >/dev/null 2>&1; then
+  expression="package(tidings-e2e)"
+  if ((${#filter[@]})); then
+    names=()
+    for name in "${filter[@]}"; do names+=("test(~$name)"); done
+    expression+=" & ($(IFS='|'; echo "${names[*]}"))"
+  fi
+  cargo nextest run "${workspace[@]}" --run-ignored only -E "$expression" \
+    --test-threads="${TIDINGS_E2E_JOBS:-2}" --no-fail-fast
+else
+  cargo test "${workspace[@]}" -- --ignored --test-threads="${TIDINGS_E2E_JOBS:-2}" "${filter[@]+"${filter[@]}"}"
+fi

@@ -5,7 +5,7 @@
 //! recorded to a file instead (`TIDINGS_RECORD_OPENED`).
 //!
 //! The DOM helpers find things by the UI's stable test hooks:
-//! `[data-screen]` on the root, `[data-testid=status][data-state]`,
+//! `.app[data-screen]` on the root, `[data-testid=status][data-state]`,
 //! `[data-testid=row]` feed rows and `[data-testid=debug-row][data-kind]`.
 
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use fantoccini::{Client, ClientBuilder};
 use serde_json::{Value, json};
 
 use crate::desktop::Desktop;
+use crate::events::Sample;
 use crate::locate;
 use crate::process::{OwnedChild, free_port, wait_for_port};
 
@@ -27,6 +28,12 @@ const DRIVER_STARTUP: Duration = Duration::from_secs(20);
 pub const APP_STARTUP: Duration = Duration::from_secs(60);
 /// The default wait for something to show up on screen.
 pub const ON_SCREEN: Duration = Duration::from_secs(15);
+/// The longest one WebDriver call may take: a hung driver fails the test
+/// with a message instead of hanging it.
+const WEBDRIVER_CALL: Duration = Duration::from_secs(30);
+/// How long WebDriver gets for a screenshot before the display is captured
+/// instead.
+const SCREENSHOT: Duration = Duration::from_secs(10);
 
 /// Where the app takes its events from.
 #[derive(Debug, Clone)]
@@ -151,8 +158,9 @@ impl AppHome {
             .env("DBUS_SESSION_BUS_ADDRESS", desktop.bus_address())
             // No accessibility bus on a test desktop; do not look for one.
             .env("NO_AT_BRIDGE", "1")
-            // Xvfb has no GPU: keep WebKit on its software path.
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            // Xvfb has no GPU: Mesa renders in software. (Not
+            // WEBKIT_DISABLE_DMABUF_RENDERER: with it, WebKitWebDriver's
+            // screenshot command never answers.)
             .env("LIBGL_ALWAYS_SOFTWARE", "1")
             .env("TIDINGS_RECORD_OPENED", self.opened_file())
             .env("TIDINGS_LOG", "info,tidings_desk=debug,tidings_desk_app=debug");
@@ -176,6 +184,8 @@ pub struct DeskApp {
     driver: OwnedChild,
     home: AppHome,
     artifacts: PathBuf,
+    /// The X display the app's window is on (screenshots are taken there).
+    display: String,
     screenshots: u32,
 }
 
@@ -214,12 +224,16 @@ impl DeskApp {
             .stderr(log);
         home.configure(&mut command, desktop);
         let mut driver = OwnedChild::spawn_group("tauri-driver", &mut command)?;
-        wait_for_port(
-            SocketAddr::from(([127, 0, 0, 1], port)),
-            DRIVER_STARTUP,
-            "tauri-driver",
-            || driver.ensure_running(),
-        )?;
+        // tauri-driver listens at once but forwards to WebKitWebDriver, which
+        // starts a moment later: wait for both.
+        for (listener, what) in [(port, "tauri-driver"), (native_port, "WebKitWebDriver")] {
+            wait_for_port(
+                SocketAddr::from(([127, 0, 0, 1], listener)),
+                DRIVER_STARTUP,
+                what,
+                || driver.ensure_running(),
+            )?;
+        }
 
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("wry"));
@@ -241,11 +255,18 @@ impl DeskApp {
             format!("WebDriver could not start the app; see {}", log_path.display())
         })?;
 
-        let mut app = Self { client: Some(client), driver, home, artifacts, screenshots: 0 };
+        let mut app = Self {
+            client: Some(client),
+            driver,
+            home,
+            artifacts,
+            display: desktop.display().to_owned(),
+            screenshots: 0,
+        };
         app.wait_until(
             "the dashboard to render",
             APP_STARTUP,
-            "return !!document.querySelector('[data-screen]')",
+            "return !!document.querySelector('.app[data-screen]')",
         )
         .await?;
         Ok(app)
@@ -261,9 +282,11 @@ impl DeskApp {
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page.
     pub async fn eval(&self, script: &str, args: Vec<Value>) -> anyhow::Result<Value> {
-        self.client()
-            .execute(script, args)
+        tokio::time::timeout(WEBDRIVER_CALL, self.client().execute(script, args))
             .await
+            .with_context(|| {
+                format!("WebDriver did not answer within {WEBDRIVER_CALL:?} running: {script}")
+            })?
             .with_context(|| format!("running in the page: {script}"))
     }
 
@@ -295,7 +318,8 @@ impl DeskApp {
             if Instant::now() >= deadline {
                 let shot = self.screenshot("timeout").await.ok();
                 bail!(
-                    "timed out after {timeout:?} waiting for {what}; last value {value}; screenshot {shot:?}; app log {}",
+                    "timed out after {timeout:?} waiting for {what}; last value {value}; screenshot {shot:?}; page errors {:?}; app log {}",
+                    self.ui_errors(),
                     self.artifacts.join("app.log").display()
                 );
             }
@@ -310,7 +334,7 @@ impl DeskApp {
         self.wait_until_with(
             &format!("the {screen} screen"),
             ON_SCREEN,
-            "const root = document.querySelector('[data-screen]'); return root && root.dataset.screen === arguments[0];",
+            "const root = document.querySelector('.app[data-screen]'); return root && root.dataset.screen === arguments[0];",
             vec![json!(screen)],
         )
         .await?;
@@ -327,6 +351,55 @@ impl DeskApp {
     /// returns that row's text.
     pub async fn wait_for_row(&mut self, screen: &str, texts: &[&str]) -> anyhow::Result<String> {
         self.show(screen).await?;
+        self.wait_for_row_here(screen, texts).await
+    }
+
+    /// Shows `tab` of the current screen (`[role=tab][data-tab=TAB]`).
+    pub async fn show_tab(&mut self, tab: &str) -> anyhow::Result<()> {
+        self.click(&format!("[role=tab][data-tab={tab}]")).await?;
+        self.wait_until_with(
+            &format!("the {tab} tab to be shown"),
+            ON_SCREEN,
+            "const tab = document.querySelector(`[role=tab][data-tab=${arguments[0]}]`); return !!tab && tab.getAttribute('aria-selected') === 'true';",
+            vec![json!(tab)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Waits for `sample`'s row on its screen (and tab); returns its text.
+    pub async fn wait_for_sample(&mut self, sample: &Sample) -> anyhow::Result<String> {
+        self.show(sample.screen).await?;
+        if let Some(tab) = sample.tab {
+            self.show_tab(tab).await?;
+        }
+        let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
+        self.wait_for_row_here(sample.screen, &texts)
+            .await
+            .with_context(|| format!("{} published on {}", sample.kind, sample.channel))
+    }
+
+    /// Waits for each of `samples` in turn, with a screenshot of each
+    /// screen (and tab) the first time it is checked.
+    pub async fn wait_for_every_sample(&mut self, samples: &[Sample]) -> anyhow::Result<()> {
+        let mut seen = Vec::new();
+        for sample in samples {
+            self.wait_for_sample(sample).await?;
+            let place = (sample.screen, sample.tab);
+            if !seen.contains(&place) {
+                seen.push(place);
+                let label = match sample.tab {
+                    Some(tab) => format!("{}-{tab}", sample.screen),
+                    None => sample.screen.to_owned(),
+                };
+                self.screenshot(&label).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for a row containing every one of `texts` on what is shown.
+    async fn wait_for_row_here(&mut self, screen: &str, texts: &[&str]) -> anyhow::Result<String> {
         let script = format!(
             "const rows = (() => {{ {ROW_TEXTS} }})(); const wanted = arguments[0]; \
              return rows.find((text) => wanted.every((w) => text.includes(w))) || null;"
@@ -337,6 +410,29 @@ impl DeskApp {
                 ON_SCREEN,
                 &script,
                 vec![json!(texts)],
+            )
+            .await?;
+        Ok(row.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until `screen` is shown with the row containing `text`
+    /// highlighted, as a focus request (a notification click) leaves it;
+    /// returns that row's text.
+    pub async fn wait_for_focused_row(
+        &mut self,
+        screen: &str,
+        text: &str,
+    ) -> anyhow::Result<String> {
+        let row = self
+            .wait_until_with(
+                &format!("the {screen} screen with the row of {text} highlighted"),
+                ON_SCREEN,
+                "const root = document.querySelector('.app[data-screen]'); \
+                 if (!root || root.dataset.screen !== arguments[0]) return null; \
+                 const row = Array.from(document.querySelectorAll('main [data-testid=row].flash')) \
+                   .find((r) => r.innerText.includes(arguments[1])); \
+                 return row ? row.innerText.replace(/\\s+/g, ' ').trim() : null;",
+                vec![json!(screen), json!(text)],
             )
             .await?;
         Ok(row.as_str().unwrap_or_default().to_owned())
@@ -379,13 +475,42 @@ impl DeskApp {
         Ok(())
     }
 
-    /// Saves a screenshot as `NN-label.png` in the test's artifacts.
+    /// Saves a screenshot of the page as WebKit renders it as
+    /// `NN-label.png` in the test's artifacts; if WebDriver cannot take
+    /// one, of the whole display as X shows it (`NN-label-display.png`).
     pub async fn screenshot(&mut self, label: &str) -> anyhow::Result<PathBuf> {
         self.screenshots += 1;
         let path = self.artifacts.join(format!("{:02}-{label}.png", self.screenshots));
-        let png = self.client().screenshot().await.context("taking a screenshot")?;
-        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        match tokio::time::timeout(SCREENSHOT, self.client().screenshot()).await {
+            Ok(Ok(png)) => {
+                std::fs::write(&path, png)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                return Ok(path);
+            }
+            Ok(Err(error)) => {
+                eprintln!("WebDriver screenshot failed ({error}); capturing the display")
+            }
+            Err(_) => {
+                eprintln!("WebDriver screenshot took over {SCREENSHOT:?}; capturing the display")
+            }
+        }
+        let path = self.artifacts.join(format!("{:02}-{label}-display.png", self.screenshots));
+        let (display, target) = (self.display.clone(), path.clone());
+        tokio::task::spawn_blocking(move || crate::xvfb::capture_png(&display, &target))
+            .await
+            .context("the screenshot task panicked")??;
         Ok(path)
+    }
+
+    /// Uncaught page errors the dashboard reported to the app's log
+    /// (`report_ui_error`), one line each.
+    pub fn ui_errors(&self) -> Vec<String> {
+        std::fs::read_to_string(self.artifacts.join("app.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(UI_ERROR_LOG_LINE))
+            .map(str::to_owned)
+            .collect()
     }
 
     /// The test's artifacts directory.
@@ -409,6 +534,18 @@ impl Drop for DeskApp {
         // The session cannot be closed without awaiting here; killing
         // tauri-driver kills WebKitWebDriver, which ends the app it launched.
         self.driver.kill();
+        // Every test also checks that the page never threw: an uncaught
+        // error can stop the dashboard rendering while the test's own
+        // checks happen to pass.
+        let errors = self.ui_errors();
+        if !errors.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the dashboard reported {} uncaught error(s) (app log {}):\n{}",
+                errors.len(),
+                self.artifacts.join("app.log").display(),
+                errors.join("\n")
+            );
+        }
     }
 }
 
@@ -426,6 +563,10 @@ fn truthy(value: &Value) -> bool {
 /// rows; header rows excluded). A debug row's text starts with its kind in
 /// brackets, e.g. `[legacy] `.
 const ROW_TEXTS: &str = "return Array.from(document.querySelectorAll('main [data-testid=row], main [data-testid=debug-row]')).map((row) => (row.dataset.kind ? '[' + row.dataset.kind + '] ' : '') + row.innerText.replace(/\\s+/g, ' ').trim());";
+
+/// What the app logs for each error the page reports (src-tauri's
+/// `report_ui_error`).
+const UI_ERROR_LOG_LINE: &str = "the dashboard hit an error";
 
 /// The status pill's `data-state`.
 const CONNECTION_STATE: &str = "const pill = document.querySelector('[data-testid=status]'); return pill ? pill.dataset.state : null;";

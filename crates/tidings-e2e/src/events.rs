@@ -13,6 +13,9 @@ pub struct Sample {
     pub payload: String,
     /// The UI screen (`#/NAME`) of its feed.
     pub screen: &'static str,
+    /// The tab of that screen it is listed under, if the screen has tabs
+    /// (`[role=tab][data-tab=NAME]`: approval results are not pending).
+    pub tab: Option<&'static str>,
     /// Texts its row must contain.
     pub texts: Vec<String>,
 }
@@ -29,7 +32,15 @@ fn sample(
         channel: channel.to_owned(),
         payload: payload.to_string(),
         screen,
+        tab: None,
         texts: texts.iter().map(|text| (*text).to_owned()).collect(),
+    }
+}
+
+impl Sample {
+    fn in_tab(mut self, tab: &'static str) -> Self {
+        self.tab = Some(tab);
+        self
     }
 }
 
@@ -46,6 +57,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             channel: "ws:inventory".into(),
             payload: PROTOCOL_INVENTORY_EXAMPLE.into(),
             screen: "inventory",
+            tab: None,
             texts: vec!["123".into(), "10".into(), "15".into()],
         },
         sample(
@@ -75,14 +87,16 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             "approvals",
             json!({"type":"approval:approved","resourceType":"order","resourceId":"o-e2e-2","resourceNumber":"SO-E2E-APPROVED","requesterId":"u-req","requesterName":"Rita Requester","approverId":"u-boss","approverName":"Ada Approver","timestamp":now}),
             &["SO-E2E-APPROVED", "Ada Approver"],
-        ),
+        )
+        .in_tab("results"),
         sample(
             "approval:rejected",
             "ws:approvals",
             "approvals",
             json!({"type":"approval:rejected","resourceType":"refund","resourceId":"r-e2e-3","resourceNumber":"RF-E2E-REJECTED","requesterId":"u-req","requesterName":"Rita Requester","approverName":"Ada Approver","comment":"duplicate E2E","timestamp":now}),
             &["RF-E2E-REJECTED", "duplicate E2E"],
-        ),
+        )
+        .in_tab("results"),
         sample(
             "finance:payment",
             "ws:finance",

@@ -1,5 +1,5 @@
 //! The app as a desktop citizen: a click on its native notification brings
-//! the window to the clicked item, and a broken config file is explained in
+//! the window to the clicked item (its screen shown, the row highlighted), and a broken config file is explained in
 //! the window instead of crashing the app. Run by `scripts/e2e.sh`.
 
 use anyhow::ensure;
@@ -33,18 +33,13 @@ async fn clicking_an_approval_notification_shows_the_approvals_screen() -> anyho
     });
     redis.publish("ws:approvals", &request.to_string());
     let call =
-        desktop.wait_for_notification(ON_SCREEN, |call| call.summary.contains("PAY-CLICK-E2E"))?;
+        desktop.wait_for_notification(ON_SCREEN, |call| call.body.contains("PAY-CLICK-E2E"))?;
     ensure!(
         call.actions.iter().any(|action| action == "default"),
         "no default action to click: {call:?}"
     );
 
-    app.wait_until(
-        "the approvals screen after the click",
-        ON_SCREEN,
-        "return document.querySelector('[data-screen]').dataset.screen === 'approvals';",
-    )
-    .await?;
+    app.wait_for_focused_row("approvals", "PAY-CLICK-E2E").await?;
     app.screenshot("focused").await?;
     Ok(())
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use tidings_e2e::app::ON_SCREEN;
 use tidings_e2e::events::{self, now_ms};
 use tidings_e2e::{DeskApp, Desktop, Gateway, Launch, Source, locate};
@@ -42,18 +42,7 @@ async fn every_kind_of_event_published_to_redis_reaches_its_feed_through_the_gat
         let receivers = redis.publish(&sample.channel, &sample.payload);
         ensure!(receivers >= 1, "the gateway was not subscribed to {}", sample.channel);
     }
-    let mut screens_seen = Vec::new();
-    for sample in &samples {
-        let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
-        app.wait_for_row(sample.screen, &texts)
-            .await
-            .with_context(|| format!("{} on {}", sample.kind, sample.channel))?;
-        if !screens_seen.contains(&sample.screen) {
-            screens_seen.push(sample.screen);
-            app.screenshot(sample.screen).await?;
-        }
-    }
-    Ok(())
+    app.wait_for_every_sample(&samples).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

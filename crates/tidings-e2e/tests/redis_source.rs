@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use tidings_e2e::app::ON_SCREEN;
 use tidings_e2e::events::{self, now_ms};
 use tidings_e2e::{DeskApp, Desktop, Launch, Source};
@@ -43,18 +43,7 @@ async fn every_kind_of_event_published_to_redis_appears_in_its_feed() -> anyhow:
             sample.kind
         );
     }
-    let mut screens_seen = Vec::new();
-    for sample in &samples {
-        let texts: Vec<&str> = sample.texts.iter().map(String::as_str).collect();
-        app.wait_for_row(sample.screen, &texts)
-            .await
-            .with_context(|| format!("{} on {}", sample.kind, sample.channel))?;
-        if !screens_seen.contains(&sample.screen) {
-            screens_seen.push(sample.screen);
-            app.screenshot(sample.screen).await?;
-        }
-    }
-    Ok(())
+    app.wait_for_every_sample(&samples).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
