@@ -34,6 +34,16 @@ pub fn gateway() -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The `tidings` command (for `tidings demo`): `$TIDINGS_E2E_TIDINGS`, else
+/// `target/debug/tidings`.
+pub fn tidings_cli() -> anyhow::Result<PathBuf> {
+    existing(
+        "TIDINGS_E2E_TIDINGS",
+        target_dir().join("debug").join("tidings"),
+        "build it with `cargo build -p tidings-cli` (scripts/e2e.sh does)",
+    )
+}
+
 /// `tauri-driver`: `$TIDINGS_E2E_TAURI_DRIVER`, else on `PATH` or in `~/.cargo/bin`.
 pub fn tauri_driver() -> anyhow::Result<PathBuf> {
     let fallback = std::env::var_os("HOME")
