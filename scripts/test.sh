@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one command that runs every test of Tidings (README: "Test").
-# Installs what is missing, then: formatting, lints, and every Rust test
-# (unit, property, and integration tests that start their own redis-server).
+# Installs what is missing, then: formatting, the UI's checks and tests,
+# lints, every Rust test (unit, property, and integration tests that start
+# their own redis-server and gateways), and the desktop end-to-end tests
+# (the real app under Xvfb through WebDriver, scripts/e2e.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -32,9 +34,14 @@ step "UI: browser tests (Chromium, IPC mocked)"
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The app is built serving its bundled UI (custom-protocol), as the
+# end-to-end tests need it: one feature set for both, so Tauri is built once.
 step "Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  cargo nextest run --workspace --locked --no-fail-fast --features tidings-desk-app/custom-protocol
 else
-  cargo test --workspace --locked --no-fail-fast
+  cargo test --workspace --locked --no-fail-fast --features tidings-desk-app/custom-protocol
 fi
+
+step "Desktop end-to-end tests (real app, WebKitWebDriver, Xvfb, D-Bus)"
+scripts/e2e.sh
