@@ -306,8 +306,17 @@ async fn subscribe<'a>(
     pubsub.psubscribe(REDIS_PATTERN_ALL).await.map_err(|e| e.to_string())?;
     let Some(recorder) = recorder else { return Ok((pubsub, None)) };
     let history_error = |error: HistoryError| format!("history: {error}");
-    let mut connection =
-        redis.client().get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+    // Not redis-rs's default 500 ms reply timeout: recording a batch on a
+    // busy Redis can take longer, and REDIS_TIMEOUT around each call is the
+    // bound (giving up resubscribes and loses what was read meanwhile).
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(REDIS_TIMEOUT))
+        .set_response_timeout(Some(REDIS_TIMEOUT));
+    let mut connection = redis
+        .client()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map_err(|e| e.to_string())?;
     recorder.history.load(&mut connection).await.map_err(history_error)?;
     let mut replayed_up_to = HashMap::new();
     let channels: Vec<(String, Position)> =

@@ -39,6 +39,38 @@ async fn event_frames_carry_increasing_positions() {
 }
 
 #[tokio::test]
+async fn a_redis_that_takes_over_half_a_second_to_record_delays_the_event_but_loses_nothing() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let mut client = gateway.subscribed(&["orders"]).await;
+
+    // PUBLISH and CLIENT PAUSE in one pipeline: Redis runs both before it
+    // writes the message to the gateway, so the gateway's recording script
+    // waits 1.2 s for its answer (redis-rs alone gives up after 500 ms).
+    let connection_client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = connection_client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .cmd("PUBLISH")
+        .arg("ws:orders")
+        .arg(order(1))
+        .ignore()
+        .cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1200)
+        .arg("WRITE")
+        .ignore()
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    // The very next frame is the event: no status frame, no resubscribe.
+    let frame = client.next().await;
+    assert_eq!(frame["type"], "event", "{frame}");
+    assert_eq!(frame["data"]["n"], 1);
+    assert!(frame["position"].is_string(), "recorded once Redis answered: {frame}");
+}
+
+#[tokio::test]
 async fn a_subscribe_with_since_replays_what_was_missed_once_then_goes_live() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(config(&redis.url())).await;

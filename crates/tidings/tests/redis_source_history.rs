@@ -225,3 +225,41 @@ async fn history_lost_with_redis_is_reported_as_missed_since_the_last_event() {
     server.publish("ws:finance", &order(2));
     assert_eq!(seq(&next_message(&mut source).await), 2);
 }
+
+#[tokio::test]
+async fn a_redis_that_takes_over_half_a_second_to_record_keeps_the_source_live_and_loses_nothing() {
+    let server = RedisServer::start();
+    let cancel = CancellationToken::new();
+    let mut source = spawn_redis_source(recording(server.url(), BTreeMap::new()), cancel, 64);
+    live(&mut source).await;
+
+    // PUBLISH and CLIENT PAUSE in one pipeline: Redis runs both before it
+    // writes the message to the source, so the source's recording script
+    // arrives while writes are paused and waits 1.2 s for its answer.
+    // (redis-rs on its own gives up on an answer after 500 ms.)
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::pipe()
+        .cmd("PUBLISH")
+        .arg("ws:orders")
+        .arg(order(1))
+        .ignore()
+        .cmd("CLIENT")
+        .arg("PAUSE")
+        .arg(1200)
+        .arg("WRITE")
+        .ignore()
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let message = loop {
+        match next(&mut source).await {
+            SourceUpdate::Message(message) => break message,
+            SourceUpdate::State(SourceState::Live) => {}
+            other => panic!("the source must stay live while Redis is slow, got {other:?}"),
+        }
+    };
+    assert_eq!(seq(&message), 1);
+    assert!(message.position.is_some(), "recorded once Redis answered");
+}
