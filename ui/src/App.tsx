@@ -49,6 +49,9 @@ export function App({ store, actions }: { store: Store<AppState>; actions: Actio
   useEffect(() => {
     const onHash = (): void => setScreen(screenFromHash());
     window.addEventListener('hashchange', onHash);
+    // Effects run after the first paint: a hash set before then (a link, a
+    // test, the shell) fired no event this listener heard.
+    onHash();
     return () => window.removeEventListener('hashchange', onHash);
   }, []);
 
