@@ -7,8 +7,9 @@
 #
 #   scripts/e2e.sh                 build, then run every end-to-end test
 #   scripts/e2e.sh NAME_FILTER     only the tests whose name contains it
-#   scripts/e2e.sh --measure       build in release, then measure start-up,
-#                                  latency and idle memory (see docs)
+#   scripts/e2e.sh --measure [ARGS]  build in release, then measure start-up,
+#                                  latency and idle memory (docs/desktop.md);
+#                                  ARGS go to tidings-e2e-measure (--gpu, --rate…)
 #
 # Respects CARGO_TARGET_DIR. TIDINGS_E2E_JOBS sets how many tests run at
 # once (default 2: each runs a whole WebKit app).
@@ -23,7 +24,7 @@ for arg in "$@"; do
   case "$arg" in
     --measure) measure=1 ;;
     -h | --help)
-      sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) filter+=("$arg") ;;
@@ -81,7 +82,7 @@ export TIDINGS_E2E_ARTIFACTS="$here/test-artifacts/e2e"
 mkdir -p "$TIDINGS_E2E_ARTIFACTS"
 
 if ((measure)); then
-  exec "$target/release/tidings-e2e-measure" --out "$TIDINGS_E2E_ARTIFACTS/measurements.txt"
+  exec "$target/release/tidings-e2e-measure" --out "$TIDINGS_E2E_ARTIFACTS/measurements.txt" "${filter[@]+"${filter[@]}"}"
 fi
 
 echo "e2e: running the desktop end-to-end tests (artifacts in test-artifacts/e2e/)"

@@ -45,6 +45,10 @@ const APP_NAME: &str = "Tidings";
 struct Cli {
     #[command(flatten)]
     desk: DeskArgs,
+    /// Let WebKit composite the window on the GPU: smoother scrolling on
+    /// large screens, about 100 MB more memory. Off by default.
+    #[arg(long, env = "TIDINGS_GPU", value_parser = clap::builder::FalseyValueParser::new())]
+    gpu: bool,
 }
 
 /// Background tasks of the app and their one stop signal.
@@ -89,6 +93,7 @@ pub fn run() {
         tracing::warn!(%error, "configuration problem");
     }
     let autostart_wanted = config.settings.autostart;
+    let gpu = cli.gpu;
 
     let (notifier, responses) = NativeNotifier::start(APP_NAME);
     let notifier: Arc<dyn Notifier> = Arc::new(notifier);
@@ -146,6 +151,7 @@ pub fn run() {
             let tasks = Arc::clone(&tasks);
             move |app| {
                 let handle = app.handle();
+                window::set_gpu_compositing(handle, gpu);
                 tray::create(handle, on_tray_action)?;
                 autostart::apply(handle, autostart_wanted);
                 if let Some(batches) = batches {

@@ -53,6 +53,8 @@ pub struct Launch {
     pub config: Option<String>,
     /// `--erp-base-url`, which relative `actionUrl`s are joined to.
     pub erp_base_url: Option<String>,
+    /// More flags, after the others (e.g. `--gpu`).
+    pub extra_args: Vec<String>,
 }
 
 impl Launch {
@@ -63,7 +65,14 @@ impl Launch {
             profile: "approver".to_owned(),
             config: None,
             erp_base_url: None,
+            extra_args: Vec::new(),
         }
+    }
+
+    /// Adds a flag.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.extra_args.push(arg.to_owned());
+        self
     }
 
     pub fn profile(mut self, profile: &str) -> Self {
@@ -96,6 +105,7 @@ impl Launch {
         if let Some(url) = &self.erp_base_url {
             args.extend(["--erp-base-url".into(), url.clone()]);
         }
+        args.extend(self.extra_args.iter().cloned());
         args
     }
 }

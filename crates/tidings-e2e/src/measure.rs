@@ -82,6 +82,7 @@ pub async fn cold_start(
     desktop: &Desktop,
     redis: &tidings_testkit::RedisServer,
     run: u32,
+    gpu: bool,
 ) -> anyhow::Result<Duration> {
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
@@ -98,10 +99,13 @@ pub async fn cold_start(
             Ok(())
         })
     };
-    let launch = Launch::new(
+    let mut launch = Launch::new(
         &format!("measure-cold-start-{run}"),
         Source::Redis { url: redis.url(), user: "measure".into() },
     );
+    if gpu {
+        launch = launch.arg("--gpu");
+    }
     let started = Instant::now();
     let result = async {
         let mut app = DeskApp::launch(desktop, &launch).await?;
@@ -134,23 +138,26 @@ pub async fn publish_to_dom(
     redis: &tidings_testkit::RedisServer,
     per_second: u32,
     count: u32,
+    gpu: bool,
 ) -> anyhow::Result<(Vec<f64>, usize)> {
-    let launch =
+    let mut launch =
         Launch::new("measure-latency", Source::Redis { url: redis.url(), user: "measure".into() });
+    if gpu {
+        launch = launch.arg("--gpu");
+    }
     let mut app = DeskApp::launch(desktop, &launch).await?;
     app.wait_for_connection("live", Duration::from_secs(30)).await?;
     app.show("inventory").await?;
     app.eval(
+        // The list is windowed and updates its row nodes in place (a new
+        // event changes the text of the top rows rather than adding a
+        // node), so every mutation rescans the rows on screen.
         r"window.__seen = {};
-          new MutationObserver((records) => {
+          new MutationObserver(() => {
             const now = Date.now();
-            for (const record of records) for (const node of record.addedNodes) {
-              if (!(node instanceof Element)) continue;
-              const rows = node.matches('[data-testid=row]') ? [node] : node.querySelectorAll('[data-testid=row]');
-              for (const row of rows) {
-                const m = /LAT-(\d+)/.exec(row.textContent || '');
-                if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = now;
-              }
+            for (const row of document.querySelectorAll('main [data-testid=row]')) {
+              const m = /LAT-(\d+)/.exec(row.textContent || '');
+              if (m && !(m[1] in window.__seen)) window.__seen[m[1]] = now;
             }
           }).observe(document.querySelector('main'), { childList: true, subtree: true, characterData: true });",
         Vec::new(),
@@ -198,15 +205,20 @@ pub struct IdlePss {
     pub processes: Vec<(u32, String, u64)>,
 }
 
-/// PSS of the app launched directly and left idle for `idle`.
+/// PSS of the app launched directly and left idle for `idle`; with `gpu`,
+/// launched with `--gpu` (WebKit's GPU compositing on).
 pub fn idle_pss(
     desktop: &Desktop,
     redis: &tidings_testkit::RedisServer,
     idle: Duration,
+    gpu: bool,
 ) -> anyhow::Result<IdlePss> {
     let home = AppHome::new()?;
-    let launch =
+    let mut launch =
         Launch::new("measure-idle", Source::Redis { url: redis.url(), user: "measure".into() });
+    if gpu {
+        launch = launch.arg("--gpu");
+    }
     let mut command = Command::new(locate::desk_app()?);
     command
         .args(launch.args(&home.config_file()))

@@ -29,6 +29,10 @@ struct Args {
     /// Seconds the app idles before its PSS is read.
     #[arg(long, default_value_t = 30)]
     idle_secs: u64,
+    /// Cold starts and the latency run with `--gpu` (GPU compositing on);
+    /// idle PSS is measured both ways regardless.
+    #[arg(long)]
+    gpu: bool,
     /// Also write the report here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -39,14 +43,19 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut report = String::new();
     let app = tidings_e2e::locate::desk_app()?;
-    writeln!(report, "app: {}", app.display())?;
+    writeln!(
+        report,
+        "app: {} ({})",
+        app.display(),
+        if args.gpu { "--gpu" } else { "as shipped, no GPU compositing" }
+    )?;
 
     let desktop = Desktop::start()?;
     let redis = RedisServer::start();
 
     let mut starts = Vec::new();
     for run in 0..args.cold_starts {
-        let elapsed = measure::cold_start(&desktop, &redis, run).await?;
+        let elapsed = measure::cold_start(&desktop, &redis, run, args.gpu).await?;
         eprintln!("cold start {run}: {elapsed:?}");
         starts.push(elapsed.as_secs_f64() * 1000.0);
     }
@@ -61,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
     )?;
 
     let (latencies, missing) =
-        measure::publish_to_dom(&desktop, &redis, args.rate, args.events).await?;
+        measure::publish_to_dom(&desktop, &redis, args.rate, args.events, args.gpu).await?;
     writeln!(
         report,
         "PUBLISH -> row in DOM at {}/s ({} events, {} not seen, ms): p50 {:.0} p90 {:.0} p99 {:.0} max {:.0}",
@@ -74,11 +83,18 @@ async fn main() -> anyhow::Result<()> {
         latencies.last().copied().unwrap_or(f64::NAN),
     )?;
 
-    let measure::IdlePss { total_kib: total, processes } =
-        measure::idle_pss(&desktop, &redis, Duration::from_secs(args.idle_secs))?;
-    writeln!(report, "idle PSS after {} s: {:.1} MiB", args.idle_secs, total as f64 / 1024.0)?;
-    for (pid, name, pss) in processes {
-        writeln!(report, "  {pid:>7} {name:<20} {:.1} MiB", pss as f64 / 1024.0)?;
+    for (gpu, how) in [(false, "as shipped"), (true, "with --gpu")] {
+        let measure::IdlePss { total_kib: total, processes } =
+            measure::idle_pss(&desktop, &redis, Duration::from_secs(args.idle_secs), gpu)?;
+        writeln!(
+            report,
+            "idle PSS after {} s, {how}: {:.1} MiB",
+            args.idle_secs,
+            total as f64 / 1024.0
+        )?;
+        for (pid, name, pss) in processes {
+            writeln!(report, "  {pid:>7} {name:<20} {:.1} MiB", pss as f64 / 1024.0)?;
+        }
     }
 
     print!("{report}");
