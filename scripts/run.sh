@@ -70,7 +70,9 @@ else
   if [[ ! -d ui/node_modules ]]; then (cd ui && npm ci --no-audit --no-fund --loglevel=error); fi
   (cd ui && npm run --silent build >/dev/null)
   echo "run: building the tidings command and the desktop app (the first build takes several minutes)…"
-  cargo build --quiet -p tidings-cli -p tidings-desk-app --features tidings-desk-app/custom-protocol
+  # The whole workspace with the test run's features: a per-package build
+  # resolves other features and would build Tauri a second time.
+  cargo build --quiet --workspace --bins --features tidings-desk-app/custom-protocol
 fi
 target="${CARGO_TARGET_DIR:-$(pwd)/target}"
 tidings="$target/debug/tidings"
