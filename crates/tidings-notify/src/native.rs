@@ -407,6 +407,9 @@ async fn watch_clicks(
     // and to stop watching a notification its replacement now stands for.
     let mut open: VecDeque<(u64, String, CancellationToken)> = VecDeque::new();
     let mut next_serial = 0_u64;
+    // Said once while the cap is reached, not for every notification after
+    // it (a busy approver queue would repeat it every second).
+    let mut said_full = false;
 
     enum Step {
         New(Option<Box<Watch>>),
@@ -432,7 +435,12 @@ async fn watch_clicks(
                 if open.len() >= MAX_WATCHED
                     && let Some((_, key, stop)) = open.pop_front()
                 {
-                    tracing::warn!(%key, "watching {MAX_WATCHED} notifications already; a click on the oldest one will no longer focus the window");
+                    if said_full {
+                        tracing::debug!(%key, "stopped watching the oldest notification for clicks");
+                    } else {
+                        said_full = true;
+                        tracing::warn!(%key, "watching {MAX_WATCHED} notifications already; from now on a click on the oldest ones will no longer focus the window (said once until fewer are open)");
+                    }
                     stop.cancel();
                 }
                 let serial = next_serial;
@@ -443,6 +451,9 @@ async fn watch_clicks(
             }
             Step::Ended(serial, end) => {
                 open.retain(|(open_serial, _, _)| *open_serial != serial);
+                if open.len() < MAX_WATCHED / 2 {
+                    said_full = false;
+                }
                 if let WatchEnd::Response(response) = end
                     && let Err(error) = responses.try_send(response)
                 {
