@@ -309,7 +309,7 @@ impl Policy {
             }
         }
         Some(NotificationRequest {
-            key: item.id.clone(),
+            key: notification_key(item),
             title: candidate.title,
             body: candidate.body,
             urgency: candidate.urgency,
@@ -403,6 +403,23 @@ pub fn resolve_action_url(raw: &str, base: &str) -> Option<String> {
             tracing::warn!(scheme = other, "refusing to open an action URL that is not http(s)");
             None
         }
+    }
+}
+
+/// What a notification replaces: the one before it with the same key.
+///
+/// A system notice repeated with the same kind, level and message (a
+/// monitor re-raising "replication lag above 30 s" every few seconds)
+/// updates the one notification on screen instead of stacking a new one
+/// each time; every other event is its own notification.
+fn notification_key(item: &FeedItem) -> String {
+    match &item.event {
+        Event::SystemMaintenance(s) | Event::SystemUpdate(s) | Event::SystemAlert(s) => {
+            let kind = item.event.kind();
+            let digest = xxhash_rust::xxh3::xxh3_64(s.message.as_bytes());
+            format!("system:{kind:?}:{:?}:{digest:016x}", s.level)
+        }
+        _ => item.id.clone(),
     }
 }
 
@@ -559,6 +576,40 @@ mod tests {
         let critical = policy.decide(&item(CRITICAL), &ops, NOON).unwrap();
         assert_eq!(critical.urgency, Urgency::Critical);
         assert_eq!(critical.title, "System");
+    }
+
+    #[test]
+    fn a_repeated_system_alert_replaces_its_notification_and_a_different_one_does_not() {
+        let ops = settings(Profile::Ops);
+        let mut policy = Policy::default();
+        let alert = |message: &str, at: i64| {
+            item(&format!(
+                r#"{{"type":"system:alert","level":"critical","message":"{message}","timestamp":{at}}}"#
+            ))
+        };
+        let mut first = alert("Replication lag above 30 s", 1);
+        first.id = "a".into();
+        let mut again = alert("Replication lag above 30 s", 2);
+        again.id = "b".into();
+        let mut other = alert("Disk almost full", 3);
+        other.id = "c".into();
+        let key =
+            |item: &FeedItem, policy: &mut Policy| policy.decide(item, &ops, NOON).unwrap().key;
+        assert_eq!(key(&first, &mut policy), key(&again, &mut policy));
+        assert_ne!(key(&first, &mut policy), key(&other, &mut policy));
+        let request = |n: &str| {
+            let mut i = item(&format!(
+                r#"{{"type":"approval:request","resourceType":"payment","resourceId":"{n}","resourceNumber":"{n}","requesterId":"u2","requesterName":"R","timestamp":1}}"#
+            ));
+            i.id = n.into();
+            i
+        };
+        let approver = settings(Profile::Approver);
+        assert_ne!(
+            policy.decide(&request("p1"), &approver, NOON).unwrap().key,
+            policy.decide(&request("p2"), &approver, NOON).unwrap().key,
+            "every approval request is its own notification"
+        );
     }
 
     #[test]
