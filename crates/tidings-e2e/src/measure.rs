@@ -7,9 +7,11 @@
 //! - `PUBLISH` → row in the DOM at a fixed rate: a MutationObserver in the
 //!   page stamps each new inventory row with `Date.now()`; the publisher
 //!   stamps each event just before its `PUBLISH`; same machine, same clock.
-//! - idle PSS: the app launched directly (no WebDriver), left idle, then
-//!   the PSS of it and every process it started (WebKit's web and network
-//!   processes) summed from `/proc/PID/smaps_rollup`.
+//! - idle memory: the app launched directly (no WebDriver), left idle,
+//!   then the PSS and USS of it and every process it started (WebKit's web
+//!   and network processes) summed from `/proc/PID/smaps_rollup`; next to
+//!   it WebKitGTK's own floor, its MiniBrowser showing one line, measured
+//!   the same way.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -197,22 +199,48 @@ pub async fn publish_to_dom(
     Ok((latencies, missing))
 }
 
-/// What [`idle_pss`] found: the total, and each process (PID, name, PSS),
-/// all in KiB.
-#[derive(Debug)]
-pub struct IdlePss {
-    pub total_kib: u64,
-    pub processes: Vec<(u32, String, u64)>,
+/// One process's memory, in KiB: PSS (shared pages divided among the
+/// processes mapping them) and USS (pages no other process maps).
+#[derive(Debug, Clone)]
+pub struct ProcessMemory {
+    pub pid: u32,
+    pub name: String,
+    pub pss_kib: u64,
+    pub uss_kib: u64,
 }
 
-/// PSS of the app launched directly and left idle for `idle`; with `gpu`,
-/// launched with `--gpu` (WebKit's GPU compositing on).
-pub fn idle_pss(
+/// What [`idle_memory`] found: each process of the measured tree, and the
+/// other processes on the machine that also map WebKit.
+///
+/// PSS divides a shared library's pages among everyone mapping it, so a
+/// second WebKit app (a leftover from an earlier run, WebKitWebDriver) makes
+/// the measured app look up to 70 MiB smaller than it is alone; the report
+/// names them so such a figure is never taken for the real one. USS does
+/// not depend on them.
+#[derive(Debug)]
+pub struct IdleMemory {
+    pub processes: Vec<ProcessMemory>,
+    pub other_webkit: Vec<(u32, String)>,
+}
+
+impl IdleMemory {
+    pub fn pss_kib(&self) -> u64 {
+        self.processes.iter().map(|p| p.pss_kib).sum()
+    }
+
+    pub fn uss_kib(&self) -> u64 {
+        self.processes.iter().map(|p| p.uss_kib).sum()
+    }
+}
+
+/// Memory of the app launched directly and left idle for `idle`; with
+/// `gpu`, launched with `--gpu` (WebKit's GPU compositing on).
+pub fn idle_memory(
     desktop: &Desktop,
     redis: &tidings_testkit::RedisServer,
     idle: Duration,
     gpu: bool,
-) -> anyhow::Result<IdlePss> {
+) -> anyhow::Result<IdleMemory> {
     let home = AppHome::new()?;
     let mut launch =
         Launch::new("measure-idle", Source::Redis { url: redis.url(), user: "measure".into() });
@@ -226,24 +254,71 @@ pub fn idle_pss(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     home.configure(&mut command, desktop);
-    let mut app = OwnedChild::spawn_group("tidings-desk", &mut command)?;
-    std::thread::sleep(idle);
-    app.ensure_running()?;
-    let root = app.id().context("the app has a PID")?;
-    let mut processes = Vec::new();
-    let mut total = 0;
-    for pid in descendants_and_self(root)? {
-        if let Some(pss) = pss_kib(pid) {
-            let name = std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            total += pss;
-            processes.push((pid, name, pss));
-        }
+    measure_idle_tree("tidings-desk", &mut command, idle)
+}
+
+/// Where Debian and Ubuntu install WebKitGTK's own minimal browser.
+const MINIBROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
+
+/// WebKitGTK's floor on this machine: its MiniBrowser showing a one-line
+/// page, compositing off like the app, measured the same way. `None` when
+/// MiniBrowser is not installed (it ships in `libwebkit2gtk-4.1-0`).
+pub fn webkit_floor(desktop: &Desktop, idle: Duration) -> anyhow::Result<Option<IdleMemory>> {
+    if !Path::new(MINIBROWSER).exists() {
+        return Ok(None);
     }
-    app.terminate(Duration::from_secs(5));
-    Ok(IdlePss { total_kib: total, processes })
+    let home = AppHome::new()?;
+    let page = home.path().join("floor.html");
+    std::fs::write(&page, "<!doctype html><title>floor</title><p>Tidings</p>")?;
+    let mut command = Command::new(MINIBROWSER);
+    command
+        .arg(format!("file://{}", page.display()))
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    home.configure(&mut command, desktop);
+    measure_idle_tree("MiniBrowser", &mut command, idle).map(Some)
+}
+
+fn measure_idle_tree(
+    name: &'static str,
+    command: &mut Command,
+    idle: Duration,
+) -> anyhow::Result<IdleMemory> {
+    // The previous run's WebKit processes may still be exiting; waiting
+    // for them keeps their shared pages out of this run's PSS.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !webkit_processes(&[]).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut child = OwnedChild::spawn_group(name, command)?;
+    std::thread::sleep(idle);
+    child.ensure_running()?;
+    let root = child.id().context("the measured process has a PID")?;
+    let tree = descendants_and_self(root)?;
+    let processes = tree.iter().filter_map(|&pid| process_memory(pid)).collect();
+    let other_webkit = webkit_processes(&tree);
+    child.terminate(Duration::from_secs(5));
+    Ok(IdleMemory { processes, other_webkit })
+}
+
+/// Processes, other than `except`, that map WebKitGTK's library.
+fn webkit_processes(except: &[u32]) -> Vec<(u32, String)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| !except.contains(pid) && *pid != std::process::id())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/maps"))
+                .is_ok_and(|maps| maps.contains("libwebkit2gtk"))
+        })
+        .map(|pid| (pid, process_name(pid)))
+        .collect()
+}
+
+fn process_name(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim().to_owned()
 }
 
 /// `root` and every process below it, from `/proc/*/stat` parent links.
@@ -271,15 +346,23 @@ fn descendants_and_self(root: u32) -> anyhow::Result<Vec<u32>> {
     Ok(found)
 }
 
-/// The `Pss:` line of `/proc/PID/smaps_rollup`, in KiB.
-fn pss_kib(pid: u32) -> Option<u64> {
-    let rollup =
-        std::fs::read_to_string(Path::new("/proc").join(pid.to_string()).join("smaps_rollup"))
-            .ok()?;
-    rollup
-        .lines()
-        .find_map(|line| line.strip_prefix("Pss:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+/// PSS and USS (private clean + private dirty) from
+/// `/proc/PID/smaps_rollup`, in KiB; `None` once the process is gone.
+fn process_memory(pid: u32) -> Option<ProcessMemory> {
+    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let field = |name: &str| -> u64 {
+        rollup
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Some(ProcessMemory {
+        pid,
+        name: process_name(pid),
+        pss_kib: field("Pss:"),
+        uss_kib: field("Private_Clean:") + field("Private_Dirty:"),
+    })
 }
 
 /// The value at quantile `q` (0..=1) of sorted `values`.

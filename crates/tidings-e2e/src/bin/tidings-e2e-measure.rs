@@ -14,7 +14,7 @@ use tidings_testkit::RedisServer;
 
 #[derive(Debug, Parser)]
 #[command(
-    about = "Measure the real Tidings desktop app: cold start, PUBLISH→DOM latency, idle PSS"
+    about = "Measure the real Tidings desktop app: cold start, PUBLISH→DOM latency, idle memory"
 )]
 struct Args {
     /// Cold starts to time.
@@ -83,24 +83,62 @@ async fn main() -> anyhow::Result<()> {
         latencies.last().copied().unwrap_or(f64::NAN),
     )?;
 
+    let idle = Duration::from_secs(args.idle_secs);
     for (gpu, how) in [(false, "as shipped"), (true, "with --gpu")] {
-        let measure::IdlePss { total_kib: total, processes } =
-            measure::idle_pss(&desktop, &redis, Duration::from_secs(args.idle_secs), gpu)?;
-        writeln!(
-            report,
-            "idle PSS after {} s, {how}: {:.1} MiB",
-            args.idle_secs,
-            total as f64 / 1024.0
+        let memory = measure::idle_memory(&desktop, &redis, idle, gpu)?;
+        write_memory(
+            &mut report,
+            &format!("idle memory after {} s, {how}", args.idle_secs),
+            &memory,
         )?;
-        for (pid, name, pss) in processes {
-            writeln!(report, "  {pid:>7} {name:<20} {:.1} MiB", pss as f64 / 1024.0)?;
-        }
+    }
+    match measure::webkit_floor(&desktop, idle)? {
+        Some(floor) => write_memory(
+            &mut report,
+            "WebKitGTK's floor: its MiniBrowser showing one line, compositing off",
+            &floor,
+        )?,
+        None => writeln!(report, "WebKitGTK's floor: not measured (no MiniBrowser installed)")?,
     }
 
     print!("{report}");
     if let Some(out) = args.out {
         std::fs::write(&out, &report)?;
         eprintln!("saved to {}", out.display());
+    }
+    Ok(())
+}
+
+fn write_memory(
+    report: &mut String,
+    title: &str,
+    memory: &measure::IdleMemory,
+) -> std::fmt::Result {
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    writeln!(
+        report,
+        "{title}: PSS {:.1} MiB, USS {:.1} MiB",
+        mib(memory.pss_kib()),
+        mib(memory.uss_kib())
+    )?;
+    for process in &memory.processes {
+        writeln!(
+            report,
+            "  {:>7} {:<20} PSS {:>6.1} MiB  USS {:>6.1} MiB",
+            process.pid,
+            process.name,
+            mib(process.pss_kib),
+            mib(process.uss_kib)
+        )?;
+    }
+    if !memory.other_webkit.is_empty() {
+        let others: Vec<String> =
+            memory.other_webkit.iter().map(|(pid, name)| format!("{pid} {name}")).collect();
+        writeln!(
+            report,
+            "  WARNING: other processes map WebKit ({}); they share its pages, so this PSS is lower than the app's alone (USS is not affected)",
+            others.join(", ")
+        )?;
     }
     Ok(())
 }
