@@ -63,6 +63,15 @@ export function formatDateTime(ms: number, locale: Locale): string {
   ).format(ms);
 }
 
+/** The date alone, for the time column of older events (it fits where date and time do not). */
+export function formatDate(ms: number, locale: Locale): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  return cached(
+    `d:${locale}`,
+    () => new Intl.DateTimeFormat(locale, { year: 'numeric', month: '2-digit', day: '2-digit' }),
+  ).format(ms);
+}
+
 /** Time of day, for today's events. */
 export function formatTime(ms: number, locale: Locale): string {
   if (!Number.isFinite(ms)) return String(ms);

@@ -5,7 +5,7 @@ import { useState } from 'preact/hooks';
 import type { FeedId } from '../bindings/FeedId';
 import type { FeedItem } from '../bindings/FeedItem';
 import { useApp } from '../context';
-import { formatDateTime, formatRelative, formatTime } from '../format';
+import { formatDate, formatDateTime, formatRelative, formatTime } from '../format';
 
 /** "5 min ago", with the exact time as a tooltip; ticks with the shared clock. */
 export function RelTime({ ms }: { ms: number }): VNode {
@@ -17,13 +17,16 @@ export function RelTime({ ms }: { ms: number }): VNode {
   );
 }
 
-/** Clock time plus relative age: the time column of every feed. */
+/**
+ * Clock time (older events: their date) plus relative age: the time column
+ * of every feed. The exact date and time is the tooltip.
+ */
 export function TimeCell({ ms }: { ms: number }): VNode {
   const { t, now } = useApp();
   const sameDay = Math.abs(now - ms) < 20 * 3600_000;
   return (
     <span class="cell time" role="cell" title={formatDateTime(ms, t.locale)}>
-      <span class="abs">{sameDay ? formatTime(ms, t.locale) : formatDateTime(ms, t.locale)}</span>
+      <span class="abs">{sameDay ? formatTime(ms, t.locale) : formatDate(ms, t.locale)}</span>
       <span class="ago">{formatRelative(ms, now, t)}</span>
     </span>
   );

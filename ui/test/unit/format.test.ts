@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   compactJson,
   formatChange,
+  formatDate,
   formatDuration,
   formatMoney,
   formatRelative,
@@ -34,6 +35,14 @@ describe('formatChange', () => {
     expect(formatChange(100, 'en')).toBe('+100');
     expect(formatChange(-40, 'en')).toBe('-40');
     expect(formatChange(0, 'en')).toBe('0');
+  });
+});
+
+describe('formatDate', () => {
+  it('gives the date alone, in each locale, with no time of day', () => {
+    const at = Date.UTC(2024, 10, 15, 12, 0, 0);
+    expect(formatDate(at, 'en')).toBe('11/15/2024');
+    expect(formatDate(at, 'zh-CN')).toBe('2024/11/15');
   });
 });
 
