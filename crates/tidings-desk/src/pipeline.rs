@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tidings::history::HistoryConfig;
 use tidings::source::{
@@ -57,6 +57,9 @@ pub const TOAST_CAP: usize = 20;
 /// History rows written between two prunes, besides the 10-minute timer, so
 /// the count bound holds under heavy traffic too.
 pub const PRUNE_EVERY_ROWS: usize = 20_000;
+/// A history write slower than this held the feeds back noticeably; it is
+/// logged (at most once a minute, with how many there were).
+const SLOW_WRITE: Duration = Duration::from_millis(250);
 pub const PENDING_CAP: usize = 5000;
 /// After no notification daemon answered, how long before asking again.
 pub const NATIVE_RETRY_MS: i64 = 60_000;
@@ -199,6 +202,34 @@ struct Pipeline {
     pending_positions: BTreeMap<String, String>,
     unread_changed: bool,
     rows_since_prune: usize,
+    slow_writes: SlowWrites,
+}
+
+/// Slow history writes since the last warning about them.
+#[derive(Default)]
+struct SlowWrites {
+    count: u32,
+    worst: Duration,
+    warned_at: Option<Instant>,
+}
+
+impl SlowWrites {
+    fn record(&mut self, took: Duration, rows: usize) {
+        if took < SLOW_WRITE {
+            return;
+        }
+        self.count += 1;
+        self.worst = self.worst.max(took);
+        if self.warned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+            tracing::warn!(
+                slowest_ms = self.worst.as_millis() as u64,
+                slow_writes = self.count,
+                last_rows = rows,
+                "writing history to disk was slow, and the feeds waited for it; is the disk busy or remote?"
+            );
+            *self = SlowWrites { warned_at: Some(Instant::now()), ..SlowWrites::default() };
+        }
+    }
 }
 
 /// Runs the pipeline until `parts.cancel` is cancelled.
@@ -257,6 +288,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         pending_positions: BTreeMap::new(),
         unread_changed: false,
         rows_since_prune: 0,
+        slow_writes: SlowWrites::default(),
     };
     pipeline.start_source();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
@@ -519,9 +551,11 @@ impl Pipeline {
         if !self.pending_rows.is_empty() || !self.pending_positions.is_empty() {
             let rows = std::mem::take(&mut self.pending_rows);
             let positions = std::mem::take(&mut self.pending_positions);
+            let started = Instant::now();
             if let Err(error) = self.store.write(&rows, &positions) {
                 tracing::error!(%error, "writing history failed; these events stay on screen but not on disk");
             }
+            self.slow_writes.record(started.elapsed(), rows.len());
             self.rows_since_prune += rows.len();
             if self.rows_since_prune >= PRUNE_EVERY_ROWS {
                 self.rows_since_prune = 0;
