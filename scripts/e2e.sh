@@ -9,7 +9,9 @@
 #   scripts/e2e.sh NAME_FILTER     only the tests whose name contains it
 #   scripts/e2e.sh --measure [ARGS]  build in release, then measure start-up,
 #                                  latency and idle memory (docs/desktop.md);
-#                                  ARGS go to tidings-e2e-measure (--gpu, --rate…)
+#                                  ARGS go to tidings-e2e-measure (--gpu, --rate…);
+#                                  the first release build (fat LTO) takes
+#                                  ~25 min on 2 cores, a rebuild ~6
 #
 # Respects CARGO_TARGET_DIR. TIDINGS_E2E_JOBS sets how many tests run at
 # once (default 2: each runs a whole WebKit app).
