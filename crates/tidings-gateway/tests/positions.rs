@@ -44,24 +44,10 @@ async fn a_redis_that_takes_over_half_a_second_to_record_delays_the_event_but_lo
     let gateway = TestGateway::start(config(&redis.url())).await;
     let mut client = gateway.subscribed(&["orders"]).await;
 
-    // PUBLISH and CLIENT PAUSE in one pipeline: Redis runs both before it
+    // PUBLISH and CLIENT PAUSE in one write: Redis runs both before it
     // writes the message to the gateway, so the gateway's recording script
     // waits 1.2 s for its answer (redis-rs alone gives up after 500 ms).
-    let connection_client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = connection_client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::pipe()
-        .cmd("PUBLISH")
-        .arg("ws:orders")
-        .arg(order(1))
-        .ignore()
-        .cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(1200)
-        .arg("WRITE")
-        .ignore()
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    redis.publish_then_pause_writes("ws:orders", &order(1), Duration::from_millis(1200));
 
     // The very next frame is the event: no status frame, no resubscribe.
     let frame = client.next().await;

@@ -202,6 +202,38 @@ impl RedisServer {
         reply.parse().unwrap_or_else(|_| panic!("PUBLISH replied {reply:?}, not a count"))
     }
 
+    /// `PUBLISH channel payload` and `CLIENT PAUSE pause WRITE` in one
+    /// write: Redis runs both before it delivers the message, so whoever
+    /// records what it receives (a gateway, a Redis source) finds Redis
+    /// refusing writes for `pause`. Tests use it to prove that a slow Redis
+    /// delays an event and loses nothing. Returns PUBLISH's subscriber count.
+    pub fn publish_then_pause_writes(&self, channel: &str, payload: &str, pause: Duration) -> u64 {
+        let millis = pause.as_millis().to_string();
+        let mut request = Vec::new();
+        let mut replies = 2;
+        if let Some(password) = &self.password {
+            request.extend(resp_command(&["AUTH", password]));
+            replies += 1;
+        }
+        request.extend(resp_command(&["PUBLISH", channel, payload]));
+        request.extend(resp_command(&["CLIENT", "PAUSE", &millis, "WRITE"]));
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))
+            .unwrap_or_else(|error| panic!("connecting to redis on port {}: {error}", self.port));
+        stream.set_read_timeout(Some(Duration::from_secs(5))).expect("a read timeout");
+        stream.write_all(&request).expect("sending PUBLISH and CLIENT PAUSE");
+        let mut seen = String::new();
+        let mut chunk = [0u8; 256];
+        while seen.matches("\r\n").count() < replies {
+            let n =
+                stream.read(&mut chunk).expect("reading the replies to PUBLISH and CLIENT PAUSE");
+            assert!(n > 0, "redis closed the connection; replies so far {seen:?}");
+            seen.push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+        assert!(!seen.lines().any(|line| line.starts_with('-')), "redis refused: {seen:?}");
+        let count = seen.lines().find_map(|line| line.strip_prefix(':'));
+        count.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("PUBLISH replied {seen:?}"))
+    }
+
     /// The directory the server runs in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
@@ -212,6 +244,17 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// One command in RESP, the protocol Redis speaks.
+fn resp_command(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend(format!("${}\r\n", arg.len()).into_bytes());
+        out.extend(arg.as_bytes());
+        out.extend(b"\r\n");
+    }
+    out
 }
 
 /// Runs the real `redis-cli -p PORT ARGS…`.

@@ -233,25 +233,11 @@ async fn a_redis_that_takes_over_half_a_second_to_record_keeps_the_source_live_a
     let mut source = spawn_redis_source(recording(server.url(), BTreeMap::new()), cancel, 64);
     live(&mut source).await;
 
-    // PUBLISH and CLIENT PAUSE in one pipeline: Redis runs both before it
+    // PUBLISH and CLIENT PAUSE in one write: Redis runs both before it
     // writes the message to the source, so the source's recording script
     // arrives while writes are paused and waits 1.2 s for its answer.
     // (redis-rs on its own gives up on an answer after 500 ms.)
-    let client = redis::Client::open(server.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = redis::pipe()
-        .cmd("PUBLISH")
-        .arg("ws:orders")
-        .arg(order(1))
-        .ignore()
-        .cmd("CLIENT")
-        .arg("PAUSE")
-        .arg(1200)
-        .arg("WRITE")
-        .ignore()
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    server.publish_then_pause_writes("ws:orders", &order(1), Duration::from_millis(1200));
 
     let message = loop {
         match next(&mut source).await {
