@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use futures_util::{FutureExt, StreamExt};
 use redis::AsyncCommands;
-use tidings::history::{History, HistoryError, Position, Recovery};
+use tidings::history::{History, HistoryError, Position, Recovery, recorder_connection};
 use tidings_events::channel::REDIS_PATTERN_ALL;
 use tidings_events::channel::REDIS_PREFIX;
 use tidings_events::frame::{ServerFrame, UpstreamState};
@@ -306,17 +306,8 @@ async fn subscribe<'a>(
     pubsub.psubscribe(REDIS_PATTERN_ALL).await.map_err(|e| e.to_string())?;
     let Some(recorder) = recorder else { return Ok((pubsub, None)) };
     let history_error = |error: HistoryError| format!("history: {error}");
-    // Not redis-rs's default 500 ms reply timeout: recording a batch on a
-    // busy Redis can take longer, and REDIS_TIMEOUT around each call is the
-    // bound (giving up resubscribes and loses what was read meanwhile).
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(REDIS_TIMEOUT))
-        .set_response_timeout(Some(REDIS_TIMEOUT));
-    let mut connection = redis
-        .client()
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut connection =
+        recorder_connection(redis.client(), REDIS_TIMEOUT).await.map_err(|e| e.to_string())?;
     recorder.history.load(&mut connection).await.map_err(history_error)?;
     let mut replayed_up_to = HashMap::new();
     let channels: Vec<(String, Position)> =

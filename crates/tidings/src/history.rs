@@ -227,6 +227,23 @@ end
 return {epoch, 0, after, 0}
 ";
 
+/// A connection for recording and replaying history that waits up to
+/// `timeout` to connect and for each reply.
+///
+/// Not redis-rs's default 500 ms reply timeout: a Redis busy recording
+/// thousands of events a second can take longer for one batch, and giving
+/// up there drops the connection and the messages read but not yet
+/// recorded. Gateways and Redis sources both record through one of these.
+pub async fn recorder_connection(
+    client: &redis::Client,
+    timeout: Duration,
+) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeout))
+        .set_response_timeout(Some(timeout));
+    client.get_multiplexed_async_connection_with_config(&config).await
+}
+
 /// The history scripts and their limits.
 #[derive(Debug, Clone)]
 pub struct History {

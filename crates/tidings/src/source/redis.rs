@@ -400,16 +400,8 @@ impl Session for RedisSession {
         let mut replayed_up_to = HashMap::new();
         if let Some(history) = &self.history {
             let catching_up = async {
-                // redis-rs gives up on a reply after 500 ms by default; a
-                // Redis busy recording thousands of events a second can
-                // take longer for a batch, and giving up there drops the
-                // connection and the messages read but not yet recorded.
-                // HISTORY_TIMEOUT around each call is the bound.
-                let config = redis::AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(HISTORY_TIMEOUT));
                 let mut connection =
-                    self.client.get_multiplexed_async_connection_with_config(&config).await?;
+                    crate::history::recorder_connection(&self.client, HISTORY_TIMEOUT).await?;
                 history.load(&mut connection).await?;
                 let mut replays = Vec::new();
                 for (channel, since) in &self.delivered {
