@@ -46,7 +46,7 @@ struct Cli {
     #[command(flatten)]
     desk: DeskArgs,
     /// Let WebKit composite the window on the GPU: smoother scrolling on
-    /// large screens, about 100 MB more memory. Off by default.
+    /// large screens, about 110 MiB more memory. Off by default.
     #[arg(long, env = "TIDINGS_GPU", value_parser = clap::builder::FalseyValueParser::new())]
     gpu: bool,
 }

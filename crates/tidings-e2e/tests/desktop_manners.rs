@@ -1,6 +1,7 @@
 //! The app as a desktop citizen: a click on its native notification brings
-//! the window to the clicked item (its screen shown, the row highlighted), and a broken config file is explained in
-//! the window instead of crashing the app. Run by `scripts/e2e.sh`.
+//! the window to the clicked item (its screen shown, the row highlighted),
+//! and a broken config file is explained in the window instead of crashing
+//! the app. Run by `scripts/e2e.sh`.
 
 use anyhow::ensure;
 use tidings_e2e::app::ON_SCREEN;
