@@ -21,6 +21,14 @@ profile="${TIDINGS_PROFILE:-approver}"
 # The URL with any password hidden, for everything this script prints.
 shown="$(printf '%s' "$url" | sed -E 's#(://[^:/@]*:)[^@]*@#\1***@#')"
 
+case "$profile" in
+  warehouse | approver | ops) ;;
+  *)
+    echo "run: TIDINGS_PROFILE=$profile is not a profile; use warehouse, approver or ops" >&2
+    exit 2
+    ;;
+esac
+
 tail_only=false
 demo_args=()
 for argument in "$@"; do
@@ -156,9 +164,24 @@ else
   echo "run: redis-server is up (pid $redis_pid)"
 fi
 
-if $tail_only; then
+# Starts `tidings demo` in the background; if it stops at once (a bad
+# argument: its arguments are the user's), shows why and stops everything.
+start_demo() {
   "$tidings" demo "${demo_args[@]}" >"$workdir/demo.log" 2>&1 &
   demo_pid=$!
+  for _ in $(seq 1 10); do
+    if ! kill -0 "$demo_pid" 2>/dev/null; then
+      echo "run: \`tidings demo ${demo_args[*]}\` stopped at once:" >&2
+      cat "$workdir/demo.log" >&2
+      demo_pid=""
+      exit 2
+    fi
+    sleep 0.1
+  done
+}
+
+if $tail_only; then
+  start_demo
   echo "run: demo publishing in the background (pid $demo_pid); tail below. Ctrl-C to stop."
   echo
   set +e
@@ -183,8 +206,7 @@ for _ in $(seq 1 100); do
 done
 echo "run: gateway is up on $listen (pid $gateway_pid; log $workdir/gateway.log)"
 
-"$tidings" demo "${demo_args[@]}" >"$workdir/demo.log" 2>&1 &
-demo_pid=$!
+start_demo
 echo "run: demo publishing in the background (pid $demo_pid)"
 
 TIDINGS_TOKEN="$("$tidings" token --user u1)"
