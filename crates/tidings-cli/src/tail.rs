@@ -101,6 +101,8 @@ pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
                     render::safe(&channel)
                 );
             }
+            // tail shows events; where it is in history is not news.
+            SourceUpdate::Position { .. } => {}
             SourceUpdate::Message(message) => {
                 let decoded = tidings_events::decode(&message.payload);
                 counts.add(&decoded);

@@ -357,6 +357,13 @@ impl Pipeline {
                         .collect(),
                     history: Some(HistoryConfig::default()),
                     resume,
+                    resume_tails: self
+                        .store
+                        .unlocated_tails()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(channel, (payload, at))| (channel, (payload.into(), at)))
+                        .collect(),
                     ..RedisSourceConfig::new(source.url.clone())
                 };
                 spawn_redis_source(config, token.clone(), SOURCE_QUEUE)
@@ -422,6 +429,9 @@ impl Pipeline {
                 let earliest = self.status.missed_since.map_or(since, |old| old.min(since));
                 self.status.missed_since = Some(earliest);
                 self.pending.status = Some(self.status.clone());
+            }
+            SourceUpdate::Position { channel, position } => {
+                self.pending_positions.insert(channel, position);
             }
             SourceUpdate::Message(message) => self.message(message),
         }

@@ -161,6 +161,27 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
     }
 
+    /// Per Redis channel, the newest kept item if its position was not
+    /// known when it was kept: its payload and when it was received. The
+    /// Redis source looks these up before resuming (positions arrive after
+    /// the items they cover, and the app may close in between).
+    pub fn unlocated_tails(&self) -> Result<BTreeMap<String, (String, i64)>, StoreError> {
+        let mut statement = self
+            .connection
+            .prepare(
+                "SELECT channel, payload, received_at FROM items
+                 WHERE seq IN (SELECT MAX(seq) FROM items GROUP BY channel) AND position IS NULL",
+            )
+            .map_err(|e| self.wrap(e))?;
+        let rows = statement
+            .query_map([], |row| {
+                let channel: String = row.get(0)?;
+                Ok((format!("ws:{channel}"), (row.get::<_, String>(1)?, row.get::<_, i64>(2)?)))
+            })
+            .map_err(|e| self.wrap(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.wrap(e))
+    }
+
     /// The largest `seq` stored (0 when empty), so numbering continues.
     pub fn max_seq(&self) -> Result<u64, StoreError> {
         self.connection

@@ -201,21 +201,43 @@ async fn history_and_read_marks_survive_a_restart() {
     assert_eq!(snapshot.unread[&FeedId::Orders], 1);
 }
 
+/// An always-on recorder, as a gateway runs, until the token is cancelled.
+fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let config = tidings::recorder::RecorderConfig {
+        url: redis.url(),
+        history: Some(tidings::history::HistoryConfig::default()),
+        duty: tidings::recorder::Duty::Always,
+        backoff: tidings::Backoff::default(),
+    };
+    tokio::spawn(tidings::recorder::run_recorder(config, |_| {}, cancel.clone()));
+    cancel
+}
+
+/// The app is closed right after an event (before its position could be
+/// looked up), events follow while it is closed, and it comes back.
+async fn closed_and_reopened(redis: &RedisServer, dir: &std::path::Path) -> App {
+    let mut app = start(redis, dir, Profile::Warehouse);
+    app.live().await;
+    redis.publish("ws:orders", &seq_event(0));
+    app.items(1).await;
+    app.desk.shutdown().await;
+    for n in 1..=3 {
+        redis.publish("ws:orders", &seq_event(n));
+    }
+    start(redis, dir, Profile::Warehouse)
+}
+
 #[tokio::test]
 async fn events_published_while_the_app_was_closed_arrive_once_when_it_returns() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let publisher = Publisher::new(PublisherConfig::new(redis.url())).unwrap();
-    let mut app = start(&redis, dir.path(), Profile::Warehouse);
-    app.live().await;
-    publisher.publish_raw(&Channel::Orders, &seq_event(0)).await.result().unwrap();
-    app.items(1).await;
-    app.desk.shutdown().await;
-
-    for n in 1..=3 {
-        publisher.publish_raw(&Channel::Orders, &seq_event(n)).await.result().unwrap();
-    }
-    let mut again = start(&redis, dir.path(), Profile::Warehouse);
+    let recording = recorder_up_all_along(&redis);
+    tidings_testkit::eventually("a recorder on duty", WAIT, || {
+        redis.recording_duty_holder().is_some()
+    })
+    .await;
+    let mut again = closed_and_reopened(&redis, dir.path()).await;
     let items = again.items(3).await;
     assert_eq!(
         items.iter().map(order_number).collect::<Vec<_>>(),
@@ -223,7 +245,26 @@ async fn events_published_while_the_app_was_closed_arrive_once_when_it_returns()
     );
     let snapshot = again.desk.snapshot().await.unwrap();
     assert_eq!(snapshot.feeds[&FeedId::Orders].len(), 4, "nothing twice");
-    assert_eq!(snapshot.status.missed_since, None);
+    assert_eq!(snapshot.status.missed_since, None, "a recorder was up all along");
+    recording.cancel();
+}
+
+#[tokio::test]
+async fn events_published_while_the_app_was_closed_and_nobody_recorded_are_told() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut again = closed_and_reopened(&redis, dir.path()).await;
+    // Plain PUBLISHes while nobody recorded could have been lost: the app
+    // cannot prove otherwise, so it says since when (the last event it had).
+    loop {
+        let batch = again.batch().await;
+        if batch.status.as_ref().is_some_and(|status| status.missed_since.is_some()) {
+            break;
+        }
+    }
+    let snapshot = again.desk.snapshot().await.unwrap();
+    let orders = &snapshot.feeds[&FeedId::Orders];
+    assert!(!orders.is_empty() && orders.len() <= 4, "nothing twice: {}", orders.len());
 }
 
 #[tokio::test]

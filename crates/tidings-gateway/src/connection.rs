@@ -24,13 +24,14 @@
 //! written after the events already queued for the connection, and no event
 //! of the channels it lists follows it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tidings::history::{History, Position};
+use tidings::resume::Floors;
 use tidings_events::channel::REDIS_PREFIX;
 use tidings_events::frame::{ClientFrame, ErrorCode, ServerFrame, parse_client_frame};
 use tidings_events::{Channel, Decoded};
@@ -134,7 +135,7 @@ where
         subscriptions: Vec::new(),
         waiting_for_live: Vec::new(),
         waiting_since: BTreeMap::new(),
-        replayed_up_to: HashMap::new(),
+        replayed_up_to: Floors::default(),
         last_heard: Instant::now(),
         status: shared.status.clone(),
         shared: Arc::clone(&shared),
@@ -159,8 +160,8 @@ struct Connection<S> {
     /// The `since` positions of those channels.
     waiting_since: BTreeMap<String, String>,
     /// Per channel, the last position a replay sent: queued live events at
-    /// or below it are skipped.
-    replayed_up_to: HashMap<String, Position>,
+    /// or below it are skipped (the one resume engine's rule).
+    replayed_up_to: Floors,
     last_heard: Instant,
     status: watch::Receiver<UpstreamStatus>,
     shared: Arc<Shared>,
@@ -224,7 +225,7 @@ where
         if !self.replayed_up_to.is_empty() {
             let floors = &self.replayed_up_to;
             batch.retain(|message| {
-                floors.get(&*message.channel).is_none_or(|floor| !message.is_covered_by(floor))
+                message.position.as_deref().is_none_or(|at| !floors.covers(&message.channel, at))
             });
         }
         if batch.is_empty() {
@@ -387,7 +388,7 @@ where
                     }
                     self.waiting_for_live.retain(|waiting| waiting != name);
                     self.waiting_since.remove(name);
-                    self.replayed_up_to.remove(name);
+                    self.replayed_up_to.forget(name);
                     if !removed.contains(name) {
                         removed.push(name.clone());
                     }
@@ -437,17 +438,17 @@ where
                 continue;
             };
             let redis_channel = format!("{REDIS_PREFIX}{channel}");
-            let recovery = match redis.recover(history, &redis_channel, &since).await {
-                Ok(recovery) => recovery,
+            let replay = match redis.replay(history, &redis_channel, &since).await {
+                Ok(replay) => replay,
                 Err(error) => {
                     tracing::warn!(connection = self.id, %channel, %error, "cannot read history for a resuming subscribe; closing so the client retries");
                     return Err(End::HistoryUnavailable);
                 }
             };
-            recovered.insert(channel.clone(), recovery.recovered);
-            let mut last = (recovery.epoch == since.epoch).then_some(since);
+            recovered.insert(channel.clone(), replay.recovered());
+            let last = replay.last(&since);
             let mut replayed = 0u64;
-            for entry in recovery.entries {
+            for entry in replay.entries {
                 let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
                 // Malformed payloads were recorded as received; they are
                 // never forwarded, live or replayed.
@@ -456,11 +457,10 @@ where
                     frames.push(Message::Text(message.frame));
                     replayed += 1;
                 }
-                last = Some(entry.position);
             }
             self.shared.metrics.messages_out.inc_by(replayed);
             if let Some(last) = last {
-                self.replayed_up_to.insert(channel.clone(), last);
+                self.replayed_up_to.raise(channel, last);
             }
         }
         Ok((recovered, frames))

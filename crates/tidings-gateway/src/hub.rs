@@ -68,14 +68,6 @@ impl EventMessage {
         }
     }
 
-    /// Whether this event is at or before `floor` in the same history, so a
-    /// replay that went up to `floor` has already sent it.
-    pub fn is_covered_by(&self, floor: &Position) -> bool {
-        self.position
-            .as_deref()
-            .is_some_and(|position| position.epoch == floor.epoch && position.id <= floor.id)
-    }
-
     pub fn len(&self) -> usize {
         self.frame.len()
     }

@@ -109,7 +109,7 @@ impl Gateway {
                     status_tx,
                     metrics.clone(),
                     config.redis_backoff_max,
-                    config.history.map(History::new),
+                    config.history,
                     shutdown.clone(),
                 ));
                 Broker::Redis(redis)

@@ -26,15 +26,15 @@
 //! publishers or another gateway), then skips live messages that replay
 //! covered; a channel it cannot fully replay gets a `missed` frame.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
 use redis::AsyncCommands;
-use tidings::history::{History, HistoryError, Position, Recovery, recorder_connection};
-use tidings_events::channel::REDIS_PATTERN_ALL;
-use tidings_events::channel::REDIS_PREFIX;
+use tidings::Backoff;
+use tidings::history::{History, HistoryConfig, Position};
+use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
+use tidings::resume::{self, Replay};
+use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tidings_events::frame::{ServerFrame, UpstreamState};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -43,16 +43,10 @@ use crate::config::redact_url;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 
-/// How often an idle Redis subscription is checked with PING.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// How long Redis may take to answer a PING or to connect.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
-/// First wait before reconnecting.
+/// Ceiling of the first wait before reconnecting (full jitter below it).
 const BACKOFF_START: Duration = Duration::from_millis(100);
-/// Most messages recorded in one pipelined round trip. Messages arriving
-/// meanwhile wait in the subscription connection (redis-rs reads them into
-/// its queue; Redis's `client-output-buffer-limit pubsub` bounds the rest).
-const RECORD_BATCH: usize = 256;
 
 /// The broker link's state, as `status` frames report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +110,8 @@ impl Broker {
 pub struct RedisBroker {
     /// Shared: a `redis::Client` is large, and `Broker` is cloned per request.
     client: Arc<redis::Client>,
+    /// For the subscriber, which opens its own connection.
+    url: String,
     commands: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>>,
     url_for_logs: String,
 }
@@ -130,6 +126,7 @@ impl RedisBroker {
     pub fn new(url: &str) -> Result<Self, redis::RedisError> {
         Ok(RedisBroker {
             client: Arc::new(redis::Client::open(url)?),
+            url: url.to_owned(),
             commands: Arc::new(tokio::sync::OnceCell::new()),
             url_for_logs: redact_url(url),
         })
@@ -168,20 +165,28 @@ impl RedisBroker {
     }
 
     /// What `redis_channel` received after `since` (for a client's
-    /// `subscribe` with `since`).
-    pub async fn recover(
+    /// `subscribe` with `since`), through the one resume engine. This
+    /// gateway records every event before dispatching it, so no proof wait
+    /// is needed. A connection broken by a Redis restart fails the first
+    /// command; it is re-established and the read tried once more before
+    /// any client is told history is unavailable.
+    pub async fn replay(
         &self,
         history: &History,
         redis_channel: &str,
         since: &Position,
-    ) -> Result<Recovery, String> {
-        let mut commands = self.commands().await?;
-        let recover = history.recover(&mut commands, redis_channel, since);
-        match tokio::time::timeout(REDIS_TIMEOUT, recover).await {
-            Ok(Ok(recovery)) => Ok(recovery),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+    ) -> Result<Replay, String> {
+        let mut last_error = String::new();
+        for _attempt in 0..2 {
+            let mut commands = self.commands().await?;
+            let replay = resume::replay(history, &mut commands, redis_channel, since, 0);
+            match tokio::time::timeout(REDIS_TIMEOUT, replay).await {
+                Ok(Ok(replay)) => return Ok(replay),
+                Ok(Err(error)) => last_error = error.to_string(),
+                Err(_) => return Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+            }
         }
+        Err(last_error)
     }
 
     async fn ping(&self) -> Result<(), String> {
@@ -216,111 +221,37 @@ impl MemoryBroker {
     }
 }
 
-/// Holds the Redis subscription until `shutdown`: connect, PSUBSCRIBE, feed
-/// every message to the hub in order, and on any loss report `Reconnecting`,
-/// back off and start again.
+/// Holds the Redis subscription until `shutdown`, through the workspace's
+/// recorder ([`tidings::recorder`], always-on): every `ws:*` message is
+/// recorded (with history on) and dispatched to the hub in order with its
+/// position; after a reconnect the recorder first replays what was missed,
+/// and a channel it cannot fully replay gets a `missed` frame. Link changes
+/// become `status` frames.
 pub async fn run_redis_subscriber(
     redis: RedisBroker,
     hub: Arc<Hub>,
     status: watch::Sender<UpstreamStatus>,
     metrics: Metrics,
     backoff_max: Duration,
-    history: Option<History>,
+    history: Option<HistoryConfig>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = BACKOFF_START;
+    let config = RecorderConfig {
+        url: redis.url.clone(),
+        history,
+        duty: Duty::Always,
+        backoff: Backoff { initial: BACKOFF_START, max: backoff_max.max(BACKOFF_START) },
+    };
     let mut ever_live = false;
-    let mut recorder = history.map(|history| Recorder { history, dispatched: HashMap::new() });
-    loop {
-        let attempt = tokio::select! {
-            () = shutdown.cancelled() => return,
-            attempt = tokio::time::timeout(REDIS_TIMEOUT * 2, subscribe(&redis, recorder.as_mut(), &hub)) => attempt,
-        };
-        let error = match attempt {
-            Ok(Ok((pubsub, mut recording))) => {
-                if ever_live {
-                    metrics.redis_reconnects.inc();
-                }
-                ever_live = true;
-                backoff = BACKOFF_START;
-                tracing::info!(redis = %redis.url_for_logs, pattern = REDIS_PATTERN_ALL, "subscribed to Redis; upstream live");
-                metrics.upstream_live.set(1);
-                status.send_replace(UpstreamStatus::live());
-                let error = pump(pubsub, &hub, recording.as_mut(), &shutdown).await;
-                metrics.upstream_live.set(0);
-                match error {
-                    None => return,
-                    Some(error) => error,
-                }
-            }
-            Ok(Err(error)) => error.to_string(),
-            Err(_) => format!("no answer within {REDIS_TIMEOUT:?}"),
-        };
-        let message =
-            format!("lost Redis ({error}); reconnecting, events resume without any action");
-        if status.borrow().is_live() || !ever_live {
-            tracing::warn!(redis = %redis.url_for_logs, %error, retry_in = ?backoff, "Redis subscription unavailable; reconnecting");
+    let on_recorded = |recorded: Recorded| match recorded {
+        Recorded::Message { channel, payload, position } => {
+            hub.dispatch_at(&channel, &payload, position.as_ref());
         }
-        status.send_if_modified(|current| {
-            let next = UpstreamStatus::reconnecting(message.clone());
-            // Only a state change is news to clients; a new error text while
-            // already reconnecting is not worth a frame to every connection.
-            if current.state == next.state && current.message.is_some() {
-                return false;
-            }
-            *current = next;
-            true
-        });
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(backoff) => {}
+        Recorded::Unrecordable { channel, payload } => {
+            hub.dispatch(&channel, &payload);
         }
-        backoff = (backoff * 2).min(backoff_max);
-    }
-}
-
-/// What the reader keeps across reconnects when history is on.
-struct Recorder {
-    history: History,
-    /// The last position dispatched per Redis channel: where a replay starts.
-    dispatched: HashMap<String, Position>,
-}
-
-/// One connection's recording: its command connection, and how far the
-/// replay after connecting went per channel.
-struct Recording<'a> {
-    recorder: &'a mut Recorder,
-    connection: redis::aio::MultiplexedConnection,
-    replayed_up_to: HashMap<String, Position>,
-}
-
-/// Subscribes, then (with history) replays what each channel received since
-/// the last position dispatched before the link was lost.
-async fn subscribe<'a>(
-    redis: &RedisBroker,
-    recorder: Option<&'a mut Recorder>,
-    hub: &Hub,
-) -> Result<(redis::aio::PubSub, Option<Recording<'a>>), String> {
-    let mut pubsub = redis.client().get_async_pubsub().await.map_err(|e| e.to_string())?;
-    // Returns once Redis has confirmed: from here every publish reaches us.
-    pubsub.psubscribe(REDIS_PATTERN_ALL).await.map_err(|e| e.to_string())?;
-    let Some(recorder) = recorder else { return Ok((pubsub, None)) };
-    let history_error = |error: HistoryError| format!("history: {error}");
-    let mut connection =
-        recorder_connection(redis.client(), REDIS_TIMEOUT).await.map_err(|e| e.to_string())?;
-    recorder.history.load(&mut connection).await.map_err(history_error)?;
-    let mut replayed_up_to = HashMap::new();
-    let channels: Vec<(String, Position)> =
-        recorder.dispatched.iter().map(|(c, p)| (c.clone(), p.clone())).collect();
-    for (channel, since) in channels {
-        let recovery = recorder
-            .history
-            .recover(&mut connection, &channel, &since)
-            .await
-            .map_err(history_error)?;
-        let logical = channel.strip_prefix(REDIS_PREFIX).unwrap_or(&channel);
-        if !recovery.recovered {
-            tracing::warn!(%channel, since = %since, "history does not reach back to the last event dispatched; telling subscribers events may be missing");
+        Recorded::Missed { channel, since } => {
+            let logical = channel.strip_prefix(REDIS_PREFIX).unwrap_or(&channel);
             hub.announce(
                 logical,
                 &ServerFrame::Missed {
@@ -329,115 +260,30 @@ async fn subscribe<'a>(
                 },
             );
         }
-        let mut last = (recovery.epoch == since.epoch).then_some(since);
-        for entry in recovery.entries {
-            hub.dispatch_at(&channel, &entry.payload, Some(&entry.position));
-            last = Some(entry.position);
-        }
-        if let Some(last) = last {
-            recorder.dispatched.insert(channel.clone(), last.clone());
-            replayed_up_to.insert(channel, last);
-        }
-    }
-    Ok((pubsub, Some(Recording { recorder, connection, replayed_up_to })))
-}
-
-/// Feeds messages to the hub until the link fails (returns why) or shutdown (None).
-async fn pump(
-    pubsub: redis::aio::PubSub,
-    hub: &Hub,
-    mut recording: Option<&mut Recording<'_>>,
-    shutdown: &CancellationToken,
-) -> Option<String> {
-    let (mut sink, mut messages) = pubsub.split();
-    let mut keepalive = tokio::time::interval(KEEPALIVE_INTERVAL);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    keepalive.reset();
-    let mut batch: Vec<redis::Msg> = Vec::with_capacity(RECORD_BATCH);
-    loop {
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled() => return None,
-            message = messages.next() => match message {
-                Some(message) => {
-                    batch.clear();
-                    batch.push(message);
-                    // Whatever else has arrived goes in the same round trip.
-                    while batch.len() < RECORD_BATCH {
-                        match messages.next().now_or_never() {
-                            Some(Some(message)) => batch.push(message),
-                            Some(None) => return Some("connection closed".into()),
-                            None => break,
-                        }
-                    }
-                    if let Err(error) = dispatch_batch(hub, recording.as_deref_mut(), &batch).await {
-                        return Some(error);
-                    }
-                }
-                None => return Some("connection closed".into()),
-            },
-            _ = keepalive.tick() => {
-                match tokio::time::timeout(REDIS_TIMEOUT, sink.ping::<redis::Value>()).await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => return Some(format!("keepalive PING failed: {error}")),
-                    Err(_) => return Some(format!("keepalive PING unanswered for {REDIS_TIMEOUT:?}")),
-                }
+        Recorded::Live => {
+            if ever_live {
+                metrics.redis_reconnects.inc();
             }
+            ever_live = true;
+            tracing::info!(redis = %redis.url_for_logs, pattern = REDIS_PATTERN_ALL, "subscribed to Redis; upstream live");
+            metrics.upstream_live.set(1);
+            status.send_replace(UpstreamStatus::live());
         }
-    }
-}
-
-/// Records `batch` (with history) and dispatches it in order. A recording
-/// failure ends the connection: the messages are not dispatched now, and the
-/// replay after reconnecting sends them if they were recorded.
-async fn dispatch_batch(
-    hub: &Hub,
-    recording: Option<&mut Recording<'_>>,
-    batch: &[redis::Msg],
-) -> Result<(), String> {
-    let Some(recording) = recording else {
-        for message in batch {
-            hub.dispatch(message.get_channel_name(), message.get_payload_bytes());
+        Recorded::Reconnecting(error) => {
+            metrics.upstream_live.set(0);
+            let message =
+                format!("lost Redis ({error}); reconnecting, events resume without any action");
+            status.send_if_modified(|current| {
+                let next = UpstreamStatus::reconnecting(message.clone());
+                // Only a state change is news to clients; a new error text
+                // while already reconnecting is not worth a frame to each.
+                if current.state == next.state && current.message.is_some() {
+                    return false;
+                }
+                *current = next;
+                true
+            });
         }
-        return Ok(());
     };
-    // Only channels the hub would forward are recorded.
-    let recordable: Vec<(&str, &[u8])> = batch
-        .iter()
-        .map(|m| (m.get_channel_name(), m.get_payload_bytes()))
-        .filter(|(channel, _)| {
-            channel
-                .strip_prefix(REDIS_PREFIX)
-                .is_some_and(|logical| tidings_events::Channel::parse(logical).is_ok())
-        })
-        .collect();
-    let record = recording.recorder.history.record_many(&mut recording.connection, &recordable);
-    let positions = match tokio::time::timeout(REDIS_TIMEOUT, record).await {
-        Ok(Ok(positions)) => positions,
-        Ok(Err(error)) => return Err(format!("recording history failed: {error}")),
-        Err(_) => return Err(format!("recording history: no answer within {REDIS_TIMEOUT:?}")),
-    };
-    let mut positions = positions.into_iter();
-    for message in batch {
-        let channel = message.get_channel_name();
-        let recorded = channel
-            .strip_prefix(REDIS_PREFIX)
-            .is_some_and(|logical| tidings_events::Channel::parse(logical).is_ok());
-        if !recorded {
-            hub.dispatch(channel, message.get_payload_bytes());
-            continue;
-        }
-        let Some(position) = positions.next() else { break };
-        let replayed = recording
-            .replayed_up_to
-            .get(channel)
-            .is_some_and(|floor| floor.epoch == position.epoch && position.id <= floor.id);
-        let repeated = recording.recorder.dispatched.get(channel) == Some(&position);
-        if replayed || repeated {
-            continue;
-        }
-        hub.dispatch_at(channel, message.get_payload_bytes(), Some(&position));
-        recording.recorder.dispatched.insert(channel.to_owned(), position);
-    }
-    Ok(())
+    run_recorder(config, on_recorded, shutdown).await;
 }

@@ -1,9 +1,10 @@
 //! Positions and resume through the gateway (docs/positions.md), over real
 //! sockets and a real Redis: event frames carry positions, a subscribe with
 //! `since` replays exactly what was missed, a gap history cannot cover is
-//! reported, and the gateway being killed and
-//! restarted, or Redis being killed and restarted, ends up with every event
-//! once and in order.
+//! reported, and the gateway being killed and restarted, or Redis being
+//! killed and restarted, ends up with every event once and in order — and,
+//! whenever nobody was recording for a while (the only gateway down, Redis
+//! restarting), with the client told since when it may have missed events.
 
 mod common;
 
@@ -156,7 +157,20 @@ async fn live(source: &mut SourceHandle) {
 
 /// Reads `total` messages, failing on a `Missed` report.
 async fn collect(source: &mut SourceHandle, total: usize) -> Vec<u64> {
+    let (got, told) = collect_told(source, total, false).await;
+    assert!(!told);
+    got
+}
+
+/// Reads `total` messages; a `Missed` report fails the test unless
+/// `may_be_told`; returns the messages and whether one came.
+async fn collect_told(
+    source: &mut SourceHandle,
+    total: usize,
+    may_be_told: bool,
+) -> (Vec<u64>, bool) {
     let mut got = Vec::new();
+    let mut told = false;
     while got.len() < total {
         let update = tokio::time::timeout(WAIT * 3, source.updates.recv())
             .await
@@ -167,11 +181,14 @@ async fn collect(source: &mut SourceHandle, total: usize) -> Vec<u64> {
                 let value: serde_json::Value = serde_json::from_slice(&payload).unwrap();
                 got.push(value["n"].as_u64().unwrap());
             }
-            SourceUpdate::Missed { channel, since } => panic!("missed {channel} since {since:?}"),
-            SourceUpdate::State(_) => {}
+            SourceUpdate::Missed { channel, since } if !may_be_told => {
+                panic!("missed {channel} since {since:?}")
+            }
+            SourceUpdate::Missed { .. } => told = true,
+            SourceUpdate::State(_) | SourceUpdate::Position { .. } => {}
         }
     }
-    got
+    (got, told)
 }
 
 /// Publishes `total` events through this project's publisher in the
@@ -213,7 +230,7 @@ fn publish_continuously(
 }
 
 #[tokio::test]
-async fn a_gateway_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {
+async fn the_only_gateway_killed_and_restarted_mid_stream_loses_and_doubles_nothing_and_tells() {
     let redis = RedisServer::start();
     let mut gateway = TestGateway::start(config(&redis.url())).await;
     let addr = gateway.addr;
@@ -225,7 +242,8 @@ async fn a_gateway_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {
     third.await.unwrap();
     gateway.stop().await;
     // Published meanwhile, heard by no gateway: recorded by the publisher,
-    // delivered by the client's resume through the new gateway.
+    // delivered by the client's resume through the new gateway. Nobody
+    // recorded plain PUBLISHes meanwhile, so the client is also told.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut again = config(&redis.url());
     again.listen = addr;
@@ -236,12 +254,63 @@ async fn a_gateway_killed_and_restarted_mid_stream_loses_and_doubles_nothing() {
         "nothing was published while the gateway was down; the test proves nothing"
     );
 
+    let (got, told) = collect_told(&mut source, TOTAL as usize, true).await;
+    assert_eq!(got, (0..TOTAL).collect::<Vec<_>>());
+    assert!(told, "nobody recorded while the only gateway was down: the client must be told");
+}
+
+#[tokio::test]
+async fn a_gateway_killed_and_restarted_while_another_records_resumes_exactly_and_untold() {
+    let redis = RedisServer::start();
+    let _other = TestGateway::start(config(&redis.url())).await;
+    let mut gateway = TestGateway::start(config(&redis.url())).await;
+    let addr = gateway.addr;
+    let mut source = resuming_client(gateway.ws_url());
+    live(&mut source).await;
+
+    const TOTAL: u64 = 400;
+    let (third, publishing) = publish_continuously(redis.url(), TOTAL);
+    third.await.unwrap();
+    gateway.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = config(&redis.url());
+    again.listen = addr;
+    let _restarted = TestGateway::start(again).await;
+    publishing.await.unwrap();
+
     let got = collect(&mut source, TOTAL as usize).await;
     assert_eq!(got, (0..TOTAL).collect::<Vec<_>>());
 }
 
 #[tokio::test]
-async fn redis_killed_and_restarted_mid_stream_reaches_clients_once_each_and_in_order() {
+async fn plain_publishes_while_the_only_gateway_was_down_resume_as_not_recovered() {
+    let redis = RedisServer::start();
+    let mut gateway = TestGateway::start(config(&redis.url())).await;
+    let addr = gateway.addr;
+    let mut before = gateway.subscribed(&["orders"]).await;
+    redis.publish("ws:orders", &order(0));
+    let kept = before.next_event().await["position"].clone();
+    drop(before);
+    gateway.stop().await;
+    // The backend publishes as it does, with plain PUBLISH; nobody records.
+    for n in 1..=5 {
+        assert_eq!(redis.publish("ws:orders", &order(n)), 0);
+    }
+    let mut again = config(&redis.url());
+    again.listen = addr;
+    let restarted = TestGateway::start(again).await;
+    let mut after = restarted.client().await;
+    after
+        .send_json(json!({"type":"subscribe","channels":["orders"],"since":{"orders": kept}}))
+        .await;
+    let subscribed = after.next_of("subscribed").await;
+    assert_eq!(subscribed["recovered"], json!({"orders": false}), "{subscribed}");
+    redis.publish("ws:orders", &order(6));
+    assert_eq!(after.next_event().await["data"]["n"], 6, "live events still follow");
+}
+
+#[tokio::test]
+async fn redis_killed_and_restarted_mid_stream_reaches_clients_once_each_in_order_and_tells() {
     let mut redis = RedisServer::start_persistent();
     let gateway = TestGateway::start(config(&redis.url())).await;
     let mut source = resuming_client(gateway.ws_url());
@@ -255,8 +324,9 @@ async fn redis_killed_and_restarted_mid_stream_reaches_clients_once_each_and_in_
     redis.restart();
     publishing.await.unwrap();
 
-    let got = collect(&mut source, TOTAL as usize).await;
+    let (got, told) = collect_told(&mut source, TOTAL as usize, true).await;
     assert_eq!(got, (0..TOTAL).collect::<Vec<_>>());
+    assert!(told, "a crash may have lost plain PUBLISHes nobody could record: it must be told");
 }
 
 #[tokio::test]

@@ -10,7 +10,9 @@
 //! [`TcpProxy`] stands between a client and a server so a test can cut the
 //! network for a while.
 //!
-//! Everything here is synchronous so async and sync tests can both use it.
+//! Everything here is synchronous so async and sync tests can both use it,
+//! except [`eventually`], which awaits a condition without blocking the
+//! test's runtime.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -196,6 +198,30 @@ impl RedisServer {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// The session that holds the recording duty (docs/positions.md,
+    /// "Coverage"), if any.
+    pub fn recording_duty_holder(&self) -> Option<String> {
+        let holder = self.cli(&["GET", "tidings:recorder"]);
+        (!holder.is_empty()).then_some(holder)
+    }
+
+    /// Disconnects every client subscribed to channels by name and to no
+    /// pattern: Redis sources on a channel list, but not recorders (which
+    /// subscribe to the pattern `ws:*`). Returns how many were killed.
+    pub fn kill_channel_subscribers(&self) -> usize {
+        let list = self.cli(&["CLIENT", "LIST", "TYPE", "pubsub"]);
+        let ids: Vec<String> = list
+            .lines()
+            .filter(|line| !line.contains(" sub=0 ") && line.contains(" psub=0 "))
+            .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+            .map(str::to_owned)
+            .collect();
+        for id in &ids {
+            self.cli(&["CLIENT", "KILL", "ID", id]);
+        }
+        ids.len()
+    }
+
     /// `redis-cli PUBLISH channel payload`; returns how many subscribers got it.
     pub fn publish(&self, channel: &str, payload: &str) -> u64 {
         let reply = self.cli(&["PUBLISH", channel, payload]);
@@ -364,6 +390,17 @@ impl Drop for TcpProxy {
         self.state.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
         // Wake the accept loop so it sees `stopped`.
         let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// Waits until `check` holds, looking every 20 ms, and panics naming
+/// `what` after `timeout`. For conditions no event announces; where an
+/// event does, await the event instead.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

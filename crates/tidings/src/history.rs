@@ -34,7 +34,29 @@ pub fn stream_key(redis_channel: &str) -> String {
     format!("tidings:history:{{{redis_channel}}}")
 }
 
-fn seen_key(redis_channel: &str, payload: &[u8]) -> String {
+/// Key of the recording duty: the session id of the one recorder that
+/// proves coverage, with a short expiry it keeps renewing (docs/positions.md,
+/// "Coverage").
+pub const LEASE_KEY: &str = "tidings:recorder";
+
+/// Key of the coverage record: a hash with the holder's `session`, the Redis
+/// time `from` which it records, `until` which everything published is
+/// proven recorded, and `forgot`, the end of the newest gap no longer kept.
+pub const COVERAGE_KEY: &str = "tidings:coverage";
+
+/// Key of the gaps: a sorted set of `FROM-TO` periods (Redis milliseconds)
+/// in which nobody was proven recording, scored by their end.
+pub const GAPS_KEY: &str = "tidings:gaps";
+
+/// How often at most a channel's history is trimmed by age and has its
+/// expiry renewed (the append script does it when the expiry says it is due).
+pub const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// Most gaps kept; older ones are summarised by `forgot` in the coverage
+/// record, so a position before them is still refused.
+const MAX_GAPS: u32 = 1000;
+
+pub(crate) fn seen_key(redis_channel: &str, payload: &[u8]) -> String {
     let digest = sha1_smol::Sha1::from(payload).digest().to_string();
     format!("tidings:seen:{{{redis_channel}}}:{digest}")
 }
@@ -44,8 +66,9 @@ fn seen_key(redis_channel: &str, payload: &[u8]) -> String {
 pub struct HistoryConfig {
     /// Entries kept per channel (trimmed approximately, as `MAXLEN ~`).
     pub max_len: u64,
-    /// Entries older than this are trimmed on the next append (exact
-    /// `MINID`); zero keeps all.
+    /// Entries older than this are trimmed (`MINID ~`, at most once per
+    /// [`MAINTAIN_EVERY`] per channel), and a channel with no write for this
+    /// long expires as a whole; zero keeps all, forever.
     pub max_age: Duration,
     /// How long a recorded payload is remembered, so that recorders that
     /// receive the same message store it once. Identical payloads published
@@ -142,10 +165,71 @@ pub struct Entry {
 pub struct Recovery {
     /// Oldest first.
     pub entries: Vec<Entry>,
-    /// True when `entries` is everything after the position; false when
-    /// history was trimmed past it or Redis lost its data (new epoch).
+    /// True when `entries` is provably everything after the position.
     pub recovered: bool,
+    /// Why not, when not.
+    pub unrecovered: Option<Unrecovered>,
     pub epoch: String,
+    /// Redis time (milliseconds) up to which everything published is proven
+    /// recorded or written down as a gap.
+    pub proven_until: u64,
+}
+
+/// Why a recovery cannot prove that nothing is missing. Each one fails
+/// closed: the client is told since when events may be missing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unrecovered {
+    /// Redis lost its data (or the position is from another Redis).
+    Epoch,
+    /// The position is no longer in the history (trimmed by count or age,
+    /// the stream expired), or never was (a made-up or future position).
+    Trimmed,
+    /// Nobody was proven recording for a while after the position.
+    Gap(String),
+    /// Nobody holds the recording duty right now.
+    Unrecorded,
+    /// The recorder has not yet proven recording up to the time asked for.
+    Unproven,
+    /// More entries followed than one recovery returns.
+    TooLong,
+}
+
+impl fmt::Display for Unrecovered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unrecovered::Epoch => f.write_str("Redis lost its history (new epoch)"),
+            Unrecovered::Trimmed => f.write_str("the position is no longer in the history"),
+            Unrecovered::Gap(gap) => write!(f, "nobody was recording during {gap}"),
+            Unrecovered::Unrecorded => f.write_str("nobody is recording right now"),
+            Unrecovered::Unproven => f.write_str("the recorder has not caught up yet"),
+            Unrecovered::TooLong => f.write_str("more events followed than one replay returns"),
+        }
+    }
+}
+
+impl Unrecovered {
+    fn parse(reason: &str) -> Option<Self> {
+        Some(match reason {
+            "" => return None,
+            "epoch" => Unrecovered::Epoch,
+            "trimmed" => Unrecovered::Trimmed,
+            "unrecorded" => Unrecovered::Unrecorded,
+            "unproven" => Unrecovered::Unproven,
+            "limit" => Unrecovered::TooLong,
+            "gap" => Unrecovered::Gap("an early period".into()),
+            other => Unrecovered::Gap(other.strip_prefix("gap:").unwrap_or(other).to_owned()),
+        })
+    }
+}
+
+/// The answer to a claim of the recording duty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This session holds the duty. `gap` is the period (`FROM-TO`, Redis
+    /// milliseconds) that nobody proved recorded before it, now written down.
+    Held { gap: Option<String> },
+    /// Another session holds it.
+    Busy { holder: String },
 }
 
 /// Why a history operation failed.
@@ -158,73 +242,153 @@ pub enum HistoryError {
 }
 
 // Appends ARGV[1] to the stream KEYS[1] unless KEYS[2] says it already was;
-// returns {epoch, id, recorded}. With ARGV[6] set, also publishes it on that
+// returns {epoch, id, recorded}. With ARGV[5] set, also publishes it on that
 // channel and returns the receiver count as a fourth element, atomically.
+//
+// Cheap on purpose (docs/positions.md, "What it costs"): no read of the
+// previous entry (recovery checks that its own position is still there
+// instead of a link), and the age trim runs at most once per
+// `maintain_every` per stream, when the stream's own expiry says it is due,
+// not on every append. The same step sets the stream to expire `max_age`
+// after its last write, so an idle channel's history goes away by itself.
 const APPEND_LUA: &str = r"
 local epoch = redis.call('GET', KEYS[3])
 if not epoch then
-  epoch = ARGV[5]
+  epoch = ARGV[4]
   redis.call('SET', KEYS[3], epoch)
 end
 local id = redis.call('GET', KEYS[2])
 local recorded = 0
 if not id then
-  local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-  local prev = '0-0'
-  if #last > 0 then prev = last[1][1] end
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1], 'p', prev)
-  local max_age = tonumber(ARGV[3])
-  if max_age > 0 then
-    local now = redis.call('TIME')
-    local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age
-    if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%d', cutoff)) end
-  end
-  redis.call('SET', KEYS[2], id, 'PX', ARGV[4])
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1])
+  redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
   recorded = 1
+  local max_age = tonumber(ARGV[6])
+  if max_age > 0 then
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl < max_age - tonumber(ARGV[7]) then
+      local now = redis.call('TIME')
+      local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age
+      if cutoff > 0 then
+        redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', cutoff))
+      end
+      redis.call('PEXPIRE', KEYS[1], max_age)
+    end
+  end
 end
-if ARGV[6] ~= '' then
-  return {epoch, id, recorded, redis.call('PUBLISH', ARGV[6], ARGV[1])}
+if ARGV[5] ~= '' then
+  return {epoch, id, recorded, redis.call('PUBLISH', ARGV[5], ARGV[1])}
 end
 return {epoch, id, recorded}
 ";
 
-// Entries of stream KEYS[1] after ARGV[2] in epoch ARGV[1], at most ARGV[3];
-// returns {epoch, recovered, entries}.
+// What stream KEYS[1] holds after ARGV[2] in epoch ARGV[1], at most ARGV[3]
+// entries, and whether that is provably everything. Returns
+// {epoch, recovered, entries, reason, proven_until, newest_first}.
+// KEYS: stream, epoch, gaps, lease, coverage.
+// ARGV: since epoch, since id, limit, new epoch, since millis, need_until.
 const RECOVER_LUA: &str = r"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[4]
   redis.call('SET', KEYS[2], epoch)
 end
-local limit = tonumber(ARGV[3])
 if epoch ~= ARGV[1] then
-  local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', limit)
-  return {epoch, 0, newest, 1}
+  return {epoch, 0, {}, 'epoch', 0, 0}
 end
-local after = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', limit + 1)
+local limit = tonumber(ARGV[3])
+local since_ms = tonumber(ARGV[5])
+local reason = ''
+if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
+  reason = 'trimmed'
+end
+local forgot = tonumber(redis.call('HGET', KEYS[5], 'forgot') or '0')
+if reason == '' and since_ms < forgot then
+  reason = 'gap'
+end
+if reason == '' then
+  local gap = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[5], '+inf', 'LIMIT', 0, 1)
+  if #gap > 0 then reason = 'gap:' .. gap[1] end
+end
+local proven = tonumber(redis.call('HGET', KEYS[5], 'until') or '0')
+if reason == '' then
+  if redis.call('EXISTS', KEYS[4]) == 0 then
+    reason = 'unrecorded'
+  elseif proven < tonumber(ARGV[6]) then
+    reason = 'unproven'
+  end
+end
+-- The largest possible id has nothing after it ('(' of it is an error).
+local after = redis.pcall('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', limit + 1)
+if after.err then after = {} end
 if #after > limit then
   local newest = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[2], 'COUNT', limit)
-  return {epoch, 0, newest, 1}
+  return {epoch, 0, newest, 'limit', string.format('%d', proven), 1}
 end
-if #after > 0 then
-  local fields = after[1][2]
-  local prev = nil
-  for i = 1, #fields, 2 do
-    if fields[i] == 'p' then prev = fields[i + 1] end
+if reason ~= '' then
+  return {epoch, 0, after, reason, string.format('%d', proven), 0}
+end
+return {epoch, 1, after, '', string.format('%d', proven), 0}
+";
+
+// Takes the recording duty (KEYS[1]) for session ARGV[1], recording since
+// ARGV[2] (Redis milliseconds), when nobody else holds it or its holder was
+// ARGV[4] (this recorder's own earlier session). Writes the period nobody
+// proved as a gap. Returns {acquired, gap or holder}.
+// KEYS: lease, coverage, gaps. ARGV: session, since, ttl, previous, keep ms, max gaps.
+const ACQUIRE_LUA: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {1, ''}
+end
+if holder and holder ~= ARGV[4] then
+  return {0, holder}
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+local proven = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+local since = tonumber(ARGV[2])
+local gap = ''
+if since > proven then
+  gap = string.format('%d-%d', proven, since)
+  redis.call('ZADD', KEYS[3], since, gap)
+  local now = redis.call('TIME')
+  local old = tonumber(now[1]) * 1000 - tonumber(ARGV[5])
+  local forgot = tonumber(redis.call('HGET', KEYS[2], 'forgot') or '0')
+  local dropped = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', string.format('(%d', old), 'WITHSCORES')
+  for i = 2, #dropped, 2 do forgot = math.max(forgot, tonumber(dropped[i])) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', string.format('(%d', old))
+  local extra = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6])
+  if extra > 0 then
+    local oldest = redis.call('ZRANGE', KEYS[3], 0, extra - 1, 'WITHSCORES')
+    for i = 2, #oldest, 2 do forgot = math.max(forgot, tonumber(oldest[i])) end
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, extra - 1)
   end
-  if prev == ARGV[2] then return {epoch, 1, after, 0} end
-  return {epoch, 0, after, 0}
+  redis.call('HSET', KEYS[2], 'forgot', string.format('%d', forgot))
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return {epoch, 0, after, 0}
+redis.call('HSET', KEYS[2], 'session', ARGV[1], 'from', ARGV[2],
+  'until', string.format('%d', math.max(since, proven)))
+return {1, gap}
+";
+
+// The holder ARGV[1] proves that everything published before ARGV[2] is
+// recorded, and keeps the duty ARGV[3] ms longer. Returns 1, or 0 when the
+// duty is no longer this session's.
+// KEYS: lease, coverage.
+const PROVE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local proven = tonumber(redis.call('HGET', KEYS[2], 'until') or '0')
+if tonumber(ARGV[2]) > proven then
+  redis.call('HSET', KEYS[2], 'until', ARGV[2])
 end
-local info = redis.call('XINFO', 'STREAM', KEYS[1])
-for i = 1, #info, 2 do
-  if info[i] == 'last-generated-id' then
-    if info[i + 1] == ARGV[2] then return {epoch, 1, after, 0} end
-  end
-end
-return {epoch, 0, after, 0}
+return 1
+";
+
+// Gives the duty back if session ARGV[1] holds it (a clean shutdown).
+const RELEASE_LUA: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 ";
 
 /// A connection for recording and replaying history that waits up to
@@ -250,15 +414,34 @@ pub struct History {
     config: HistoryConfig,
     append: Script,
     recover: Script,
+    acquire: Script,
+    prove: Script,
+    release: Script,
 }
+
+/// Every script, for loading after a restart emptied Redis's cache.
+const SCRIPTS: [&str; 5] = [APPEND_LUA, RECOVER_LUA, ACQUIRE_LUA, PROVE_LUA, RELEASE_LUA];
 
 impl History {
     pub fn new(config: HistoryConfig) -> Self {
-        History { config, append: Script::new(APPEND_LUA), recover: Script::new(RECOVER_LUA) }
+        History {
+            config,
+            append: Script::new(APPEND_LUA),
+            recover: Script::new(RECOVER_LUA),
+            acquire: Script::new(ACQUIRE_LUA),
+            prove: Script::new(PROVE_LUA),
+            release: Script::new(RELEASE_LUA),
+        }
     }
 
     pub fn config(&self) -> &HistoryConfig {
         &self.config
+    }
+
+    /// The append script's source, for publishers in other languages that
+    /// must append exactly as this one does.
+    pub fn append_script() -> &'static str {
+        APPEND_LUA
     }
 
     /// Records a message that was published with a plain `PUBLISH`, once
@@ -288,9 +471,9 @@ impl History {
 
     /// Records several plain-published messages, in order, in one round
     /// trip (a pipeline), and returns their positions in the same order.
-    /// Recorders use this to keep up with a busy channel: the order of the
-    /// list is the order in which they were received, which is the order in
-    /// which they are appended.
+    /// The recorder uses this to keep up with a busy channel: the order of
+    /// the list is the order in which they were received, which is the
+    /// order in which they are appended.
     pub async fn record_many<C: ConnectionLike>(
         &self,
         connection: &mut C,
@@ -313,9 +496,9 @@ impl History {
         replies.into_iter().map(|reply| parse_append(reply).map(|(position, _)| position)).collect()
     }
 
-    /// Loads both scripts into Redis's script cache, which a restart empties.
+    /// Loads every script into Redis's script cache, which a restart empties.
     pub async fn load<C: ConnectionLike>(&self, connection: &mut C) -> Result<(), HistoryError> {
-        for script in [APPEND_LUA, RECOVER_LUA] {
+        for script in SCRIPTS {
             redis::cmd("SCRIPT").arg("LOAD").arg(script).exec_async(connection).await?;
         }
         Ok(())
@@ -341,6 +524,7 @@ impl History {
 
     /// `EVALSHA` of the append script (see [`History::load`] for NOSCRIPT).
     fn append_command(&self, redis_channel: &str, payload: &[u8], publish_on: &str) -> redis::Cmd {
+        let max_age = millis(self.config.max_age);
         let mut command = redis::cmd("EVALSHA");
         command
             .arg(self.append.get_hash())
@@ -350,34 +534,46 @@ impl History {
             .arg(EPOCH_KEY)
             .arg(payload)
             .arg(self.config.max_len)
-            .arg(u64::try_from(self.config.max_age.as_millis()).unwrap_or(u64::MAX))
-            .arg(u64::try_from(self.config.dedup_window.as_millis()).unwrap_or(u64::MAX).max(1))
+            .arg(millis(self.config.dedup_window).max(1))
             .arg(new_epoch())
-            .arg(publish_on);
+            .arg(publish_on)
+            .arg(max_age)
+            .arg(millis(MAINTAIN_EVERY).min(max_age / 2));
         command
     }
 
-    /// What `redis_channel` received after `since`.
+    /// What `redis_channel` received after `since`, and whether that is
+    /// provably everything. `need_until` (Redis milliseconds, 0 for none)
+    /// asks the recorder to have proven recording up to that time: a
+    /// subscriber that does not record itself passes the time it subscribed.
     pub async fn recover<C: ConnectionLike>(
         &self,
         connection: &mut C,
         redis_channel: &str,
         since: &Position,
+        need_until: u64,
     ) -> Result<Recovery, HistoryError> {
         let reply: Value = self
             .recover
             .key(stream_key(redis_channel))
             .key(EPOCH_KEY)
+            .key(GAPS_KEY)
+            .key(LEASE_KEY)
+            .key(COVERAGE_KEY)
             .arg(&since.epoch)
             .arg(since.id.to_string())
             .arg(self.config.recover_limit.max(1))
             .arg(new_epoch())
+            .arg(since.id.millis)
+            .arg(need_until)
             .invoke_async(connection)
             .await?;
         let items = array(reply, "recover reply")?;
         let epoch = text(items.first(), "epoch")?;
         let recovered = matches!(items.get(1), Some(Value::Int(1)));
-        let newest_first = matches!(items.get(3), Some(Value::Int(1)));
+        let unrecovered = Unrecovered::parse(&text(items.get(3), "reason").unwrap_or_default());
+        let proven_until = number(items.get(4)).unwrap_or(0);
+        let newest_first = matches!(items.get(5), Some(Value::Int(1)));
         let raw = items.get(2).cloned().unwrap_or(Value::Array(Vec::new()));
         let mut entries = Vec::new();
         for entry in array(raw, "entries")? {
@@ -386,7 +582,114 @@ impl History {
         if newest_first {
             entries.reverse();
         }
-        Ok(Recovery { entries, recovered, epoch })
+        Ok(Recovery { entries, recovered, unrecovered, epoch, proven_until })
+    }
+
+    /// The position at which `payload` was recorded on `redis_channel`, if a
+    /// recorder recorded it within the dedup window. Subscribers that do not
+    /// record learn their resume point this way, one lookup per channel at a
+    /// time, not one per message.
+    pub async fn locate<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        redis_channel: &str,
+        payload: &[u8],
+    ) -> Result<Option<Position>, HistoryError> {
+        let (epoch, id): (Option<String>, Option<String>) = redis::cmd("MGET")
+            .arg(EPOCH_KEY)
+            .arg(seen_key(redis_channel, payload))
+            .query_async(connection)
+            .await?;
+        let (Some(epoch), Some(id)) = (epoch, id) else { return Ok(None) };
+        let id = id.parse().map_err(|e: PositionError| HistoryError::Unexpected(e.to_string()))?;
+        Ok(Some(Position { epoch, id }))
+    }
+
+    /// Claims the recording duty for `session`, which has received (and
+    /// will record) everything published since `since` (Redis milliseconds).
+    /// `previous` is this recorder's own earlier session, which it may take
+    /// over at once after a reconnect.
+    pub async fn claim<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        session: &str,
+        since: u64,
+        previous: Option<&str>,
+        lease: Duration,
+    ) -> Result<Claim, HistoryError> {
+        let keep =
+            if self.config.max_age.is_zero() { u64::MAX / 4 } else { millis(self.config.max_age) };
+        let reply: Value = self
+            .acquire
+            .key(LEASE_KEY)
+            .key(COVERAGE_KEY)
+            .key(GAPS_KEY)
+            .arg(session)
+            .arg(since)
+            .arg(millis(lease).max(1))
+            .arg(previous.unwrap_or(""))
+            .arg(keep)
+            .arg(MAX_GAPS)
+            .invoke_async(connection)
+            .await?;
+        let items = array(reply, "claim reply")?;
+        let detail = text(items.get(1), "claim detail").unwrap_or_default();
+        Ok(if matches!(items.first(), Some(Value::Int(1))) {
+            Claim::Held { gap: (!detail.is_empty()).then_some(detail) }
+        } else {
+            Claim::Busy { holder: detail }
+        })
+    }
+
+    /// The holder proves that everything published before `until` (Redis
+    /// milliseconds) is recorded, and keeps the duty for `lease` more.
+    /// False when the duty is no longer `session`'s.
+    pub async fn prove<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        session: &str,
+        until: u64,
+        lease: Duration,
+    ) -> Result<bool, HistoryError> {
+        let held: i64 = self
+            .prove
+            .key(LEASE_KEY)
+            .key(COVERAGE_KEY)
+            .arg(session)
+            .arg(until)
+            .arg(millis(lease).max(1))
+            .invoke_async(connection)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Gives the duty back (a clean shutdown), so a successor need not wait
+    /// for it to expire.
+    pub async fn release<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        session: &str,
+    ) -> Result<(), HistoryError> {
+        let _: i64 = self.release.key(LEASE_KEY).arg(session).invoke_async(connection).await?;
+        Ok(())
+    }
+}
+
+/// Redis's clock, in milliseconds: every time in coverage and gaps is
+/// Redis time, the clock stream ids come from.
+pub async fn redis_time<C: ConnectionLike>(connection: &mut C) -> Result<u64, HistoryError> {
+    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await?;
+    Ok(seconds * 1000 + micros / 1000)
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn number(value: Option<&Value>) -> Option<u64> {
+    match value? {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => bytes(other).and_then(|b| String::from_utf8(b).ok()).and_then(|t| t.parse().ok()),
     }
 }
 

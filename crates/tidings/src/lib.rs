@@ -12,6 +12,10 @@
 //! - [`history`]: positions and a bounded per-channel history in Redis,
 //!   written atomically with each publish, so clients resume exactly once
 //!   after a disconnect (docs/positions.md).
+//! - [`recorder`]: the component that appends plain `PUBLISH`es to history
+//!   and proves how far it has; one recorder holds the duty at a time.
+//! - [`resume`]: the one resume engine (replay, and the replay-then-skip
+//!   rule) that the Redis source and the gateway share.
 //! - [`redact`]: connection URLs with their password hidden, for messages.
 //!
 //! What is on the wire is decided by `tidings-events`; this crate only moves
@@ -19,8 +23,12 @@
 
 pub mod history;
 pub mod publish;
+pub mod recorder;
 pub mod redact;
+mod resp;
+pub mod resume;
 pub mod source;
+mod subscriber;
 mod tls;
 
 pub use publish::{PublishError, PublishOutcome, Publisher, PublisherConfig};

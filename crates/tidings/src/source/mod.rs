@@ -34,7 +34,6 @@
 
 mod gateway;
 mod redis;
-mod resp;
 
 use std::time::{Duration, SystemTime};
 
@@ -44,7 +43,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub use self::gateway::{GatewaySourceConfig, spawn_gateway_source};
-pub use self::redis::{RedisSourceConfig, Subscription, spawn_redis_source};
+pub use self::redis::{LOCATE_EVERY, RedisSourceConfig, Subscription, spawn_redis_source};
+pub(crate) use crate::subscriber::Failure;
 
 /// One message as received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,14 @@ pub enum SourceUpdate {
     Missed {
         channel: String,
         since: Option<i64>,
+    },
+    /// Everything on `channel` up to and including `position` has been
+    /// handed on: keep it to resume from. The Redis source, which does not
+    /// record, learns positions this way (once a second at most) rather
+    /// than on each message; it comes after the messages it covers.
+    Position {
+        channel: String,
+        position: String,
     },
 }
 
@@ -225,15 +233,6 @@ impl Outbox {
             () = tokio::time::sleep(delay) => Ok(()),
         }
     }
-}
-
-/// Why one connection attempt or session ended.
-#[derive(Debug)]
-enum Failure {
-    /// Worth retrying with backoff (network, server restart, timeout).
-    Transient(String),
-    /// The configuration is refused (credentials); retried only slowly.
-    Refused(String),
 }
 
 /// One connection's life: connect, subscribe, report `Live`, pass messages

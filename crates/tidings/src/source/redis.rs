@@ -1,55 +1,64 @@
-//! The Redis source: SUBSCRIBE/PSUBSCRIBE on one dedicated connection,
-//! read one reply at a time (see `resp` for why not through redis-rs's
-//! `PubSub`), reconnect and resubscribe forever.
+//! The Redis source: SUBSCRIBE/PSUBSCRIBE through the project's bounded
+//! subscriber (`crate::subscriber`), reconnect and resubscribe forever.
 //!
-//! History (optional, [`RedisSourceConfig::history`]): the source records
-//! every message it receives in its channel's history (docs/positions.md),
-//! which gives it a position, and after a reconnect it first replays what
-//! each channel received since the last position it delivered, then goes
-//! live, skipping live messages the replay already covered. Messages are
-//! recorded in batches on a second, ordinary connection, so recording costs
-//! one round trip per batch, not per message.
+//! History (optional, [`RedisSourceConfig::history`], docs/positions.md):
+//! the source does not record. It learns where it is in each channel's
+//! history from what the recorder wrote — at most once per
+//! [`LOCATE_EVERY`] per channel, one lookup of the last message it handed
+//! on, reported as [`SourceUpdate::Position`] — and after a reconnect it
+//! replays, through the one resume engine (`crate::resume`), what each
+//! channel received since then, skipping what it had already handed on,
+//! and reports [`SourceUpdate::Missed`] whenever continuity cannot be
+//! proven. Beside it runs a standby recorder (`crate::recorder`) that takes
+//! the recording duty when nobody else holds it, so however many desktops
+//! read Redis directly, each event is appended once.
 //!
-//! Liveness: the source sends `PING` every [`PING_INTERVAL`] and treats a
-//! connection from which nothing has been read for two intervals as dead,
+//! Liveness: the subscriber sends `PING` every [`PING_INTERVAL`] and a
+//! connection from which nothing has been read for two intervals is dead,
 //! so a silently vanished server (a cut network, a paused VM) is noticed
 //! without waiting for TCP to give up. Time spent waiting for a slow
 //! consumer does not count, since the source is then not reading on purpose.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
 
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tidings_events::{Channel, ChannelError};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::resp::{self, Reply, RespError};
 use super::{
     Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
     give_up, reconnect_forever,
 };
-use crate::history::{History, HistoryConfig, HistoryError, Position};
-use crate::redact::redact_url;
+use crate::history::{History, HistoryConfig, HistoryError, Position, redis_time};
+use crate::recorder::{Duty, RecorderConfig, run_recorder};
+use crate::resume;
+use crate::subscriber::{CONNECT_TIMEOUT, Endpoint, Liveness, Received};
 
 /// How often an idle subscription is checked with `PING`.
 const PING_INTERVAL: Duration = Duration::from_secs(15);
 
-/// Bound on connecting, authenticating and subscribing.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Bound on one history round trip (recording a batch, one recovery).
+/// Bound on one history round trip (a lookup, one replay).
 const HISTORY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Messages read from the subscription but not yet recorded and delivered.
-/// When full, the reader stops reading and Redis buffers (see the module
-/// docs of `source` for what Redis does when its buffer fills).
+/// Messages read from the subscription but not yet handed on. When full,
+/// the reader stops reading and Redis buffers (see the module docs of
+/// `source` for what Redis does when its buffer fills).
 const RECEIVED_QUEUE: usize = 1024;
 
-/// Most messages recorded in one pipelined round trip.
-const RECORD_BATCH: usize = 256;
+/// Most messages taken from the reader at once.
+const DELIVER_BATCH: usize = 256;
+
+/// How often at most the source looks up its position on a channel that
+/// received messages (one `MGET` per such channel).
+pub const LOCATE_EVERY: Duration = Duration::from_secs(1);
+
+/// Most messages remembered (as 64-bit hashes) per channel after its last
+/// known position, to skip them when a replay sends them again. Past it the
+/// oldest are forgotten; a replay may then repeat them, which consumers
+/// that deduplicate by content (the desktop app) absorb.
+const AFTER_POSITION_CAP: usize = 4096;
 
 /// What to subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -105,15 +114,22 @@ pub struct RedisSourceConfig {
     pub url: String,
     pub subscriptions: Vec<Subscription>,
     pub backoff: Backoff,
-    /// Record messages in their channel's history, give them positions, and
-    /// replay missed ones after a reconnect. `None`: plain Pub/Sub, no
-    /// positions, whatever is published while disconnected is lost.
+    /// Resume from history: learn positions, replay what was missed after a
+    /// reconnect, say when something may be missing, and stand by to take
+    /// the recording duty when nobody else records. `None`: plain Pub/Sub,
+    /// no positions, whatever is published while disconnected is lost.
     pub history: Option<HistoryConfig>,
     /// Where to resume from at the first connect: Redis channel name
     /// (`ws:inventory`) → the last position the consumer has kept. Only used
     /// with `history`. Later reconnects resume from what the source itself
     /// delivered last.
     pub resume: BTreeMap<String, String>,
+    /// The last message the consumer kept per Redis channel when its
+    /// position was not known yet (the payload and when it was received,
+    /// milliseconds since the Unix epoch). Only used with `history`: the
+    /// source looks its position up before resuming, so a consumer closed
+    /// right after a message neither loses its place nor gets a silent gap.
+    pub resume_tails: BTreeMap<String, (bytes::Bytes, i64)>,
 }
 
 impl RedisSourceConfig {
@@ -125,13 +141,15 @@ impl RedisSourceConfig {
             backoff: Backoff::default(),
             history: None,
             resume: BTreeMap::new(),
+            resume_tails: BTreeMap::new(),
         }
     }
 }
 
 /// Starts a task that subscribes to `config.subscriptions` at `config.url`
 /// and sends states and messages to the returned handle, holding at most
-/// `capacity` (at least 1) unread updates.
+/// `capacity` (at least 1) unread updates. With `config.history`, a standby
+/// recorder runs beside it on the same token.
 ///
 /// Connection failures and losses are retried forever with `config.backoff`.
 /// A URL that cannot be used (not a Redis URL, `#insecure` TLS, an empty
@@ -144,67 +162,76 @@ pub fn spawn_redis_source(
     capacity: usize,
 ) -> SourceHandle {
     let (sender, updates) = tokio::sync::mpsc::channel(capacity.max(1));
-    let outbox = Outbox::new(sender, cancel);
+    let outbox = Outbox::new(sender, cancel.clone());
     let task = tokio::spawn(async move {
-        match RedisSession::new(&config) {
-            Ok(session) => reconnect_forever(outbox, config.backoff, session).await,
-            Err(reason) => give_up(outbox, reason).await,
-        }
+        let session = match RedisSession::new(&config) {
+            Ok(session) => session,
+            Err(reason) => return give_up(outbox, reason).await,
+        };
+        let Some(history) = config.history else {
+            return reconnect_forever(outbox, config.backoff, session).await;
+        };
+        // The standby recorder ends with the source, whichever ends first.
+        let recorder_cancel = cancel.child_token();
+        let recorder = RecorderConfig {
+            url: config.url.clone(),
+            history: Some(history),
+            duty: Duty::Standby,
+            backoff: config.backoff,
+        };
+        let recording = run_recorder(recorder, |_| {}, recorder_cancel.clone());
+        let reading = async {
+            reconnect_forever(outbox, config.backoff, session).await;
+            recorder_cancel.cancel();
+        };
+        tokio::join!(reading, recording);
     });
     SourceHandle { updates, task: SourceTask(task) }
 }
 
-/// Anything a connection can run over: TCP, TLS or a Unix socket.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-#[derive(Debug)]
-enum Target {
-    Tcp { host: String, port: u16 },
-    Tls { host: String, port: u16 },
-    Unix(std::path::PathBuf),
-}
-
 #[derive(Debug)]
 struct RedisSession {
-    /// For messages: the URL with its password hidden.
-    label: String,
-    target: Target,
-    username: Option<String>,
-    password: Option<String>,
+    endpoint: Endpoint,
     channels: Vec<String>,
     patterns: Vec<String>,
-    /// For the history commands (the subscription connection cannot run them).
-    client: redis::Client,
     history: Option<History>,
-    /// The last position delivered on each channel: where to resume from.
-    delivered: HashMap<String, Position>,
+    /// Per channel: where the source is in its history, as far as known.
+    cursors: HashMap<String, Cursor>,
+}
+
+/// Where a channel's consumer is in its history: the last known position,
+/// and what was handed on after it (not yet located).
+#[derive(Debug, Default)]
+struct Cursor {
+    position: Option<Position>,
+    /// Hashes of the payloads handed on after `position`, oldest first.
+    after: VecDeque<u64>,
+    /// The last payload handed on, to look its position up, and when it
+    /// was received (milliseconds since the Unix epoch).
+    last: Option<(bytes::Bytes, i64)>,
+}
+
+impl Cursor {
+    fn handed_on(&mut self, payload: &bytes::Bytes) {
+        if self.after.len() >= AFTER_POSITION_CAP {
+            self.after.pop_front();
+        }
+        self.after.push_back(payload_hash(payload));
+        let now = tidings_events::millis_since_epoch(std::time::SystemTime::now());
+        self.last = Some((payload.clone(), now));
+    }
+}
+
+fn payload_hash(payload: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    payload.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl RedisSession {
     fn new(config: &RedisSourceConfig) -> Result<Self, String> {
-        let label = redact_url(&config.url);
-        let client = redis::Client::open(config.url.as_str()).map_err(|error| {
-            format!(
-                "Redis URL {label} is not usable: {error}. Expected redis://[:password@]host[:port]"
-            )
-        })?;
-        let info = client.get_connection_info();
-        let target = match info.addr() {
-            redis::ConnectionAddr::Tcp(host, port) => {
-                Target::Tcp { host: host.clone(), port: *port }
-            }
-            redis::ConnectionAddr::TcpTls { insecure: true, .. } => {
-                return Err(format!(
-                    "Redis URL {label} asks for TLS without certificate checks (#insecure); the subscriber always checks certificates"
-                ));
-            }
-            redis::ConnectionAddr::TcpTls { host, port, .. } => {
-                Target::Tls { host: host.clone(), port: *port }
-            }
-            redis::ConnectionAddr::Unix(path) => Target::Unix(path.clone()),
-            other => return Err(format!("Redis address {other:?} is not supported")),
-        };
+        let endpoint = Endpoint::parse(&config.url)?;
         let mut channels = Vec::new();
         let mut patterns = Vec::new();
         for subscription in &config.subscriptions {
@@ -220,12 +247,15 @@ impl RedisSession {
         if channels.is_empty() && patterns.is_empty() {
             return Err("nothing to subscribe to: the subscription list is empty".into());
         }
-        let mut delivered = HashMap::new();
+        let mut cursors = HashMap::new();
         if config.history.is_some() {
             for (channel, position) in &config.resume {
                 match position.parse::<Position>() {
                     Ok(position) => {
-                        delivered.insert(channel.clone(), position);
+                        cursors.insert(
+                            channel.clone(),
+                            Cursor { position: Some(position), ..Cursor::default() },
+                        );
                     }
                     Err(error) => {
                         tracing::warn!(%channel, %error, "ignoring a resume position that does not parse; that channel starts live");
@@ -233,339 +263,230 @@ impl RedisSession {
                 }
             }
         }
-        let settings = info.redis_settings();
+        if config.history.is_some() {
+            for (channel, (payload, received_at)) in &config.resume_tails {
+                let cursor = cursors.entry(channel.clone()).or_default();
+                cursor.after.push_back(payload_hash(payload));
+                cursor.last = Some((payload.clone(), *received_at));
+            }
+        }
         Ok(RedisSession {
-            label,
-            target,
-            username: settings.username().map(str::to_owned),
-            password: settings.password().map(str::to_owned),
+            endpoint,
             channels,
             patterns,
             history: config.history.map(History::new),
-            client,
-            delivered,
+            cursors,
         })
     }
 
-    async fn open(&self) -> Result<Box<dyn Io>, Failure> {
-        let unreachable = |error: std::io::Error| {
-            Failure::Transient(format!("cannot reach Redis at {}: {error}", self.label))
+    /// Replays, for every channel with a known position, what it received
+    /// since, skipping what was already handed on; returns the hashes of
+    /// the replayed payloads per channel (live messages that repeat them
+    /// right after subscribing are skipped) and the command connection.
+    async fn catch_up(
+        &mut self,
+        history: &History,
+        outbox: &mut Outbox,
+    ) -> Result<
+        Result<(redis::aio::MultiplexedConnection, HashMap<String, HashSet<u64>>), Failure>,
+        Stop,
+    > {
+        let label = &self.endpoint.label;
+        let reading = async {
+            let mut connection =
+                crate::history::recorder_connection(&self.endpoint.client, HISTORY_TIMEOUT).await?;
+            history.load(&mut connection).await?;
+            // Subscribed before this: everything published after it is live.
+            let subscribed_at = redis_time(&mut connection).await?;
+            // Where the last message handed on sits, if a recorder wrote it:
+            // the replay then starts right after it.
+            let mut located = Vec::new();
+            for (channel, cursor) in &self.cursors {
+                let Some((last, _)) = &cursor.last else { continue };
+                if cursor.after.is_empty() {
+                    continue;
+                }
+                if let Some(position) = history.locate(&mut connection, channel, last).await? {
+                    located.push((channel.clone(), position));
+                }
+            }
+            let mut replays = Vec::new();
+            for (channel, cursor) in &self.cursors {
+                let since = match located.iter().find(|(c, _)| c == channel) {
+                    Some((_, position)) => position,
+                    None => match &cursor.position {
+                        Some(position) => position,
+                        None => continue,
+                    },
+                };
+                let replay =
+                    resume::replay(history, &mut connection, channel, since, subscribed_at).await?;
+                replays.push((since.clone(), replay));
+            }
+            Ok::<_, HistoryError>((connection, located, replays))
         };
-        Ok(match &self.target {
-            Target::Tcp { host, port } => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(unreachable)?;
-                let _ = stream.set_nodelay(true);
-                Box::new(stream)
+        let wait = CONNECT_TIMEOUT + HISTORY_TIMEOUT + resume::PROOF_WAIT;
+        let (connection, located, replays) = tokio::select! {
+            biased;
+            () = outbox.cancel.cancelled() => return Err(Stop),
+            result = tokio::time::timeout(wait, reading) => match result {
+                Ok(Ok(read)) => read,
+                Ok(Err(error)) => return Ok(Err(Failure::Transient(format!(
+                    "cannot read history from Redis at {label}: {error}"
+                )))),
+                Err(_) => return Ok(Err(Failure::Transient(format!(
+                    "Redis at {label} did not answer the history read within {wait:?}"
+                )))),
+            },
+        };
+        for (channel, position) in located {
+            let cursor = self.cursors.entry(channel).or_default();
+            cursor.position = Some(position);
+            cursor.after.clear();
+        }
+        // Messages were handed on, but nobody recorded where: nothing can
+        // prove what followed them.
+        for (channel, cursor) in &mut self.cursors {
+            if cursor.position.is_none() && !cursor.after.is_empty() {
+                let since = cursor.last.as_ref().map(|(_, at)| *at);
+                tracing::warn!(%channel, "no recorded position for the last message handed on; events may be missing");
+                outbox.send(SourceUpdate::Missed { channel: channel.clone(), since }).await?;
+                *cursor = Cursor::default();
             }
-            Target::Tls { host, port } => {
-                let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
-                    .await
-                    .map_err(unreachable)?;
-                let _ = stream.set_nodelay(true);
-                let config = crate::tls::client_config()
-                    .map_err(|error| Failure::Refused(format!("TLS setup failed: {error}")))?;
-                let name =
-                    rustls::pki_types::ServerName::try_from(host.clone()).map_err(|error| {
-                        Failure::Refused(format!(
-                            "{host:?} is not a valid TLS server name: {error}"
-                        ))
-                    })?;
-                let stream = tokio_rustls::TlsConnector::from(config)
-                    .connect(name, stream)
-                    .await
-                    .map_err(|error| {
-                    Failure::Transient(format!("TLS handshake with {} failed: {error}", self.label))
-                })?;
-                Box::new(stream)
+        }
+        let mut replayed = HashMap::new();
+        for (since, replay) in replays {
+            let channel = replay.channel.clone();
+            if let Some(missed) = &replay.missed {
+                tracing::warn!(%channel, since = %missed, reason = ?replay.unrecovered, "cannot prove continuity since the last position; events may be missing");
+                let since = i64::try_from(missed.recorded_at()).ok();
+                outbox.send(SourceUpdate::Missed { channel: channel.clone(), since }).await?;
             }
-            Target::Unix(path) => {
-                #[cfg(unix)]
-                {
-                    let stream =
-                        tokio::net::UnixStream::connect(path).await.map_err(unreachable)?;
-                    Box::new(stream)
+            let last = replay.last(&since);
+            let cursor = self.cursors.entry(channel.clone()).or_default();
+            let already: HashSet<u64> = cursor.after.iter().copied().collect();
+            let hashes: &mut HashSet<u64> = replayed.entry(channel.clone()).or_default();
+            for entry in replay.entries {
+                let hash = payload_hash(&entry.payload);
+                hashes.insert(hash);
+                if already.contains(&hash) {
+                    continue;
                 }
-                #[cfg(not(unix))]
-                {
-                    return Err(Failure::Refused(format!(
-                        "Unix sockets ({}) are not supported on this platform",
-                        path.display()
-                    )));
-                }
+                let position = entry.position.to_string();
+                outbox.message(channel.clone(), entry.payload.into(), Some(position)).await?;
             }
-        })
+            *cursor = Cursor { position: last.clone(), ..Cursor::default() };
+            if let Some(last) = last {
+                outbox.send(SourceUpdate::Position { channel, position: last.to_string() }).await?;
+            }
+        }
+        Ok(Ok((connection, replayed)))
     }
 
-    /// Connects, authenticates and subscribes. Returns the reader, the
-    /// writer, and messages that arrived before every subscription was
-    /// confirmed (delivered once `Live` is reported).
-    async fn connect(&self) -> Result<Connected, Failure> {
-        let stream = self.open().await?;
-        let (reader, mut writer) = tokio::io::split(stream);
-        let mut reader = BufReader::new(reader);
-        let lost = |error: RespError| {
-            Failure::Transient(format!("lost Redis at {} while subscribing: {error}", self.label))
-        };
-        let write_error = |error: std::io::Error| {
-            Failure::Transient(format!("lost Redis at {} while subscribing: {error}", self.label))
-        };
-
-        if let Some(password) = &self.password {
-            let mut args: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(username) = &self.username {
-                args.push(username.as_bytes());
-            }
-            args.push(password.as_bytes());
-            writer.write_all(&resp::command(&args)).await.map_err(write_error)?;
-            match resp::read_reply(&mut reader).await.map_err(lost)? {
-                Reply::Status(_) => {}
-                Reply::Error(error) => {
-                    return Err(Failure::Refused(format!(
-                        "Redis at {} refused the credentials: {error}",
-                        self.label
-                    )));
+    /// Looks up the position of the last message handed on, for each
+    /// channel that received some since the last lookup, and reports it.
+    async fn locate(
+        &mut self,
+        history: &History,
+        connection: &mut redis::aio::MultiplexedConnection,
+        outbox: &Outbox,
+    ) -> Result<Result<(), Failure>, Stop> {
+        for (channel, cursor) in &mut self.cursors {
+            let (Some((last, _)), false) = (&cursor.last, cursor.after.is_empty()) else {
+                continue;
+            };
+            let handed_on = cursor.after.len();
+            let lookup = history.locate(connection, channel, last);
+            let found = match tokio::time::timeout(HISTORY_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found,
+                Ok(Err(error)) => {
+                    return Ok(Err(Failure::Transient(format!(
+                        "cannot read history positions: {error}"
+                    ))));
                 }
-                other => {
-                    return Err(Failure::Transient(format!(
-                        "unexpected answer to AUTH: {other:?}"
-                    )));
+                Err(_) => {
+                    return Ok(Err(Failure::Transient(format!(
+                        "Redis did not answer a position lookup within {HISTORY_TIMEOUT:?}"
+                    ))));
                 }
-            }
+            };
+            // Not recorded yet (or nobody records): look again next time.
+            let Some(position) = found else { continue };
+            cursor.after.drain(..handed_on);
+            cursor.position = Some(position.clone());
+            let update =
+                SourceUpdate::Position { channel: channel.clone(), position: position.to_string() };
+            outbox.send(update).await?;
         }
-
-        let mut request = Vec::new();
-        if !self.channels.is_empty() {
-            let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
-            args.extend(self.channels.iter().map(|c| c.as_bytes()));
-            request.extend(resp::command(&args));
-        }
-        if !self.patterns.is_empty() {
-            let mut args: Vec<&[u8]> = vec![b"PSUBSCRIBE"];
-            args.extend(self.patterns.iter().map(|p| p.as_bytes()));
-            request.extend(resp::command(&args));
-        }
-        writer.write_all(&request).await.map_err(write_error)?;
-
-        let mut unconfirmed = self.channels.len() + self.patterns.len();
-        let mut early = Vec::new();
-        while unconfirmed > 0 {
-            match classify(resp::read_reply(&mut reader).await.map_err(lost)?) {
-                Push::Confirmed => unconfirmed -= 1,
-                Push::Message { channel, payload } => early.push((channel, payload)),
-                Push::Error(error) if is_auth_error(&error) => {
-                    return Err(Failure::Refused(format!(
-                        "Redis at {} refused the subscription: {error}",
-                        self.label
-                    )));
-                }
-                Push::Error(error) => {
-                    return Err(Failure::Transient(format!("Redis refused SUBSCRIBE: {error}")));
-                }
-                Push::Skipped { .. } | Push::Other => {}
-            }
-        }
-        Ok(Connected { reader, writer, early })
+        Ok(Ok(()))
     }
-}
-
-struct Connected {
-    reader: BufReader<tokio::io::ReadHalf<Box<dyn Io>>>,
-    writer: tokio::io::WriteHalf<Box<dyn Io>>,
-    early: Vec<(String, bytes::Bytes)>,
 }
 
 impl Session for RedisSession {
     async fn run(&mut self, outbox: &mut Outbox) -> Result<Failure, Stop> {
-        let connecting = tokio::time::timeout(CONNECT_TIMEOUT, self.connect());
+        let label = self.endpoint.label.clone();
+        let subscribing = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            self.endpoint.subscribe(&self.channels, &self.patterns),
+        );
         let connected = tokio::select! {
             biased;
             () = outbox.cancel.cancelled() => return Err(Stop),
-            result = connecting => match result {
+            result = subscribing => match result {
                 Ok(Ok(connected)) => connected,
                 Ok(Err(failure)) => return Ok(failure),
                 Err(_) => return Ok(Failure::Transient(format!(
-                    "Redis at {} did not answer within {CONNECT_TIMEOUT:?}",
-                    self.label
+                    "Redis at {label} did not answer within {CONNECT_TIMEOUT:?}"
                 ))),
             },
         };
-        let Connected { mut reader, mut writer, early } = connected;
-        tracing::info!(url = %self.label, channels = ?self.channels, patterns = ?self.patterns, "subscribed to Redis");
+        tracing::info!(url = %label, channels = ?self.channels, patterns = ?self.patterns, "subscribed to Redis");
 
         // With history: replay what was missed before going live. Messages
         // published meanwhile wait in the subscription's socket.
-        let mut recorder = None;
-        let mut replayed_up_to = HashMap::new();
-        if let Some(history) = &self.history {
-            let catching_up = async {
-                let mut connection =
-                    crate::history::recorder_connection(&self.client, HISTORY_TIMEOUT).await?;
-                history.load(&mut connection).await?;
-                let mut replays = Vec::new();
-                for (channel, since) in &self.delivered {
-                    let recovery = history.recover(&mut connection, channel, since).await?;
-                    replays.push((channel.clone(), since.clone(), recovery));
-                }
-                Ok::<_, HistoryError>((connection, replays))
-            };
-            let (connection, replays) = tokio::select! {
-                biased;
-                () = outbox.cancel.cancelled() => return Err(Stop),
-                result = tokio::time::timeout(CONNECT_TIMEOUT + HISTORY_TIMEOUT, catching_up) => match result {
-                    Ok(Ok(caught_up)) => caught_up,
-                    Ok(Err(error)) => return Ok(Failure::Transient(format!(
-                        "cannot read history from Redis at {}: {error}", self.label
-                    ))),
-                    Err(_) => return Ok(Failure::Transient(format!(
-                        "Redis at {} did not answer the history read within {:?}",
-                        self.label, CONNECT_TIMEOUT + HISTORY_TIMEOUT
-                    ))),
-                },
-            };
-            for (channel, since, recovery) in replays {
-                if !recovery.recovered {
-                    tracing::warn!(%channel, since = %since, "history does not reach back to the last position; events may be missing");
-                    let since = i64::try_from(since.recorded_at()).ok();
-                    outbox.send(SourceUpdate::Missed { channel: channel.clone(), since }).await?;
-                }
-                let mut last = (recovery.epoch == since.epoch).then_some(since);
-                for entry in recovery.entries {
-                    outbox
-                        .message(
-                            channel.clone(),
-                            entry.payload.into(),
-                            Some(entry.position.to_string()),
-                        )
-                        .await?;
-                    last = Some(entry.position);
-                }
-                if let Some(last) = last {
-                    self.delivered.insert(channel.clone(), last.clone());
-                    replayed_up_to.insert(channel, last);
-                }
+        let mut history_link = None;
+        if let Some(history) = self.history.clone() {
+            match self.catch_up(&history, outbox).await? {
+                Ok((connection, replayed)) => history_link = Some((history, connection, replayed)),
+                Err(failure) => return Ok(failure),
             }
-            recorder = Some((history, connection));
         }
         outbox.state(SourceState::Live).await?;
 
+        let crate::subscriber::Connected { mut reader, mut writer, early } = connected;
+        let liveness = Liveness::new();
+        let (queue, mut received) = mpsc::channel(RECEIVED_QUEUE);
+        let (_marks, no_marks) = mpsc::channel(1);
+        let reading = liveness.read(&mut reader, early, &queue, &label);
+        let watching = liveness.watch(&mut writer, PING_INTERVAL, no_marks, &label);
         let outbox = &*outbox;
-        let started = Instant::now();
-        let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let last_read = AtomicU64::new(0);
-        let waiting_for_consumer = AtomicBool::new(false);
-        let label = &self.label;
-        let delivered = &mut self.delivered;
-        let (received, mut to_deliver) = mpsc::channel::<(String, bytes::Bytes)>(RECEIVED_QUEUE);
-
-        let reading = async {
-            for message in early {
-                waiting_for_consumer.store(true, Ordering::Relaxed);
-                let _ = received.send(message).await;
-                waiting_for_consumer.store(false, Ordering::Relaxed);
-            }
+        let delivering = async {
+            let mut batch = Vec::with_capacity(DELIVER_BATCH);
+            let mut ticks = tokio::time::interval(LOCATE_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let reply = match resp::read_reply(&mut reader).await {
-                    Ok(reply) => reply,
-                    Err(error) => {
-                        return Failure::Transient(format!("lost Redis at {label}: {error}"));
-                    }
-                };
-                last_read.store(elapsed_ms(), Ordering::Relaxed);
-                match classify(reply) {
-                    Push::Message { channel, payload } => {
-                        waiting_for_consumer.store(true, Ordering::Relaxed);
-                        if received.send((channel, payload)).await.is_err() {
-                            // The delivering side ended; its result decides.
+                tokio::select! {
+                    count = received.recv_many(&mut batch, DELIVER_BATCH) => {
+                        if count == 0 {
                             std::future::pending::<()>().await;
                         }
-                        waiting_for_consumer.store(false, Ordering::Relaxed);
-                        last_read.store(elapsed_ms(), Ordering::Relaxed);
-                    }
-                    Push::Skipped { channel, length } => tracing::warn!(
-                        %channel, length,
-                        "skipped a message larger than {} bytes", resp::MAX_PAYLOAD_BYTES
-                    ),
-                    Push::Error(error) => {
-                        return Failure::Transient(format!("Redis at {label} said: {error}"));
-                    }
-                    Push::Confirmed | Push::Other => {}
-                }
-            }
-        };
-        let delivering = async {
-            let mut batch = Vec::with_capacity(RECORD_BATCH);
-            loop {
-                batch.clear();
-                if to_deliver.recv_many(&mut batch, RECORD_BATCH).await == 0 {
-                    std::future::pending::<()>().await;
-                }
-                let positions = match &mut recorder {
-                    None => vec![None; batch.len()],
-                    Some((history, connection)) => {
-                        let messages: Vec<(&str, &[u8])> =
-                            batch.iter().map(|(c, p)| (c.as_str(), p.as_ref())).collect();
-                        let recorded = tokio::time::timeout(
-                            HISTORY_TIMEOUT,
-                            history.record_many(connection, &messages),
-                        )
-                        .await;
-                        match recorded {
-                            Ok(Ok(positions)) => positions.into_iter().map(Some).collect(),
-                            // Not delivered: the reconnect replays them from
-                            // history if anyone recorded them.
-                            Ok(Err(error)) => {
-                                return Ok(Failure::Transient(format!(
-                                    "cannot record history in Redis at {label}: {error}"
-                                )));
+                        for item in batch.drain(..) {
+                            let Received::Message { channel, payload } = item else { continue };
+                            if let Some((_, _, replayed)) = &mut history_link {
+                                if skip_replayed(replayed, &channel, &payload) {
+                                    continue;
+                                }
+                                self.cursors.entry(channel.clone()).or_default().handed_on(&payload);
                             }
-                            Err(_) => {
-                                return Ok(Failure::Transient(format!(
-                                    "Redis at {label} did not record history within {HISTORY_TIMEOUT:?}"
-                                )));
-                            }
+                            outbox.message(channel, payload, None).await?;
                         }
                     }
-                };
-                for ((channel, payload), position) in batch.drain(..).zip(positions) {
-                    if let Some(position) = &position {
-                        // Appended before the replay read it: already delivered.
-                        let replayed =
-                            replayed_up_to.get(&channel).is_some_and(|floor: &Position| {
-                                floor.epoch == position.epoch && position.id <= floor.id
-                            });
-                        // The same payload again within the dedup window (a
-                        // publisher's retry) is the same event at the same
-                        // position.
-                        let repeated = delivered.get(&channel) == Some(position);
-                        if replayed || repeated {
-                            continue;
+                    _ = ticks.tick(), if history_link.is_some() => {
+                        let Some((history, connection, _)) = &mut history_link else { continue };
+                        if let Err(failure) = self.locate(history, connection, outbox).await? {
+                            return Ok(failure);
                         }
-                        delivered.insert(channel.clone(), position.clone());
                     }
-                    outbox.message(channel, payload, position.map(|p| p.to_string())).await?;
-                }
-            }
-        };
-        let pinging = async {
-            let mut ticks = tokio::time::interval_at(
-                tokio::time::Instant::now() + PING_INTERVAL,
-                PING_INTERVAL,
-            );
-            loop {
-                ticks.tick().await;
-                let silent = Duration::from_millis(
-                    elapsed_ms().saturating_sub(last_read.load(Ordering::Relaxed)),
-                );
-                if !waiting_for_consumer.load(Ordering::Relaxed) && silent > 2 * PING_INTERVAL {
-                    return Failure::Transient(format!(
-                        "Redis at {label} has not answered for {}s",
-                        silent.as_secs()
-                    ));
-                }
-                if let Err(error) = writer.write_all(&resp::command(&[b"PING"])).await {
-                    return Failure::Transient(format!("lost Redis at {label}: {error}"));
                 }
             }
         };
@@ -574,43 +495,25 @@ impl Session for RedisSession {
             () = outbox.cancel.cancelled() => Err(Stop),
             result = delivering => result,
             failure = reading => Ok(failure),
-            failure = pinging => Ok(failure),
+            failure = watching => Ok(failure),
         }
     }
 }
 
-/// What a reply on a subscribed connection means.
-enum Push {
-    Message { channel: String, payload: bytes::Bytes },
-    Skipped { channel: String, length: usize },
-    Confirmed,
-    Error(String),
-    Other,
-}
-
-fn classify(reply: Reply) -> Push {
-    let items = match reply {
-        Reply::Error(error) => return Push::Error(error),
-        Reply::Array(Some(items)) => items,
-        _ => return Push::Other,
-    };
-    let kind = items.first().and_then(Reply::as_text).unwrap_or_default();
-    let (channel_at, payload_at) = match kind {
-        "message" => (1, 2),
-        "pmessage" => (2, 3),
-        "subscribe" | "psubscribe" => return Push::Confirmed,
-        _ => return Push::Other,
-    };
-    let channel = items.get(channel_at).and_then(Reply::as_text).unwrap_or_default().to_owned();
-    match items.into_iter().nth(payload_at) {
-        Some(Reply::Bulk(Some(payload))) => Push::Message { channel, payload },
-        Some(Reply::Skipped(length)) => Push::Skipped { channel, length },
-        _ => Push::Other,
+/// Whether a live message right after a replay was already in it. Live
+/// messages that repeat the replay's tail come first and in order; the
+/// first that is not in it ends the overlap for its channel.
+fn skip_replayed(
+    replayed: &mut HashMap<String, HashSet<u64>>,
+    channel: &str,
+    payload: &[u8],
+) -> bool {
+    let Some(hashes) = replayed.get(channel) else { return false };
+    if hashes.contains(&payload_hash(payload)) {
+        return true;
     }
-}
-
-fn is_auth_error(error: &str) -> bool {
-    ["NOAUTH", "WRONGPASS", "NOPERM"].iter().any(|code| error.starts_with(code))
+    replayed.remove(channel);
+    false
 }
 
 #[cfg(test)]
@@ -627,16 +530,6 @@ mod tests {
         assert_eq!(Subscription::parse("ws:*"), Ok(Subscription::all()));
         assert_eq!(Subscription::parse("user:*"), Ok(Subscription::Pattern("ws:user:*".into())));
         assert!(Subscription::parse("stock").is_err());
-    }
-
-    #[test]
-    fn a_pattern_message_reports_the_channel_not_the_pattern() {
-        let bulk = |text: &str| Reply::Bulk(Some(bytes::Bytes::copy_from_slice(text.as_bytes())));
-        let reply =
-            Reply::Array(Some(vec![bulk("pmessage"), bulk("ws:*"), bulk("ws:orders"), bulk("{}")]));
-        let Push::Message { channel, payload } = classify(reply) else { panic!("not a message") };
-        assert_eq!(channel, "ws:orders");
-        assert_eq!(&payload[..], b"{}");
     }
 
     #[test]

@@ -83,12 +83,17 @@ fn read_at_depth<'a, R: AsyncBufRead + Unpin + Send>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, RespError>> + Send + 'a>> {
     Box::pin(async move {
         let line = read_line(reader).await?;
-        let (kind, rest) = line.split_at(1);
+        // The type is one ASCII byte; a line that starts with anything else
+        // (even a multi-byte character) is a protocol error, never a panic.
+        let Some(kind) = line.chars().next() else {
+            return Err(RespError::Protocol("empty reply line".into()));
+        };
+        let rest = &line[kind.len_utf8()..];
         match kind {
-            "+" => Ok(Reply::Status(rest.to_owned())),
-            "-" => Ok(Reply::Error(rest.to_owned())),
-            ":" => Ok(Reply::Integer(parse_length(rest)?)),
-            "$" => {
+            '+' => Ok(Reply::Status(rest.to_owned())),
+            '-' => Ok(Reply::Error(rest.to_owned())),
+            ':' => Ok(Reply::Integer(parse_length(rest)?)),
+            '$' => {
                 let length = parse_length(rest)?;
                 if length < 0 {
                     return Ok(Reply::Bulk(None));
@@ -112,7 +117,7 @@ fn read_at_depth<'a, R: AsyncBufRead + Unpin + Send>(
                 body.truncate(length);
                 Ok(Reply::Bulk(Some(Bytes::from(body))))
             }
-            "*" => {
+            '*' => {
                 let length = parse_length(rest)?;
                 if length < 0 {
                     return Ok(Reply::Array(None));
@@ -229,6 +234,12 @@ mod tests {
         assert!(matches!(parse(b"?what\r\n").await, Err(RespError::Protocol(_))));
         assert!(matches!(parse(b"$abc\r\n").await, Err(RespError::Protocol(_))));
         assert!(matches!(parse(b"*99999\r\n").await, Err(RespError::Protocol(_))));
+    }
+
+    #[tokio::test]
+    async fn a_multi_byte_first_character_is_a_protocol_error_not_a_panic() {
+        assert!(matches!(parse("é+OK\r\n".as_bytes()).await, Err(RespError::Protocol(_))));
+        assert!(matches!(parse("库\r\n".as_bytes()).await, Err(RespError::Protocol(_))));
     }
 
     #[tokio::test]
