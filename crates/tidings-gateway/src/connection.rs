@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use tidings::history::{History, Position};
+use tidings::history::{History, Position, Unrecovered};
 use tidings::resume::Floors;
 use tidings_events::channel::REDIS_PREFIX;
 use tidings_events::frame::{ClientFrame, ErrorCode, ServerFrame, parse_client_frame};
@@ -64,6 +64,52 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Most channel names one subscribe or unsubscribe frame may carry.
 pub const MAX_NAMES_PER_FRAME: usize = 256;
 
+/// Entries read from history and written per replay step.
+pub const REPLAY_PAGE: usize = 200;
+/// A connection may replay this many entries at once…
+pub const REPLAY_BURST: f64 = 20_000.0;
+/// …and then this many per second: past it, its replays wait.
+pub const REPLAY_RATE: f64 = 2_000.0;
+/// History pages read from Redis at once, across the whole gateway.
+pub const MAX_REPLAY_READS: usize = 8;
+
+/// One channel's replay, decided before `subscribed` was sent.
+#[derive(Debug)]
+struct ReplayPlan {
+    channel: String,
+    from: Position,
+    /// Whether `subscribed` said `recovered: true` for it.
+    exact: bool,
+}
+
+/// A connection's replay allowance: a token bucket of entries.
+#[derive(Debug)]
+struct ReplayBudget {
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl ReplayBudget {
+    fn new() -> Self {
+        ReplayBudget { tokens: REPLAY_BURST, refilled: Instant::now() }
+    }
+
+    /// Spends `entries`; returns how long to wait first (zero when the
+    /// budget had them). What is spent ahead of the budget is owed, so
+    /// back-to-back pages queue behind one another.
+    fn take(&mut self, entries: usize) -> std::time::Duration {
+        let now = Instant::now();
+        let earned = now.saturating_duration_since(self.refilled).as_secs_f64() * REPLAY_RATE;
+        self.tokens = (self.tokens + earned).min(REPLAY_BURST) - entries as f64;
+        self.refilled = now;
+        if self.tokens >= 0.0 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_secs_f64(-self.tokens / REPLAY_RATE)
+        }
+    }
+}
+
 /// What every connection task shares.
 #[derive(Debug)]
 pub struct Shared {
@@ -76,6 +122,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Open connections, for the connection cap.
     pub open: AtomicUsize,
+    /// History pages being read for replays (at most [`MAX_REPLAY_READS`]).
+    pub replay_reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// A reserved place under the connection cap; given back when dropped.
@@ -136,6 +184,7 @@ where
         waiting_for_live: Vec::new(),
         waiting_since: BTreeMap::new(),
         replayed_up_to: Floors::default(),
+        replay_budget: ReplayBudget::new(),
         last_heard: Instant::now(),
         status: shared.status.clone(),
         shared: Arc::clone(&shared),
@@ -162,6 +211,7 @@ struct Connection<S> {
     /// Per channel, the last position a replay sent: queued live events at
     /// or below it are skipped (the one resume engine's rule).
     replayed_up_to: Floors,
+    replay_budget: ReplayBudget,
     last_heard: Instant,
     status: watch::Receiver<UpstreamStatus>,
     shared: Arc<Shared>,
@@ -203,15 +253,32 @@ where
 
     async fn upstream_changed(&mut self) -> Result<(), End> {
         let status = self.status.borrow_and_update().clone();
-        let mut frames = vec![status_frame(&status)];
+        let frames = vec![status_frame(&status)];
         if status.is_live() && !self.waiting_for_live.is_empty() {
             let channels = std::mem::take(&mut self.waiting_for_live);
             let since = std::mem::take(&mut self.waiting_since);
-            let (recovered, replay) = self.replay(&channels, &since).await?;
-            frames.push(text_frame(ServerFrame::Subscribed { channels, recovered }));
-            frames.extend(replay);
+            return self.confirm_and_replay(frames, channels, &since).await;
         }
         self.write(frames).await
+    }
+
+    /// Writes `replies` and `subscribed` for `channels` (saying per channel
+    /// of `since` whether the replay is provably complete), then replays
+    /// each such channel page by page.
+    async fn confirm_and_replay(
+        &mut self,
+        mut replies: Vec<Message>,
+        channels: Vec<String>,
+        since: &BTreeMap<String, String>,
+    ) -> Result<(), End> {
+        let (recovered, errors, plans) = self.plan_replays(&channels, since).await?;
+        replies.push(text_frame(ServerFrame::Subscribed { channels, recovered }));
+        replies.extend(errors);
+        self.write(replies).await?;
+        for plan in plans {
+            self.replay_pages(plan).await?;
+        }
+        Ok(())
     }
 
     /// Writes one batch of queued event frames.
@@ -348,9 +415,7 @@ where
             let since: BTreeMap<String, String> =
                 since.into_iter().filter(|(channel, _)| granted.contains(channel)).collect();
             if self.status.borrow().is_live() {
-                let (recovered, replay) = self.replay(&granted, &since).await?;
-                replies.push(text_frame(ServerFrame::Subscribed { channels: granted, recovered }));
-                replies.extend(replay);
+                return self.confirm_and_replay(replies, granted, &since).await;
             } else {
                 // Confirmed by `upstream_changed` once events can flow again.
                 self.waiting_for_live.extend(granted);
@@ -406,16 +471,18 @@ where
         self.write(replies).await
     }
 
-    /// Reads, for each channel of `since` among `channels`, what it received
-    /// after the given position: the `recovered` flags of the `subscribed`
-    /// frame, and the event frames to send right after it.
-    async fn replay(
+    /// Checks, for each channel of `since` among `channels`, whether what
+    /// it received after the given position can be replayed exactly: the
+    /// `recovered` flags of the `subscribed` frame, error frames for bad
+    /// positions, and the replays to run after it.
+    async fn plan_replays(
         &mut self,
         channels: &[String],
         since: &BTreeMap<String, String>,
-    ) -> Result<(BTreeMap<String, bool>, Vec<Message>), End> {
+    ) -> Result<(BTreeMap<String, bool>, Vec<Message>, Vec<ReplayPlan>), End> {
         let mut recovered = BTreeMap::new();
-        let mut frames = Vec::new();
+        let mut errors = Vec::new();
+        let mut plans = Vec::new();
         for (channel, position) in since {
             if !channels.contains(channel) {
                 continue;
@@ -424,7 +491,7 @@ where
                 Ok(since) => since,
                 Err(error) => {
                     recovered.insert(channel.clone(), false);
-                    frames.push(self.error(
+                    errors.push(self.error(
                         ErrorCode::BadRequest,
                         format!("`since` for {channel}: {error}; starting live"),
                         Some(channel.clone()),
@@ -438,32 +505,96 @@ where
                 continue;
             };
             let redis_channel = format!("{REDIS_PREFIX}{channel}");
-            let replay = match redis.replay(history, &redis_channel, &since).await {
-                Ok(replay) => replay,
+            let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.outbox)).await?;
+            let check = match redis.check_replay(history, &redis_channel, &since).await {
+                Ok(check) => check,
                 Err(error) => {
                     tracing::warn!(connection = self.id, %channel, %error, "cannot read history for a resuming subscribe; closing so the client retries");
                     return Err(End::HistoryUnavailable);
                 }
             };
-            recovered.insert(channel.clone(), replay.recovered());
-            let last = replay.last(&since);
+            recovered.insert(channel.clone(), check.recovered());
+            // Another epoch's history is not this client's: nothing to send.
+            if check.unrecovered != Some(Unrecovered::Epoch) {
+                self.replayed_up_to.raise(channel, since.clone());
+                plans.push(ReplayPlan {
+                    channel: channel.clone(),
+                    from: since,
+                    exact: check.recovered(),
+                });
+            }
+        }
+        Ok((recovered, errors, plans))
+    }
+
+    /// Sends what `plan.channel` received after `plan.from`, a page at a
+    /// time: each page waits for this connection's replay budget and for
+    /// one of the gateway's replay reads, and is written (and flushed)
+    /// before the next is read, so a replay holds one page in memory and
+    /// never more than `MAX_REPLAY_READS` pages are read from Redis at once.
+    /// Should history be trimmed past the replay while it runs, a `missed`
+    /// frame says so and what remains follows.
+    async fn replay_pages(&mut self, plan: ReplayPlan) -> Result<(), End> {
+        let Some((history, redis)) = self.shared.history.clone() else { return Ok(()) };
+        let ReplayPlan { channel, mut from, mut exact } = plan;
+        let redis_channel = format!("{REDIS_PREFIX}{channel}");
+        loop {
+            self.replay_budget_for(REPLAY_PAGE).await?;
+            let page = {
+                let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.outbox)).await?;
+                redis.page(&history, &redis_channel, &from, REPLAY_PAGE).await
+            };
+            let page = match page {
+                Ok(page) => page,
+                Err(error) => {
+                    tracing::warn!(connection = self.id, %channel, %error, "cannot read history during a replay; closing so the client resumes");
+                    return Err(End::HistoryUnavailable);
+                }
+            };
+            let mut frames = Vec::with_capacity(page.entries.len() + 1);
+            if exact && !page.continuous {
+                exact = false;
+                let missed =
+                    ServerFrame::Missed { channel: channel.clone(), since: Some(from.to_string()) };
+                frames.push(text_frame(missed));
+            }
+            let full = page.entries.len() >= REPLAY_PAGE;
             let mut replayed = 0u64;
-            for entry in replay.entries {
+            for entry in page.entries {
                 let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
                 // Malformed payloads were recorded as received; they are
                 // never forwarded, live or replayed.
                 if !matches!(tidings_events::decode(data.as_bytes()), Decoded::Malformed(_)) {
-                    let message = EventMessage::at(channel, Some(&entry.position), data);
+                    let message = EventMessage::at(&channel, Some(&entry.position), data);
                     frames.push(Message::Text(message.frame));
                     replayed += 1;
                 }
+                from = entry.position;
             }
             self.shared.metrics.messages_out.inc_by(replayed);
-            if let Some(last) = last {
-                self.replayed_up_to.raise(channel, last);
+            self.replayed_up_to.raise(&channel, from.clone());
+            self.write(frames).await?;
+            if !full {
+                return Ok(());
             }
         }
-        Ok((recovered, frames))
+    }
+
+    /// Takes `entries` from this connection's replay budget, waiting for it
+    /// to refill when spent: a client that asks for replay after replay is
+    /// slowed down, alone.
+    async fn replay_budget_for(&mut self, entries: usize) -> Result<(), End> {
+        let wait = self.replay_budget.take(entries);
+        if wait.is_zero() {
+            return Ok(());
+        }
+        self.shared.metrics.replays_throttled.inc();
+        tokio::select! {
+            biased;
+            () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
+            () = self.outbox.kicked() => Err(End::SlowConsumer),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
     }
 
     async fn ping(&mut self) -> Result<(), End> {
@@ -550,6 +681,22 @@ where
     }
 }
 
+/// Waits for one of the gateway's replay reads (bounded per gateway), or
+/// ends with the connection.
+/// (Owned arguments: the connection's future must stay `Send` for any
+/// lifetime, which borrowed ones across this await would not prove.)
+async fn replay_slot(
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+) -> Result<tokio::sync::OwnedSemaphorePermit, End> {
+    tokio::select! {
+        biased;
+        () = shared.shutdown.cancelled() => Err(End::Shutdown),
+        () = outbox.kicked() => Err(End::SlowConsumer),
+        permit = Arc::clone(&shared.replay_reads).acquire_owned() => permit.map_err(|_| End::Shutdown),
+    }
+}
+
 /// The `status` frame for `status`.
 fn status_frame(status: &UpstreamStatus) -> Message {
     text_frame(ServerFrame::Status { upstream: status.state, message: status.message.clone() })
@@ -557,4 +704,26 @@ fn status_frame(status: &UpstreamStatus) -> Message {
 
 fn text_frame(frame: ServerFrame) -> Message {
     Message::Text(frame.to_json().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_budget_gives_its_burst_then_makes_the_next_page_wait_at_its_rate() {
+        let mut budget = ReplayBudget::new();
+        let pages_in_burst = (REPLAY_BURST as usize) / REPLAY_PAGE;
+        for _ in 0..pages_in_burst {
+            assert!(budget.take(REPLAY_PAGE).is_zero());
+        }
+        let wait = budget.take(REPLAY_PAGE);
+        let expected = REPLAY_PAGE as f64 / REPLAY_RATE;
+        assert!((wait.as_secs_f64() - expected).abs() < 0.01, "{wait:?}");
+        let after = budget.take(REPLAY_PAGE);
+        assert!(
+            after.as_secs_f64() > expected,
+            "the second wait queues behind the first: {after:?}"
+        );
+    }
 }

@@ -54,6 +54,9 @@ pub struct Metrics {
     pub slow_disconnects: IntCounter,
     /// Connections dropped for staying silent past the idle timeout.
     pub idle_disconnects: IntCounter,
+    /// Replay pages held back because their connection spent its replay
+    /// budget (docs/gateway.md, "Replays").
+    pub replays_throttled: IntCounter,
     /// Upgrades refused with 401, and subscriptions refused as forbidden, by reason.
     pub auth_failures: IntCounterVec,
     /// Bad client frames answered with an `error` frame, by code.
@@ -134,6 +137,10 @@ impl Metrics {
             idle_disconnects: counter(
                 "idle_disconnects_total",
                 "Connections dropped for staying silent past the idle timeout",
+            ),
+            replays_throttled: counter(
+                "replays_throttled_total",
+                "Replay pages held back because their connection spent its replay budget",
             ),
             auth_failures: counter_vec(
                 "auth_failures_total",

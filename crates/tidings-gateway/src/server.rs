@@ -138,6 +138,9 @@ impl Gateway {
             status: status_rx.clone(),
             shutdown: shutdown.clone(),
             open: AtomicUsize::new(0),
+            replay_reads: Arc::new(tokio::sync::Semaphore::new(
+                crate::connection::MAX_REPLAY_READS,
+            )),
         });
         let state = AppState {
             shared,

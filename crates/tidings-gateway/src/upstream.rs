@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use tidings::Backoff;
-use tidings::history::{History, HistoryConfig, Position};
+use tidings::history::{History, HistoryConfig, Page, Position};
 use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
 use tidings::resume::{self, Replay};
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
@@ -164,29 +164,53 @@ impl RedisBroker {
         }
     }
 
-    /// What `redis_channel` received after `since` (for a client's
-    /// `subscribe` with `since`), through the one resume engine. This
+    /// Whether `redis_channel` can be replayed exactly from `since` (for a
+    /// client's `subscribe` with `since`), through the one resume engine,
+    /// without reading entries yet: [`RedisBroker::page`] reads them. This
     /// gateway records every event before dispatching it, so no proof wait
-    /// is needed. A connection broken by a Redis restart fails the first
-    /// command; it is re-established and the read tried once more before
-    /// any client is told history is unavailable.
-    pub async fn replay(
+    /// is needed.
+    ///
+    /// A connection broken by a Redis restart fails the first command, so
+    /// this and [`RedisBroker::page`] re-establish it and try once more
+    /// before any client is told history is unavailable.
+    pub async fn check_replay(
         &self,
         history: &History,
         redis_channel: &str,
         since: &Position,
     ) -> Result<Replay, String> {
-        let mut last_error = String::new();
+        let mut failure = String::new();
         for _attempt in 0..2 {
             let mut commands = self.commands().await?;
-            let replay = resume::replay(history, &mut commands, redis_channel, since, 0);
-            match tokio::time::timeout(REDIS_TIMEOUT, replay).await {
+            let read = resume::replay_first(history, &mut commands, redis_channel, since, 0, 0);
+            match tokio::time::timeout(REDIS_TIMEOUT, read).await {
                 Ok(Ok(replay)) => return Ok(replay),
-                Ok(Err(error)) => last_error = error.to_string(),
+                Ok(Err(error)) => failure = error.to_string(),
                 Err(_) => return Err(format!("no answer within {REDIS_TIMEOUT:?}")),
             }
         }
-        Err(last_error)
+        Err(failure)
+    }
+
+    /// Up to `count` entries of `redis_channel` after `after`.
+    pub async fn page(
+        &self,
+        history: &History,
+        redis_channel: &str,
+        after: &Position,
+        count: usize,
+    ) -> Result<Page, String> {
+        let mut failure = String::new();
+        for _attempt in 0..2 {
+            let mut commands = self.commands().await?;
+            let read = history.page(&mut commands, redis_channel, after, count);
+            match tokio::time::timeout(REDIS_TIMEOUT, read).await {
+                Ok(Ok(page)) => return Ok(page),
+                Ok(Err(error)) => failure = error.to_string(),
+                Err(_) => return Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+            }
+        }
+        Err(failure)
     }
 
     async fn ping(&self) -> Result<(), String> {

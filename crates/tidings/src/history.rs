@@ -175,6 +175,15 @@ pub struct Recovery {
     pub proven_until: u64,
 }
 
+/// One page of a channel's history ([`History::page`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Oldest first.
+    pub entries: Vec<Entry>,
+    /// False when entries after the page's start may have been trimmed.
+    pub continuous: bool,
+}
+
 /// Why a recovery cannot prove that nothing is missing. Each one fails
 /// closed: the client is told since when events may be missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,52 +250,70 @@ pub enum HistoryError {
     Unexpected(String),
 }
 
-// Appends ARGV[1] to the stream KEYS[1] unless KEYS[2] says it already was;
-// returns {epoch, id, recorded}. With ARGV[5] set, also publishes it on that
-// channel and returns the receiver count as a fourth element, atomically.
+// Appends messages to their channels' streams, each unless its `seen` key
+// says it already was, in order, in one call: one script call per batch, so
+// a busy recorder pays the script's fixed cost once per batch, not per
+// event. A message with a channel to publish on is also published, in the
+// same atomic step (this project's publishers). Returns
+// {epoch, id_1, receivers_1, ..., id_n, receivers_n}, receivers -1 when
+// not published.
+// KEYS: epoch, then per message: stream, seen.
+// ARGV: max_len, dedup ms, new epoch, max_age ms, maintain every ms, then
+// per message: channel to publish on ('' for none), payload.
 //
 // Cheap on purpose (docs/positions.md, "What it costs"): no read of the
 // previous entry (recovery checks that its own position is still there
 // instead of a link), and the age trim runs at most once per
-// `maintain_every` per stream, when the stream's own expiry says it is due,
+// `maintain every` per stream, when the stream's own expiry says it is due,
 // not on every append. The same step sets the stream to expire `max_age`
 // after its last write, so an idle channel's history goes away by itself.
 const APPEND_LUA: &str = r"
-local epoch = redis.call('GET', KEYS[3])
+local epoch = redis.call('GET', KEYS[1])
 if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[3], epoch)
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[1], epoch)
 end
-local id = redis.call('GET', KEYS[2])
-local recorded = 0
-if not id then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'd', ARGV[1])
-  redis.call('SET', KEYS[2], id, 'PX', ARGV[3])
-  recorded = 1
-  local max_age = tonumber(ARGV[6])
-  if max_age > 0 then
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl < max_age - tonumber(ARGV[7]) then
-      local now = redis.call('TIME')
-      local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age
-      if cutoff > 0 then
-        redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d', cutoff))
+local max_age = tonumber(ARGV[4])
+local due = max_age - tonumber(ARGV[5])
+local maintained = {}
+local reply = {epoch}
+for i = 2, #KEYS, 2 do
+  local stream, seen = KEYS[i], KEYS[i + 1]
+  local publish_on, payload = ARGV[4 + i], ARGV[5 + i]
+  local id = redis.call('GET', seen)
+  if not id then
+    id = redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], '*', 'd', payload)
+    redis.call('SET', seen, id, 'PX', ARGV[2])
+    if max_age > 0 and not maintained[stream] then
+      maintained[stream] = true
+      if redis.call('PTTL', stream) < due then
+        local now = redis.call('TIME')
+        local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - max_age
+        if cutoff > 0 then
+          redis.call('XTRIM', stream, 'MINID', '~', string.format('%d', cutoff))
+        end
+        redis.call('PEXPIRE', stream, max_age)
       end
-      redis.call('PEXPIRE', KEYS[1], max_age)
     end
   end
+  reply[#reply + 1] = id
+  if publish_on ~= '' then
+    reply[#reply + 1] = redis.call('PUBLISH', publish_on, payload)
+  else
+    reply[#reply + 1] = -1
+  end
 end
-if ARGV[5] ~= '' then
-  return {epoch, id, recorded, redis.call('PUBLISH', ARGV[5], ARGV[1])}
-end
-return {epoch, id, recorded}
+return reply
 ";
 
 // What stream KEYS[1] holds after ARGV[2] in epoch ARGV[1], at most ARGV[3]
 // entries, and whether that is provably everything. Returns
-// {epoch, recovered, entries, reason, proven_until, newest_first}.
+// {epoch, recovered, entries, reason, proven_until, newest_first}. With
+// ARGV[7] = 'first', returns at most ARGV[3] entries, oldest first, and the
+// caller reads the rest page by page; otherwise a longer gap is 'limit'
+// and the newest entries are returned.
 // KEYS: stream, epoch, gaps, lease, coverage.
-// ARGV: since epoch, since id, limit, new epoch, since millis, need_until.
+// ARGV: since epoch, since id, limit, new epoch, since millis, need_until, mode.
 const RECOVER_LUA: &str = r"
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -319,9 +346,14 @@ if reason == '' then
   end
 end
 -- The largest possible id has nothing after it ('(' of it is an error).
-local after = redis.pcall('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', limit + 1)
-if after.err then after = {} end
-if #after > limit then
+local after = {}
+if limit > 0 or ARGV[7] ~= 'first' then
+  after = redis.pcall('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', limit + 1)
+  if after.err then after = {} end
+end
+if ARGV[7] == 'first' then
+  if #after > limit then table.remove(after) end
+elseif #after > limit then
   local newest = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[2], 'COUNT', limit)
   return {epoch, 0, newest, 'limit', string.format('%d', proven), 1}
 end
@@ -452,8 +484,9 @@ impl History {
         redis_channel: &str,
         payload: &[u8],
     ) -> Result<Position, HistoryError> {
-        let reply = self.run_append(connection, redis_channel, payload, "").await?;
-        Ok(reply.0)
+        let mut appended = self.append(connection, &[(redis_channel, payload, false)]).await?;
+        let (position, _) = appended.pop().ok_or_else(|| unexpected("an empty append reply"))?;
+        Ok(position)
     }
 
     /// Records and publishes in one atomic step; returns the position and
@@ -464,36 +497,26 @@ impl History {
         redis_channel: &str,
         payload: &[u8],
     ) -> Result<(Position, u64), HistoryError> {
+        let mut appended = self.append(connection, &[(redis_channel, payload, true)]).await?;
         let (position, receivers) =
-            self.run_append(connection, redis_channel, payload, redis_channel).await?;
+            appended.pop().ok_or_else(|| unexpected("an empty append reply"))?;
         Ok((position, receivers.unwrap_or(0)))
     }
 
-    /// Records several plain-published messages, in order, in one round
-    /// trip (a pipeline), and returns their positions in the same order.
-    /// The recorder uses this to keep up with a busy channel: the order of
-    /// the list is the order in which they were received, which is the
-    /// order in which they are appended.
+    /// Records several plain-published messages, in order, in one script
+    /// call, and returns their positions in the same order. The recorder
+    /// uses this to keep up with a busy channel: the order of the list is
+    /// the order in which they were received, which is the order in which
+    /// they are appended.
     pub async fn record_many<C: ConnectionLike>(
         &self,
         connection: &mut C,
         messages: &[(&str, &[u8])],
     ) -> Result<Vec<Position>, HistoryError> {
-        if messages.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut pipeline = redis::pipe();
-        for (channel, payload) in messages {
-            pipeline.add_command(self.append_command(channel, payload, ""));
-        }
-        let replies: Vec<Value> = match pipeline.query_async(connection).await {
-            Err(error) if is_no_script(&error) => {
-                self.load(connection).await?;
-                pipeline.query_async(connection).await?
-            }
-            other => other?,
-        };
-        replies.into_iter().map(|reply| parse_append(reply).map(|(position, _)| position)).collect()
+        let messages: Vec<(&str, &[u8], bool)> =
+            messages.iter().map(|(channel, payload)| (*channel, *payload, false)).collect();
+        let appended = self.append(connection, &messages).await?;
+        Ok(appended.into_iter().map(|(position, _)| position).collect())
     }
 
     /// Loads every script into Redis's script cache, which a restart empties.
@@ -504,14 +527,17 @@ impl History {
         Ok(())
     }
 
-    async fn run_append<C: ConnectionLike>(
+    /// Runs the append script for `messages` (channel, payload, publish
+    /// too); loads the scripts once if Redis forgot them.
+    async fn append<C: ConnectionLike>(
         &self,
         connection: &mut C,
-        redis_channel: &str,
-        payload: &[u8],
-        publish_on: &str,
-    ) -> Result<(Position, Option<u64>), HistoryError> {
-        let command = self.append_command(redis_channel, payload, publish_on);
+        messages: &[(&str, &[u8], bool)],
+    ) -> Result<Vec<(Position, Option<u64>)>, HistoryError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let command = self.append_command(messages);
         let reply: Value = match command.query_async(connection).await {
             Err(error) if is_no_script(&error) => {
                 self.load(connection).await?;
@@ -519,26 +545,34 @@ impl History {
             }
             other => other?,
         };
-        parse_append(reply)
+        let appended = parse_append(reply)?;
+        if appended.len() != messages.len() {
+            return Err(unexpected(&format!(
+                "{} positions for {} messages",
+                appended.len(),
+                messages.len()
+            )));
+        }
+        Ok(appended)
     }
 
     /// `EVALSHA` of the append script (see [`History::load`] for NOSCRIPT).
-    fn append_command(&self, redis_channel: &str, payload: &[u8], publish_on: &str) -> redis::Cmd {
+    fn append_command(&self, messages: &[(&str, &[u8], bool)]) -> redis::Cmd {
         let max_age = millis(self.config.max_age);
         let mut command = redis::cmd("EVALSHA");
+        command.arg(self.append.get_hash()).arg(1 + 2 * messages.len()).arg(EPOCH_KEY);
+        for (channel, payload, _) in messages {
+            command.arg(stream_key(channel)).arg(seen_key(channel, payload));
+        }
         command
-            .arg(self.append.get_hash())
-            .arg(3)
-            .arg(stream_key(redis_channel))
-            .arg(seen_key(redis_channel, payload))
-            .arg(EPOCH_KEY)
-            .arg(payload)
             .arg(self.config.max_len)
             .arg(millis(self.config.dedup_window).max(1))
             .arg(new_epoch())
-            .arg(publish_on)
             .arg(max_age)
             .arg(millis(MAINTAIN_EVERY).min(max_age / 2));
+        for (channel, payload, publish) in messages {
+            command.arg(if *publish { *channel } else { "" }).arg(*payload);
+        }
         command
     }
 
@@ -553,6 +587,33 @@ impl History {
         since: &Position,
         need_until: u64,
     ) -> Result<Recovery, HistoryError> {
+        let limit = self.config.recover_limit.max(1);
+        self.run_recover(connection, redis_channel, since, need_until, limit, "").await
+    }
+
+    /// [`History::recover`] for a reader that pages: whether the gap is
+    /// provably recoverable, and its first `first_page` entries (oldest
+    /// first, none is fine); read on with [`History::page`].
+    pub async fn recover_first<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        redis_channel: &str,
+        since: &Position,
+        need_until: u64,
+        first_page: usize,
+    ) -> Result<Recovery, HistoryError> {
+        self.run_recover(connection, redis_channel, since, need_until, first_page, "first").await
+    }
+
+    async fn run_recover<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        redis_channel: &str,
+        since: &Position,
+        need_until: u64,
+        limit: usize,
+        mode: &str,
+    ) -> Result<Recovery, HistoryError> {
         let reply: Value = self
             .recover
             .key(stream_key(redis_channel))
@@ -562,10 +623,11 @@ impl History {
             .key(COVERAGE_KEY)
             .arg(&since.epoch)
             .arg(since.id.to_string())
-            .arg(self.config.recover_limit.max(1))
+            .arg(limit)
             .arg(new_epoch())
             .arg(since.id.millis)
             .arg(need_until)
+            .arg(mode)
             .invoke_async(connection)
             .await?;
         let items = array(reply, "recover reply")?;
@@ -583,6 +645,45 @@ impl History {
             entries.reverse();
         }
         Ok(Recovery { entries, recovered, unrecovered, epoch, proven_until })
+    }
+
+    /// Up to `count` entries of `redis_channel` after `after`, oldest first,
+    /// without a script. `continuous` is false when `after` itself is no
+    /// longer there (trimmed meanwhile: entries after it may be gone too)
+    /// or the epoch changed (Redis lost its data); then the entries are
+    /// what remains.
+    pub async fn page<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        redis_channel: &str,
+        after: &Position,
+        count: usize,
+    ) -> Result<Page, HistoryError> {
+        let (epoch, raw): (Option<String>, Value) = redis::pipe()
+            .cmd("GET")
+            .arg(EPOCH_KEY)
+            .cmd("XRANGE")
+            .arg(stream_key(redis_channel))
+            .arg(after.id.to_string())
+            .arg("+")
+            .arg("COUNT")
+            .arg(count + 1)
+            .query_async(connection)
+            .await?;
+        if epoch.as_deref() != Some(after.epoch.as_str()) {
+            return Ok(Page { entries: Vec::new(), continuous: false });
+        }
+        let mut entries = Vec::new();
+        for entry in array(raw, "page")? {
+            entries.push(parse_entry(entry, &after.epoch)?);
+        }
+        let continuous = entries.first().is_some_and(|first| first.position.id == after.id);
+        if continuous {
+            entries.remove(0);
+        } else {
+            entries.truncate(count);
+        }
+        Ok(Page { entries, continuous })
     }
 
     /// The position at which `payload` was recorded on `redis_channel`, if a
@@ -693,18 +794,26 @@ fn number(value: Option<&Value>) -> Option<u64> {
     }
 }
 
-/// `{epoch, id, recorded[, receivers]}` from the append script.
-fn parse_append(reply: Value) -> Result<(Position, Option<u64>), HistoryError> {
+/// `{epoch, id_1, receivers_1, ...}` from the append script.
+fn parse_append(reply: Value) -> Result<Vec<(Position, Option<u64>)>, HistoryError> {
     let items = array(reply, "append reply")?;
     let epoch = text(items.first(), "epoch")?;
-    let id: StreamId = text(items.get(1), "stream id")?
-        .parse()
-        .map_err(|e: PositionError| HistoryError::Unexpected(e.to_string()))?;
-    let receivers = match items.get(3) {
-        Some(Value::Int(n)) => Some(u64::try_from(*n).unwrap_or(0)),
-        _ => None,
-    };
-    Ok((Position { epoch, id }, receivers))
+    let mut appended = Vec::with_capacity(items.len() / 2);
+    for pair in items[1..].chunks(2) {
+        let id: StreamId = text(pair.first(), "stream id")?
+            .parse()
+            .map_err(|e: PositionError| HistoryError::Unexpected(e.to_string()))?;
+        let receivers = match pair.get(1) {
+            Some(Value::Int(n)) if *n >= 0 => Some(u64::try_from(*n).unwrap_or(0)),
+            _ => None,
+        };
+        appended.push((Position { epoch: epoch.clone(), id }, receivers));
+    }
+    Ok(appended)
+}
+
+fn unexpected(what: &str) -> HistoryError {
+    HistoryError::Unexpected(what.to_owned())
 }
 
 fn is_no_script(error: &redis::RedisError) -> bool {

@@ -67,9 +67,40 @@ pub async fn replay<C: ConnectionLike>(
     since: &Position,
     subscribed_at: u64,
 ) -> Result<Replay, HistoryError> {
+    read(history, connection, channel, since, subscribed_at, None).await
+}
+
+/// [`replay`] for a reader that pages (the gateway): whether the replay is
+/// provably complete, with at most `first_page` entries (oldest first);
+/// the rest is read with [`History::page`] from the last one (or `since`),
+/// so memory and Redis time per step stay bounded.
+pub async fn replay_first<C: ConnectionLike>(
+    history: &History,
+    connection: &mut C,
+    channel: &str,
+    since: &Position,
+    subscribed_at: u64,
+    first_page: usize,
+) -> Result<Replay, HistoryError> {
+    read(history, connection, channel, since, subscribed_at, Some(first_page)).await
+}
+
+async fn read<C: ConnectionLike>(
+    history: &History,
+    connection: &mut C,
+    channel: &str,
+    since: &Position,
+    subscribed_at: u64,
+    first_page: Option<usize>,
+) -> Result<Replay, HistoryError> {
     let deadline = tokio::time::Instant::now() + PROOF_WAIT;
     let recovery = loop {
-        let recovery = history.recover(connection, channel, since, subscribed_at).await?;
+        let recovery = match first_page {
+            None => history.recover(connection, channel, since, subscribed_at).await?,
+            Some(page) => {
+                history.recover_first(connection, channel, since, subscribed_at, page).await?
+            }
+        };
         let waiting = recovery.unrecovered == Some(Unrecovered::Unproven);
         if !waiting || tokio::time::Instant::now() >= deadline {
             break recovery;

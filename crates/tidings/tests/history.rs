@@ -322,3 +322,17 @@ async fn gaps_beyond_the_kept_number_still_refuse_positions_before_them() {
         recovery.unrecovered
     );
 }
+
+#[tokio::test]
+async fn a_payload_repeated_within_one_batch_is_recorded_once_at_one_position() {
+    let server = RedisServer::start();
+    let mut c = connect(&server).await;
+    let history = History::new(HistoryConfig::default());
+    let batch: Vec<(&str, &[u8])> =
+        vec![("ws:orders", b"{\"n\":1}"), ("ws:system", b"{\"n\":1}"), ("ws:orders", b"{\"n\":1}")];
+    let positions = history.record_many(&mut c, &batch).await.unwrap();
+    assert_eq!(positions[0], positions[2]);
+    assert_ne!(positions[0].id, StreamId { millis: 0, seq: 0 });
+    assert_eq!(server.cli(&["XLEN", "tidings:history:{ws:orders}"]), "1");
+    assert_eq!(server.cli(&["XLEN", "tidings:history:{ws:system}"]), "1");
+}
