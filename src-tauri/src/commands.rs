@@ -174,7 +174,8 @@ pub async fn send_test_notification(core: State<'_, Arc<Core>>) -> Result<(), St
     core.with(async |desk| desk.send_test_notification().await).await
 }
 
-/// Opens the item's action link in the browser (http(s) only).
+/// Opens the item's action link in the browser, when the core's link rule
+/// allows it; otherwise answers why not.
 #[tauri::command]
 pub async fn open_item(
     item_id: String,
@@ -182,7 +183,7 @@ pub async fn open_item(
     core: State<'_, Arc<Core>>,
 ) -> Result<(), String> {
     let link = core.with(async |desk| desk.action_url(item_id).await).await?;
-    links::open(&app, &link).map_err(|error| error.to_string())
+    links::open(&app, &link)
 }
 
 #[tauri::command]

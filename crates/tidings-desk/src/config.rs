@@ -162,6 +162,7 @@ pub fn default_settings(profile: Profile) -> Settings {
         coalesce_count: 5,
         coalesce_window_secs: 10,
         erp_base_url: "http://127.0.0.1:3000".into(),
+        trusted_hosts: Vec::new(),
         autostart: false,
     }
 }
@@ -292,6 +293,21 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
             format!("{shown:?} does not start with {}", schemes.join(" or ")),
         );
     }
+    let has_token = settings.source.token.as_deref().is_some_and(|token| !token.trim().is_empty());
+    if settings.source.kind == SourceKind::Gateway
+        && has_token
+        && let Ok(parsed) = url::Url::parse(url)
+        && parsed.scheme() == "ws"
+        && !parsed.host().is_some_and(|host| loopback(&host))
+    {
+        return invalid(
+            "source.url",
+            format!(
+                "the gateway token is sent only over wss://, or over ws:// to this machine (localhost, 127.0.0.1, ::1); use wss://{}",
+                parsed.host_str().unwrap_or_default()
+            ),
+        );
+    }
     if let Some(user) = &settings.source.user_id
         && let Err(error) = tidings_events::UserId::new(user.as_str())
     {
@@ -307,6 +323,21 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
     }
     if !settings.low_stock_threshold.is_finite() {
         return invalid("lowStockThreshold", "must be a number".into());
+    }
+    // A host, or host:port: anything else (a URL, a path, a name with a
+    // user) would never match, and the user would not know why.
+    if let Some(entry) = settings.trusted_hosts.iter().map(|entry| entry.trim()).find(|entry| {
+        !entry.is_empty()
+            && url::Url::parse(&format!("https://{entry}/"))
+                .ok()
+                .is_none_or(|url| crate::links::host_of(&url) != entry.to_ascii_lowercase())
+    }) {
+        return invalid(
+            "trustedHosts",
+            format!(
+                "{entry:?} is not a host (wiki.example.com) or host:port with a port other than 443; international names in their xn-- form"
+            ),
+        );
     }
     let base = settings.erp_base_url.trim();
     if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
@@ -352,13 +383,89 @@ pub fn save_settings(path: &Path, settings: &Settings) -> Result<(), ConfigError
         .map_err(|error| ConfigError::Write { path: path.to_path_buf(), reason: error.to_string() })
 }
 
-/// The settings as the UI may see them: the token masked.
+/// The settings as the UI may see them: the gateway token and the
+/// password in the source URL masked ([`TOKEN_MASK`]), so neither secret
+/// ever reaches the webview.
 pub fn masked(settings: &Settings) -> Settings {
     let mut shown = settings.clone();
     if shown.source.token.is_some() {
         shown.source.token = Some(TOKEN_MASK.into());
     }
+    shown.source.url = mask_password(&shown.source.url);
     shown
+}
+
+/// `url` with its password, if it has one, replaced by [`TOKEN_MASK`].
+fn mask_password(url: &str) -> String {
+    match url::Url::parse(url.trim()) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Only fails for URLs that cannot carry a password.
+            let _ = parsed.set_password(Some(TOKEN_MASK));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Scheme, host and port of a source URL: what "the same server" means for
+/// keeping a secret.
+fn endpoint(url: &str) -> Option<(String, Option<u16>)> {
+    let parsed = url::Url::parse(url.trim()).ok()?;
+    Some((parsed.host_str()?.to_ascii_lowercase(), parsed.port_or_known_default()))
+}
+
+/// What [`unmask`] did besides putting secrets back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmasked {
+    pub settings: Settings,
+    /// The stored gateway token was dropped because the source now points
+    /// at another host; the user must enter that host's token.
+    pub token_dropped: bool,
+}
+
+/// `edited` from the UI, with masked secrets replaced by the stored ones
+/// while the source still points at the same host and port. A masked
+/// token for another host is dropped (never sent there: the user is asked
+/// for that host's token); a masked password for another host is refused.
+pub fn unmask(edited: Settings, stored: &Settings) -> Result<Unmasked, ConfigError> {
+    let mut settings = edited;
+    let same_server = settings.source.kind == stored.source.kind
+        && endpoint(&settings.source.url).is_some()
+        && endpoint(&settings.source.url) == endpoint(&stored.source.url);
+    if let Ok(mut url) = url::Url::parse(settings.source.url.trim())
+        && url.password() == Some(TOKEN_MASK)
+    {
+        if !same_server {
+            return Err(ConfigError::Invalid {
+                key: "source.url",
+                message: "the password is hidden (********) and is not sent to another server; type the password for the new one".into(),
+            });
+        }
+        let password = url::Url::parse(stored.source.url.trim())
+            .ok()
+            .and_then(|stored| stored.password().map(str::to_owned));
+        let _ = url.set_password(password.as_deref());
+        settings.source.url = url.to_string();
+    }
+    let mut token_dropped = false;
+    if settings.source.token.as_deref() == Some(TOKEN_MASK) {
+        if same_server {
+            settings.source.token = stored.source.token.clone();
+        } else {
+            settings.source.token = None;
+            token_dropped = stored.source.token.is_some();
+        }
+    }
+    Ok(Unmasked { settings, token_dropped })
+}
+
+/// Whether `host` is this machine (a token may go there over plain `ws://`).
+fn loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }
 
 /// Whose notifications channel a source reads: the configured user id, or,
@@ -386,15 +493,6 @@ fn token_subject(token: &str) -> Option<String> {
         .ok()?;
     let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
     claims.get("sub")?.as_str().map(str::to_owned)
-}
-
-/// `edited` from the UI, with a masked token replaced by the stored one.
-pub fn unmask(edited: Settings, stored: &Settings) -> Settings {
-    let mut settings = edited;
-    if settings.source.token.as_deref() == Some(TOKEN_MASK) {
-        settings.source.token = stored.source.token.clone();
-    }
-    settings
 }
 
 #[cfg(test)]
@@ -554,7 +652,94 @@ mod tests {
         stored.source.token = Some("secret.jwt".into());
         let shown = masked(&stored);
         assert_eq!(shown.source.token.as_deref(), Some(TOKEN_MASK));
-        assert_eq!(unmask(shown, &stored).source.token.as_deref(), Some("secret.jwt"));
+        let back = unmask(shown, &stored).unwrap();
+        assert_eq!(back.settings.source.token.as_deref(), Some("secret.jwt"));
+        assert!(!back.token_dropped);
+    }
+
+    fn redis_with_password() -> Settings {
+        let mut stored = default_settings(Profile::Ops);
+        stored.source.kind = SourceKind::Redis;
+        stored.source.url = "redis://:s3cret@redis.example.com:6379/0".into();
+        stored
+    }
+
+    #[test]
+    fn the_redis_password_never_goes_to_the_ui_and_a_masked_one_keeps_the_stored() {
+        let stored = redis_with_password();
+        let shown = masked(&stored);
+        assert_eq!(shown.source.url, "redis://:********@redis.example.com:6379/0");
+        let back = unmask(shown, &stored).unwrap().settings;
+        assert_eq!(back.source.url, stored.source.url);
+    }
+
+    #[test]
+    fn a_masked_redis_password_is_not_sent_to_another_server() {
+        let stored = redis_with_password();
+        let mut edited = masked(&stored);
+        edited.source.url = "redis://:********@evil.example.com:6379/0".into();
+        let error = unmask(edited, &stored).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { key: "source.url", .. }), "{error}");
+    }
+
+    #[test]
+    fn a_source_on_another_host_drops_the_stored_token() {
+        let mut stored = default_settings(Profile::Ops);
+        stored.source.url = "wss://gw.example.com/ws".into();
+        stored.source.token = Some("secret.jwt".into());
+        let mut edited = masked(&stored);
+        edited.source.url = "wss://other.example.com/ws".into();
+        let back = unmask(edited, &stored).unwrap();
+        assert_eq!(back.settings.source.token, None);
+        assert!(back.token_dropped);
+        let mut same = masked(&stored);
+        same.source.url = "wss://GW.example.com:443/ws/".into();
+        assert_eq!(
+            unmask(same, &stored).unwrap().settings.source.token.as_deref(),
+            Some("secret.jwt")
+        );
+    }
+
+    #[test]
+    fn a_token_is_refused_over_plain_ws_to_another_machine() {
+        let mut settings = default_settings(Profile::Ops);
+        settings.source.url = "ws://gw.example.com/ws".into();
+        settings.source.token = Some("secret.jwt".into());
+        let error = validate(&settings).unwrap_err();
+        assert!(error.to_string().contains("wss://gw.example.com"), "{error}");
+        settings.source.url = "wss://gw.example.com/ws".into();
+        assert_eq!(validate(&settings), Ok(()));
+    }
+
+    #[test]
+    fn a_token_may_go_over_plain_ws_to_this_machine() {
+        let mut settings = default_settings(Profile::Ops);
+        settings.source.token = Some("secret.jwt".into());
+        for url in [
+            "ws://127.0.0.1:8787/ws",
+            "ws://localhost:8787/ws",
+            "ws://[::1]:8787/ws",
+            "ws://127.8.0.1/ws",
+        ] {
+            settings.source.url = url.into();
+            assert_eq!(validate(&settings), Ok(()), "{url}");
+        }
+        settings.source.url = "ws://gw.example.com/ws".into();
+        settings.source.token = None;
+        assert_eq!(validate(&settings), Ok(()), "no token, nothing to leak (an open gateway)");
+    }
+
+    #[test]
+    fn a_trusted_host_must_be_a_host_or_host_and_port() {
+        let mut settings = default_settings(Profile::Ops);
+        settings.trusted_hosts =
+            vec!["wiki.example.com".into(), " erp.example.com:8443 ".into(), String::new()];
+        assert_eq!(validate(&settings), Ok(()));
+        for wrong in ["https://wiki.example.com", "wiki.example.com/docs", "u@wiki.example.com"] {
+            settings.trusted_hosts = vec![wrong.into()];
+            let error = validate(&settings).unwrap_err();
+            assert!(matches!(error, ConfigError::Invalid { key: "trustedHosts", .. }), "{wrong}");
+        }
     }
 
     #[test]

@@ -50,7 +50,8 @@ impl Desk {
         notifier: Arc<dyn Notifier>,
         cancel: CancellationToken,
     ) -> Result<(Desk, mpsc::Receiver<UiBatch>), DeskError> {
-        let store = Store::open(&config.data_dir, HISTORY_MAX_ITEMS, HISTORY_MAX_AGE)?;
+        let (store, set_aside) =
+            Store::open_or_set_aside(&config.data_dir, HISTORY_MAX_ITEMS, HISTORY_MAX_AGE)?;
         let (ui, batches) = mpsc::channel(UI_QUEUE);
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let parts = PipelineParts {
@@ -58,6 +59,7 @@ impl Desk {
             config_path: config.config_path,
             config_error: config.config_error,
             store,
+            set_aside,
             notifier,
             ui,
             commands: receiver,

@@ -62,6 +62,23 @@ pub struct FeedItem {
     /// Extra fields the publisher sent that the contract does not name.
     #[ts(type = "Record<string, unknown>")]
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Where the item's `actionUrl` leads, or why it will not be opened;
+    /// absent when it has none. Filled in by the core as it sends the item
+    /// (`crate::links` decides), never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<ActionLink>,
+}
+
+/// What the action button of an item shows: the destination host, or why
+/// the link is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ActionLink {
+    /// The link opens; `host` is where it goes (`erp.example.com`, with the
+    /// port when not the default).
+    Opens { host: String },
+    /// The link is not opened, and why (a sentence for the user).
+    Refused { reason: String },
 }
 
 /// How the debug log classifies a raw message.
@@ -168,6 +185,10 @@ pub struct Snapshot {
     /// Notifications paused until this time (ms since epoch), if paused.
     #[ts(type = "number | null")]
     pub paused_until: Option<i64>,
+    /// Something the user must be told that is not a setting's error: the
+    /// history database was damaged and set aside, the gateway token was
+    /// dropped for a new host.
+    pub notice: Option<String>,
 }
 
 /// What the pipeline sends to the UI, at most every 50 ms or 500 items.
@@ -185,6 +206,8 @@ pub struct UiBatch {
     pub toasts: Vec<Toast>,
     /// Ask the UI to show this item (a notification was clicked).
     pub focus: Option<FocusRequest>,
+    /// A new [`Snapshot::notice`].
+    pub notice: Option<String>,
 }
 
 /// An in-app notification, used when no notification daemon answers.
@@ -297,6 +320,11 @@ pub struct Settings {
     pub coalesce_window_secs: u32,
     /// Relative `actionUrl`s are joined to this, e.g. `https://erp.example.com`.
     pub erp_base_url: String,
+    /// Hosts besides the ERP's that absolute `actionUrl`s may open
+    /// (`wiki.example.com`, or `host:port` for a port other than the
+    /// scheme's default).
+    #[serde(default)]
+    pub trusted_hosts: Vec<String>,
     pub autostart: bool,
 }
 

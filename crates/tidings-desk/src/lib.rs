@@ -9,15 +9,19 @@
 //!   history rows, UI batches and notifications.
 //! - [`policy`]: which events notify, how urgently, and coalescing.
 //! - [`store`]: local history in SQLite (WAL), with positions for resuming.
+//! - [`links`]: the one rule for where an `actionUrl` may lead.
 //! - [`notify`]: the notifier seam between the policy and the native desktop.
+//! - [`text`]: cleaning network text (controls, bidi overrides, lengths).
 //! - [`desk`]: [`Desk`], the facade the Tauri commands call.
 pub mod config;
 pub mod desk;
 pub mod ipc;
+pub mod links;
 pub mod notify;
 pub mod pipeline;
 pub mod policy;
 pub mod store;
+pub mod text;
 
 pub use config::{DeskArgs, DeskConfig};
 pub use desk::{Desk, DeskError};

@@ -42,8 +42,8 @@ use crate::ipc::{
     Outcome, Settings, Snapshot, SourceKind, SourceStatus, Toast, UiBatch, Urgency,
 };
 use crate::notify::{NotificationRequest, NotificationResponse, Notifier, NotifyError};
-use crate::policy::{Now, Policy, action_url_of, feed_of};
-use crate::store::{Store, StoredItem, extra_fields};
+use crate::policy::{Now, Policy, action_link_of, feed_of, for_ui};
+use crate::store::{SetAside, Store, StoredItem, extra_fields};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 pub const BATCH_MAX_ITEMS: usize = 500;
@@ -89,6 +89,8 @@ pub(crate) struct PipelineParts {
     pub config_path: std::path::PathBuf,
     pub config_error: Option<crate::config::ConfigError>,
     pub store: Store,
+    /// The damaged database [`Store::open_or_set_aside`] moved, if it did.
+    pub set_aside: Option<SetAside>,
     pub notifier: Arc<dyn Notifier>,
     pub ui: mpsc::Sender<UiBatch>,
     pub commands: mpsc::Receiver<Command>,
@@ -203,6 +205,8 @@ struct Pipeline {
     unread_changed: bool,
     rows_since_prune: usize,
     slow_writes: SlowWrites,
+    /// What the window's notice banner says (see [`Snapshot::notice`]).
+    notice: Option<String>,
 }
 
 /// Slow history writes since the last warning about them.
@@ -239,6 +243,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         config_path,
         config_error,
         store,
+        set_aside,
         notifier,
         ui,
         mut commands,
@@ -256,12 +261,21 @@ pub(crate) async fn run(parts: PipelineParts) {
         .map(|feeds| feeds.into_iter().map(|(feed, items)| (feed, items.into())).collect())
         .unwrap_or_default();
     let unread = store.unread().unwrap_or_default();
+    // The positions to resume from went with a damaged database: what was
+    // published since it was last written may be missing.
     let status = SourceStatus {
         kind: settings.source.kind,
         url: tidings::redact_url(&settings.source.url),
         connection: ConnectionState::Connecting,
-        missed_since: None,
+        missed_since: set_aside.as_ref().map(|aside| aside.last_written.unwrap_or_else(now_millis)),
     };
+    let notice = set_aside.map(|aside| {
+        format!(
+            "The history database was damaged ({}) and has been set aside as {}; a new one was started, so earlier history is not shown and events may have been missed.",
+            aside.reason,
+            aside.moved_to.display()
+        )
+    });
     let mut pipeline = Pipeline {
         settings,
         config_path,
@@ -289,7 +303,11 @@ pub(crate) async fn run(parts: PipelineParts) {
         unread_changed: false,
         rows_since_prune: 0,
         slow_writes: SlowWrites::default(),
+        notice: None,
     };
+    if let Some(notice) = notice {
+        pipeline.tell(notice);
+    }
     pipeline.start_source();
     let mut flush = tokio::time::interval(FLUSH_EVERY);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -461,8 +479,8 @@ impl Pipeline {
             channel: channel.clone(),
             received_at,
             outcome,
-            raw: String::from_utf8_lossy(&payload[..cut]).into_owned(),
-            reason,
+            raw: crate::text::clean_lines(&String::from_utf8_lossy(&payload[..cut])),
+            reason: reason.map(|reason| crate::text::clean_lines(&reason)),
         };
         push_capped(&mut self.debug, entry.clone(), DEBUG_CAP);
         push_capped_vec(&mut self.pending.debug, entry, DEBUG_CAP);
@@ -482,7 +500,7 @@ impl Pipeline {
         let id = item_id(key);
         let feed = feed_of(&event);
         let logical = channel.strip_prefix("ws:").unwrap_or(&channel).to_owned();
-        let item = FeedItem {
+        let mut item = FeedItem {
             id,
             seq: self.seq,
             feed,
@@ -490,8 +508,10 @@ impl Pipeline {
             received_at,
             read: false,
             extra: extra_fields(&event, raw),
+            link: None,
             event,
         };
+        crate::text::clean_item(&mut item, &payload);
         let shown = self.settings.feeds.get(&feed).is_none_or(|rule| rule.enabled);
         if shown {
             *self.unread.entry(feed).or_default() += 1;
@@ -511,7 +531,7 @@ impl Pipeline {
         if shown && let Some(request) = self.policy.decide(&item, &self.settings, now) {
             let _shown = self.notify(request, Some(item.id.clone()));
         }
-        push_capped_vec(&mut self.pending.items, item, PENDING_CAP);
+        push_capped_vec(&mut self.pending.items, for_ui(item, &self.settings), PENDING_CAP);
     }
 
     /// Shows `request` natively, or as a toast in the next batch when that
@@ -594,7 +614,8 @@ impl Pipeline {
             && batch.counters.is_none()
             && batch.unread.is_none()
             && batch.toasts.is_empty()
-            && batch.focus.is_none();
+            && batch.focus.is_none()
+            && batch.notice.is_none();
         if empty {
             return;
         }
@@ -616,7 +637,9 @@ impl Pipeline {
             feeds: self
                 .feeds
                 .iter()
-                .map(|(feed, items)| (*feed, items.iter().cloned().collect()))
+                .map(|(feed, items)| {
+                    (*feed, items.iter().map(|item| for_ui(item.clone(), &self.settings)).collect())
+                })
                 .collect(),
             unread: self.unread.clone(),
             debug: self.debug.iter().cloned().collect(),
@@ -625,7 +648,14 @@ impl Pipeline {
             config_error: self.config_error.clone().map(|error| error.to_string()),
             native_notifications: self.native_notifications,
             paused_until: self.paused_until.filter(|until| *until > now_millis()),
+            notice: self.notice.clone(),
         }
+    }
+
+    /// Tells the user `notice` (a banner in the window, until replaced).
+    fn tell(&mut self, notice: String) {
+        self.pending.notice = Some(notice.clone());
+        self.notice = Some(notice);
     }
 
     fn command(&mut self, command: Command) {
@@ -636,7 +666,10 @@ impl Pipeline {
                 let _ = reply.send(self.snapshot());
             }
             Command::History(query, reply) => {
-                let _ = reply.send(self.store.query(&query).map_err(|e| e.to_string()));
+                let items = self.store.query(&query).map_err(|e| e.to_string()).map(|items| {
+                    items.into_iter().map(|item| for_ui(item, &self.settings)).collect()
+                });
+                let _ = reply.send(items);
             }
             Command::MarkRead(ids) => {
                 if let Err(error) = self.store.mark_read(&ids) {
@@ -678,9 +711,24 @@ impl Pipeline {
                 let _ = reply.send(masked(&self.settings));
             }
             Command::SetSettings(edited, reply) => {
-                let settings = unmask(*edited, &self.settings);
+                let (settings, token_dropped) = match unmask(*edited, &self.settings) {
+                    Ok(unmasked) => (unmasked.settings, unmasked.token_dropped),
+                    Err(error) => {
+                        let _ = reply.send(Err(error.to_string()));
+                        return;
+                    }
+                };
                 let result = save_settings(&self.config_path, &settings).map_err(|e| e.to_string());
                 if result.is_ok() {
+                    if token_dropped {
+                        let host = url::Url::parse(settings.source.url.trim())
+                            .ok()
+                            .and_then(|url| url.host_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        self.tell(format!(
+                            "The gateway token was not sent to the new host {host}: enter the token for that gateway in Settings."
+                        ));
+                    }
                     let source_changed = settings.source != self.settings.source;
                     self.settings = settings;
                     self.config_error = None;
@@ -712,8 +760,11 @@ impl Pipeline {
             }
             Command::ActionUrl(id, reply) => {
                 let url = match self.store.item(&id) {
-                    Ok(Some(item)) => action_url_of(&item, &self.settings)
-                        .ok_or_else(|| "this item has no http(s) action link".to_owned()),
+                    Ok(Some(item)) => match action_link_of(&item, &self.settings) {
+                        Some(Ok(url)) => Ok(url.into()),
+                        Some(Err(refused)) => Err(format!("not opened: {refused}")),
+                        None => Err("this item has no action link".to_owned()),
+                    },
                     Ok(None) => Err(format!("no item {id}")),
                     Err(error) => Err(error.to_string()),
                 };

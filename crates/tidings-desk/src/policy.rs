@@ -15,8 +15,10 @@ use tidings_events::Event;
 use tidings_events::event::{BroadcastLevel, DataAction, NotificationType, SystemLevel};
 
 use crate::config::parse_hhmm;
-use crate::ipc::{FeedId, FeedItem, MinLevel, Profile, Settings, Urgency};
+use crate::ipc::{ActionLink, FeedId, FeedItem, MinLevel, Profile, Settings, Urgency};
+use crate::links::{LinkError, host_of, resolve_link};
 use crate::notify::{ClickTarget, NotificationRequest};
+use crate::text::{BODY_MAX_CHARS, clean_lines, notification_body, notification_title, truncate};
 
 /// Which feed an event belongs to.
 pub fn feed_of(event: &Event) -> FeedId {
@@ -89,7 +91,17 @@ fn candidate(item: &FeedItem, settings: &Settings) -> Option<Candidate> {
                 NotificationType::Warning => MinLevel::Warning,
                 NotificationType::Info | NotificationType::Success => MinLevel::Info,
             };
-            let mut candidate = normal(level, n.title.clone(), n.message.clone());
+            // Where its link goes, so the user can judge before clicking.
+            // The host line survives the body's length cap.
+            let body = match action_link_of(item, settings) {
+                Some(Ok(url)) => {
+                    let host = format!("\n↗ {}", host_of(&url));
+                    let room = BODY_MAX_CHARS.saturating_sub(host.chars().count());
+                    format!("{}{host}", truncate(clean_lines(&n.message).trim(), room))
+                }
+                _ => n.message.clone(),
+            };
+            let mut candidate = normal(level, n.title.clone(), body);
             if level == MinLevel::Info {
                 candidate.urgency = Urgency::Normal;
             }
@@ -310,8 +322,8 @@ impl Policy {
         }
         Some(NotificationRequest {
             key: notification_key(item),
-            title: candidate.title,
-            body: candidate.body,
+            title: notification_title(&candidate.title),
+            body: notification_body(&candidate.body),
             urgency: candidate.urgency,
             resident: candidate.resident,
             target,
@@ -379,31 +391,27 @@ fn summary_request(
     }
 }
 
-/// The absolute http(s) URL a notification's `actionUrl` leads to: relative
-/// ones joined to the ERP base URL; any other scheme refused (`None`).
-pub fn action_url_of(item: &FeedItem, settings: &Settings) -> Option<String> {
+/// Where an item's `actionUrl` leads (`None` when it has none), by the one
+/// rule in [`crate::links`].
+pub fn action_link_of(item: &FeedItem, settings: &Settings) -> Option<Result<url::Url, LinkError>> {
     let Event::Notification(notification) = &item.event else { return None };
-    resolve_action_url(notification.action_url.as_deref()?, &settings.erp_base_url)
+    let raw = notification.action_url.as_deref()?;
+    Some(resolve_link(raw, &settings.erp_base_url, &settings.trusted_hosts))
 }
 
-/// `raw` made absolute against `base`, if the result is http(s).
-pub fn resolve_action_url(raw: &str, base: &str) -> Option<String> {
-    let raw = raw.trim();
-    let url = match url::Url::parse(raw) {
-        Ok(url) => url,
-        Err(url::ParseError::RelativeUrlWithoutBase) => {
-            let base = url::Url::parse(base).ok()?;
-            base.join(raw).ok()?
-        }
-        Err(_) => return None,
-    };
-    match url.scheme() {
-        "http" | "https" => Some(url.to_string()),
-        other => {
-            tracing::warn!(scheme = other, "refusing to open an action URL that is not http(s)");
-            None
-        }
-    }
+/// The URL an item's action opens, when it has one the rule allows.
+pub fn action_url_of(item: &FeedItem, settings: &Settings) -> Option<String> {
+    action_link_of(item, settings)?.ok().map(String::from)
+}
+
+/// `item` as the UI is to see it: with [`ActionLink`] filled in (the
+/// destination host, or why the link is refused).
+pub fn for_ui(mut item: FeedItem, settings: &Settings) -> FeedItem {
+    item.link = action_link_of(&item, settings).map(|link| match link {
+        Ok(url) => ActionLink::Opens { host: host_of(&url) },
+        Err(error) => ActionLink::Refused { reason: error.to_string() },
+    });
+    item
 }
 
 /// What a notification replaces: the one before it with the same key.
@@ -444,6 +452,7 @@ mod tests {
             read: false,
             event,
             extra: None,
+            link: None,
         }
     }
 
@@ -612,19 +621,80 @@ mod tests {
         );
     }
 
+    const MINE_WITH_LINK: &str = r#"{"type":"notification","id":"n1","userId":"u1","title":"审批","message":"请审核","notificationType":"info","actionUrl":"/approvals/123","actionLabel":"立即审核","timestamp":1}"#;
+
     #[test]
-    fn relative_action_urls_join_the_erp_base_and_only_http_opens() {
-        let base = "https://erp.example.com/app/";
+    fn the_ui_sees_where_an_action_link_goes() {
+        let mut warehouse = settings(Profile::Warehouse);
+        warehouse.erp_base_url = "https://erp.example.com".into();
+        let shown = for_ui(item(MINE_WITH_LINK), &warehouse);
+        assert_eq!(shown.link, Some(ActionLink::Opens { host: "erp.example.com".into() }));
+    }
+
+    #[test]
+    fn the_ui_sees_why_an_action_link_is_refused() {
+        let evil = MINE_WITH_LINK.replace("/approvals/123", "//evil.com");
+        let shown = for_ui(item(&evil), &settings(Profile::Warehouse));
+        let Some(ActionLink::Refused { reason }) = shown.link else { panic!("{:?}", shown.link) };
+        assert!(reason.contains("//"), "{reason}");
         assert_eq!(
-            resolve_action_url("/orders/SO-1", base).as_deref(),
-            Some("https://erp.example.com/orders/SO-1")
+            for_ui(item(STOCK), &settings(Profile::Warehouse)).link,
+            None,
+            "no link, no button"
         );
+    }
+
+    #[test]
+    fn a_notification_names_the_host_its_link_opens() {
+        let mut warehouse = settings(Profile::Warehouse);
+        warehouse.erp_base_url = "https://erp.example.com".into();
+        let request = Policy::default().decide(&item(MINE_WITH_LINK), &warehouse, NOON).unwrap();
+        assert!(request.body.ends_with("↗ erp.example.com"), "{}", request.body);
         assert_eq!(
-            resolve_action_url("https://x.test/a", base).as_deref(),
-            Some("https://x.test/a")
+            request.target.unwrap().open_url.as_deref(),
+            Some("https://erp.example.com/approvals/123")
         );
-        assert_eq!(resolve_action_url("javascript:alert(1)", base), None);
-        assert_eq!(resolve_action_url("file:///etc/passwd", base), None);
+    }
+
+    #[test]
+    fn a_notification_with_a_refused_link_opens_nothing_and_names_no_host() {
+        let evil = MINE_WITH_LINK.replace("/approvals/123", "https://erp.example.com@evil.com/");
+        let request =
+            Policy::default().decide(&item(&evil), &settings(Profile::Warehouse), NOON).unwrap();
+        assert!(!request.body.contains("evil.com"), "{}", request.body);
+        assert_eq!(request.target.unwrap().open_url, None);
+    }
+
+    #[test]
+    fn a_notification_is_cut_to_its_documented_lengths() {
+        let long = format!(
+            r#"{{"type":"notification","notificationType":"info","title":"{}","message":"{}","timestamp":1}}"#,
+            "标".repeat(200),
+            "正".repeat(900)
+        );
+        let request =
+            Policy::default().decide(&item(&long), &settings(Profile::Warehouse), NOON).unwrap();
+        assert_eq!(request.title.chars().count(), crate::text::TITLE_MAX_CHARS);
+        assert_eq!(request.body.chars().count(), BODY_MAX_CHARS);
+        assert!(request.title.ends_with('…') && request.body.ends_with('…'));
+    }
+
+    #[test]
+    fn a_long_message_keeps_the_host_its_link_opens() {
+        let long = MINE_WITH_LINK.replace("请审核", &"正".repeat(900));
+        let mut warehouse = settings(Profile::Warehouse);
+        warehouse.erp_base_url = "https://erp.example.com".into();
+        let request = Policy::default().decide(&item(&long), &warehouse, NOON).unwrap();
+        assert!(request.body.chars().count() <= BODY_MAX_CHARS);
+        assert!(request.body.ends_with("…\n↗ erp.example.com"), "{}", request.body);
+    }
+
+    #[test]
+    fn a_notification_carries_no_control_or_bidi_override_characters() {
+        let tricky = r#"{"type":"broadcast","level":"warning","title":"Pay\u202eexe.pdf\n","message":"a\u0007b\u2066c\nd","timestamp":1}"#;
+        let request =
+            Policy::default().decide(&item(tricky), &settings(Profile::Warehouse), NOON).unwrap();
+        assert_eq!((request.title.as_str(), request.body.as_str()), ("Payexe.pdf", "abc\nd"));
     }
 
     #[test]

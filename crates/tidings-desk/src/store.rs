@@ -10,9 +10,16 @@
 //!
 //! Bounded by count and age: [`Store::prune`] deletes the oldest rows beyond
 //! `max_items` and rows older than `max_age`.
+//!
+//! Private to its user: the data directory is created `0700` and the
+//! database `0600` (SQLite gives its `-wal` and `-shm` files the database's
+//! mode). A database that SQLite finds damaged or not a database at all on
+//! opening is set aside, renamed `history.sqlite3.corrupt-<UTC time>` (kept,
+//! for whoever wants to look), and a fresh one started:
+//! [`Store::open_or_set_aside`] says so, for the app to tell the user.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -29,6 +36,31 @@ pub struct StoreError {
     #[source]
     pub source: rusqlite::Error,
 }
+
+impl StoreError {
+    /// Whether SQLite found the file damaged, or not a database at all.
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self.source.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        )
+    }
+}
+
+/// A damaged database moved out of the way by [`Store::open_or_set_aside`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetAside {
+    /// Where the damaged file now is.
+    pub moved_to: PathBuf,
+    /// When it was last written (ms since the epoch): events after this may
+    /// be missing, since the positions to resume from went with it.
+    pub last_written: Option<i64>,
+    /// What SQLite said.
+    pub reason: String,
+}
+
+/// The database file in `dir`.
+const DATABASE: &str = "history.sqlite3";
 
 /// One item to store.
 #[derive(Debug, Clone)]
@@ -61,16 +93,40 @@ fn feed_name(feed: FeedId) -> &'static str {
 }
 
 impl Store {
-    /// Opens (creating if needed) `dir/history.sqlite3`.
+    /// Opens `dir/history.sqlite3`, and when SQLite finds it damaged, sets
+    /// it aside and starts a fresh one (see the module docs).
+    pub fn open_or_set_aside(
+        dir: &Path,
+        max_items: u64,
+        max_age: Duration,
+    ) -> Result<(Store, Option<SetAside>), StoreError> {
+        match Store::open(dir, max_items, max_age) {
+            Ok(store) => Ok((store, None)),
+            Err(error) if error.is_corrupt() => {
+                let set_aside = set_aside(dir, &error)?;
+                tracing::error!(
+                    moved_to = %set_aside.moved_to.display(),
+                    reason = %set_aside.reason,
+                    "the history database is damaged; it was set aside and a fresh one started"
+                );
+                Ok((Store::open(dir, max_items, max_age)?, Some(set_aside)))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Opens (creating if needed) `dir/history.sqlite3`, private to its
+    /// user.
     pub fn open(dir: &Path, max_items: u64, max_age: Duration) -> Result<Store, StoreError> {
-        let path = dir.join("history.sqlite3");
+        let path = dir.join(DATABASE);
         let label = path.display().to_string();
         let wrap = |source| StoreError { path: label.clone(), source };
-        if let Err(error) = std::fs::create_dir_all(dir) {
-            return Err(wrap(rusqlite::Error::InvalidPath(
-                format!("{}: {error}", dir.display()).into(),
-            )));
-        }
+        let io = |error: std::io::Error, what: &Path| StoreError {
+            path: label.clone(),
+            source: rusqlite::Error::InvalidPath(format!("{}: {error}", what.display()).into()),
+        };
+        private_dir(dir).map_err(|error| io(error, dir))?;
+        private_file(&path).map_err(|error| io(error, &path))?;
         let connection = Connection::open(&path).map_err(wrap)?;
         connection
             .execute_batch(
@@ -94,6 +150,11 @@ impl Store {
                      position TEXT NOT NULL
                  );",
             )
+            .map_err(wrap)?;
+        // Reads what start-up reads, so damage there shows now, not later.
+        connection
+            .query_row("SELECT max(seq) FROM items", [], |_| Ok(()))
+            .and_then(|()| connection.query_row("SELECT count(*) FROM positions", [], |_| Ok(())))
             .map_err(wrap)?;
         Ok(Store { connection, path: label, max_items, max_age })
     }
@@ -345,6 +406,74 @@ impl Store {
     }
 }
 
+/// Creates `dir` (and missing parents) readable by its owner only. A
+/// directory that already exists keeps its mode: it may be one the user
+/// chose and shares; the database in it is private either way.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates the database file `0600` before SQLite does (SQLite would use
+/// the umask, typically `0644`), and takes group and world access from one
+/// an older version left, with its `-wal` and `-shm` files.
+fn private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    drop(options.open(path)?);
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::metadata(&file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Renames the damaged database in `dir` (and its `-wal` and `-shm`) to
+/// `history.sqlite3.corrupt-<UTC time>[-wal|-shm]`.
+fn set_aside(dir: &Path, error: &StoreError) -> Result<SetAside, StoreError> {
+    let path = dir.join(DATABASE);
+    let last_written = std::fs::metadata(&path)
+        .and_then(|meta| meta.modified())
+        .ok()
+        .map(tidings_events::millis_since_epoch);
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let moved_to = dir.join(format!("{DATABASE}.corrupt-{stamp}"));
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", path.display()));
+        let to = PathBuf::from(format!("{}{suffix}", moved_to.display()));
+        match std::fs::rename(&from, &to) {
+            Ok(()) => {}
+            Err(io) if io.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+            Err(io) => {
+                return Err(StoreError {
+                    path: path.display().to_string(),
+                    source: rusqlite::Error::InvalidPath(
+                        format!(
+                            "the database is damaged ({}) and could not be moved aside to {}: {io}; move or delete it by hand",
+                            error.source,
+                            to.display()
+                        )
+                        .into(),
+                    ),
+                });
+            }
+        }
+    }
+    Ok(SetAside { moved_to, last_written, reason: error.source.to_string() })
+}
+
 /// Rebuilds an item from its stored payload.
 fn item_from_row(
     id: String,
@@ -355,7 +484,7 @@ fn item_from_row(
     payload: &str,
 ) -> Option<FeedItem> {
     let Decoded::Typed { event, raw } = decode(payload.as_bytes()) else { return None };
-    Some(FeedItem {
+    let mut item = FeedItem {
         id,
         seq,
         feed: feed_of(&event),
@@ -363,8 +492,11 @@ fn item_from_row(
         received_at,
         read,
         extra: extra_fields(&event, raw),
+        link: None,
         event,
-    })
+    };
+    crate::text::clean_item(&mut item, payload.as_bytes());
+    Some(item)
 }
 
 /// Fields the publisher sent that the contract does not name.
@@ -398,11 +530,63 @@ mod tests {
                 received_at: 1,
                 read: false,
                 extra: extra_fields(&event, raw),
+                link: None,
                 event,
             },
             payload,
             position: None,
         }
+    }
+
+    #[test]
+    fn a_new_data_directory_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("data").join("tidings");
+        drop(Store::open(&dir, 10, Duration::from_secs(60)).unwrap());
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
+
+    #[test]
+    fn the_database_and_its_log_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DATABASE);
+        // As an older version left it: world-readable.
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut store = Store::open(dir.path(), 10, Duration::from_secs(60)).unwrap();
+        store.write(&[stored(1)], &BTreeMap::new()).unwrap();
+        for file in [DATABASE, "history.sqlite3-wal", "history.sqlite3-shm"] {
+            let mode = std::fs::metadata(dir.path().join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{file}: {mode:o}");
+        }
+    }
+
+    #[test]
+    fn a_corrupt_database_is_set_aside_kept_and_a_fresh_one_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = b"this is not a database, it is a shopping list".repeat(200);
+        std::fs::write(dir.path().join(DATABASE), &garbage).unwrap();
+        let (mut store, set_aside) =
+            Store::open_or_set_aside(dir.path(), 10, Duration::from_secs(60)).unwrap();
+        let set_aside = set_aside.expect("the damaged file was set aside");
+        let name = set_aside.moved_to.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("history.sqlite3.corrupt-"), "{name}");
+        assert_eq!(std::fs::read(&set_aside.moved_to).unwrap(), garbage, "kept as it was");
+        assert!(set_aside.last_written.is_some());
+        store.write(&[stored(1)], &BTreeMap::new()).unwrap();
+        assert_eq!(store.max_seq().unwrap(), 1, "the fresh database works");
+    }
+
+    #[test]
+    fn a_sound_database_is_not_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path(), 10, Duration::from_secs(60)).unwrap());
+        let (_, set_aside) =
+            Store::open_or_set_aside(dir.path(), 10, Duration::from_secs(60)).unwrap();
+        assert_eq!(set_aside, None);
     }
 
     // A checkpointer that copied the log on its own thread, PASSIVE, once a

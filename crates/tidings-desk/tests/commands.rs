@@ -118,3 +118,72 @@ async fn new_settings_are_saved_and_a_new_source_is_connected_at_once() {
     assert!(saved.contains(&second.url()) && saved.contains("lowStockThreshold = 4.0"), "{saved}");
     assert_eq!(app.desk.settings().await.unwrap(), moved);
 }
+
+/// A gateway source with a token, started on `url`.
+fn gateway_with_token(url: &str) -> tidings_desk::ipc::Settings {
+    let mut gateway = tidings_desk::config::default_settings(Profile::Approver);
+    gateway.source.url = url.into();
+    gateway.source.token = Some("secret.jwt".into());
+    gateway
+}
+
+#[tokio::test]
+async fn a_token_is_never_sent_over_plain_ws_to_another_machine_the_source_is_offline_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    // 198.51.100.0/24 is documentation space: nothing answers there anyway.
+    let mut app = start_with(
+        gateway_with_token("ws://198.51.100.7:8787/ws"),
+        dir.path(),
+        Arc::new(Recorded::default()),
+    );
+    let status = app.batch().await.status.expect("a status");
+    let ConnectionState::Offline { reason } = status.connection else { panic!("{status:?}") };
+    assert!(reason.contains("wss://198.51.100.7"), "{reason}");
+    let refused = app.desk.set_settings(app.desk.settings().await.unwrap()).await.unwrap_err();
+    assert!(refused.to_string().contains("only over wss://"), "{refused}");
+}
+
+#[tokio::test]
+async fn moving_the_gateway_to_another_host_drops_the_token_and_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start_with(
+        gateway_with_token("ws://127.0.0.1:9/ws"),
+        dir.path(),
+        Arc::new(Recorded::default()),
+    );
+    let mut moved = app.desk.settings().await.unwrap();
+    assert_eq!(moved.source.token.as_deref(), Some(tidings_desk::config::TOKEN_MASK));
+    moved.source.url = "ws://localhost:9/ws".into();
+    app.desk.set_settings(moved).await.unwrap();
+
+    assert_eq!(app.desk.settings().await.unwrap().source.token, None);
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(!saved.contains("secret.jwt"), "{saved}");
+    let notice = loop {
+        if let Some(notice) = app.batch().await.notice {
+            break notice;
+        }
+    };
+    assert!(notice.contains("localhost") && notice.contains("enter the token"), "{notice}");
+    assert_eq!(app.desk.snapshot().await.unwrap().notice, Some(notice));
+}
+
+#[tokio::test]
+async fn the_redis_password_never_reaches_the_window_and_saving_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut direct = tidings_desk::config::default_settings(Profile::Ops);
+    direct.source.kind = tidings_desk::ipc::SourceKind::Redis;
+    direct.source.url = "redis://:s3cret@127.0.0.1:9/0".into();
+    direct.source.user_id = Some("u1".into());
+    let app = start_with(direct, dir.path(), Arc::new(Recorded::default()));
+    let snapshot = app.desk.snapshot().await.unwrap();
+    let shown = serde_json::to_string(&snapshot).unwrap();
+    assert!(!shown.contains("s3cret"), "{shown}");
+    assert_eq!(snapshot.settings.source.url, "redis://:********@127.0.0.1:9/0");
+
+    let mut edited = snapshot.settings;
+    edited.low_stock_threshold = 3.0;
+    app.desk.set_settings(edited).await.unwrap();
+    let saved = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(saved.contains("redis://:s3cret@127.0.0.1:9/0"), "{saved}");
+}

@@ -11,7 +11,7 @@ use tidings::{Publisher, PublisherConfig};
 use tidings_desk::Desk;
 use tidings_desk::config::{DeskConfig, default_settings};
 use tidings_desk::ipc::{
-    ConnectionState, FeedId, FeedItem, Outcome, Profile, SourceKind, UiBatch, Urgency,
+    ActionLink, ConnectionState, FeedId, FeedItem, Outcome, Profile, SourceKind, UiBatch, Urgency,
 };
 use tidings_desk::notify::{NotificationRequest, Notifier, NotifyError};
 use tidings_events::Channel;
@@ -318,4 +318,71 @@ async fn a_relative_action_url_resolves_against_the_erp_base() {
     assert_eq!(item.feed, FeedId::Mine);
     let url = app.desk.action_url(item.id).await.unwrap();
     assert_eq!(url, "http://127.0.0.1:3000/orders/SO-2026-000123");
+}
+
+#[tokio::test]
+async fn a_link_to_another_host_is_shown_refused_with_its_reason_and_never_opened() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Warehouse);
+    app.live().await;
+    redis.publish(
+        "ws:user:u1:notifications",
+        r#"{"type":"notification","notificationType":"info","title":"请审核","message":"RF-1","actionUrl":"/\\evil.com","actionLabel":"立即审核","timestamp":1764000000000}"#,
+    );
+    let item = app.items(1).await.remove(0);
+    let Some(ActionLink::Refused { reason }) = &item.link else { panic!("{:?}", item.link) };
+    assert!(reason.contains("backslash"), "{reason}");
+    let error = app.desk.action_url(item.id).await.unwrap_err();
+    assert!(error.to_string().contains("backslash"), "{error}");
+}
+
+#[tokio::test]
+async fn the_window_is_told_the_host_an_action_link_opens() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Warehouse);
+    app.live().await;
+    redis.publish(
+        "ws:user:u1:notifications",
+        r#"{"type":"notification","notificationType":"info","title":"订单已发货","message":"SO-1","actionUrl":"/orders/SO-1","timestamp":1764000000000}"#,
+    );
+    let item = app.items(1).await.remove(0);
+    assert_eq!(item.link, Some(ActionLink::Opens { host: "127.0.0.1:3000".into() }));
+    let snapshot = app.desk.snapshot().await.unwrap();
+    assert_eq!(snapshot.feeds[&FeedId::Mine][0].link, item.link, "the snapshot says so too");
+}
+
+#[tokio::test]
+async fn the_window_gets_text_without_control_or_bidi_override_characters() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Warehouse);
+    app.live().await;
+    redis.publish(
+        "ws:user:u1:notifications",
+        r#"{"type":"notification","notificationType":"info","title":"invoice\u202Efdp.exe","message":"a\u0007b\u2066c\nd","timestamp":1764000000000}"#,
+    );
+    let clean = |item: &FeedItem| {
+        let tidings_events::Event::Notification(n) = &item.event else { panic!("{item:?}") };
+        (n.title.clone(), n.message.clone())
+    };
+    let batch = loop {
+        let batch = app.batch().await;
+        if !batch.items.is_empty() {
+            break batch;
+        }
+    };
+    assert_eq!(clean(&batch.items[0]), ("invoicefdp.exe".into(), "abc\nd".into()));
+    let history = app
+        .desk
+        .history(tidings_desk::ipc::HistoryQuery {
+            feed: Some(FeedId::Mine),
+            before_seq: None,
+            text: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(clean(&history[0]), clean(&batch.items[0]), "read back from history, the same");
 }

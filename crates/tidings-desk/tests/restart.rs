@@ -59,3 +59,28 @@ async fn a_gap_history_cannot_cover_is_reported_with_its_start() {
     let snapshot = again.desk.snapshot().await.unwrap();
     assert_eq!(snapshot.status.missed_since, Some(missed_since), "the snapshot says so too");
 }
+
+#[tokio::test]
+async fn a_damaged_history_database_is_set_aside_and_the_window_is_told_events_may_be_missing() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"not a database".repeat(500);
+    std::fs::write(dir.path().join("history.sqlite3"), &garbage).unwrap();
+
+    let mut app = start(&redis, dir.path(), Profile::Warehouse);
+    let snapshot = app.desk.snapshot().await.unwrap();
+    let notice = snapshot.notice.expect("the user is told");
+    assert!(notice.contains("set aside") && notice.contains("corrupt-"), "{notice}");
+    assert!(snapshot.status.missed_since.is_some(), "resume says events may be missing");
+    let kept: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("history.sqlite3.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept");
+    assert_eq!(std::fs::read(kept[0].path()).unwrap(), garbage);
+
+    app.live().await;
+    redis.publish("ws:orders", &order(1));
+    assert_eq!(app.items(1).await.len(), 1, "a fresh history, and events flow");
+}

@@ -280,18 +280,19 @@ fn build(
     replaces: Option<u32>,
 ) -> Notification {
     let mut notification = Notification::new();
-    notification.appname(app_name).summary(&request.title).urgency(match request.urgency {
+    // Text from the network must never become markup. A daemon that renders
+    // markup in bodies gets both texts escaped: the summary is plain text by
+    // the spec, but dunst, for one, renders markup in it too. A daemon
+    // without the capability shows text as it is, so it gets it unescaped.
+    // (Control and bidi characters and lengths are the core's job, done
+    // before: `tidings_desk::text`.)
+    let text = |text: &str| if daemon.body_markup { escape_markup(text) } else { text.to_owned() };
+    notification.appname(app_name).summary(&text(&request.title)).urgency(match request.urgency {
         Urgency::Low => notify_rust::Urgency::Low,
         Urgency::Normal => notify_rust::Urgency::Normal,
         Urgency::Critical => notify_rust::Urgency::Critical,
     });
-    // Text from the network must never become markup: a daemon that renders
-    // markup in bodies gets it escaped (the summary is plain text by spec).
-    if daemon.body_markup {
-        notification.body(&escape_markup(&request.body));
-    } else {
-        notification.body(&request.body);
-    }
+    notification.body(&text(&request.body));
     if request.resident {
         notification.hint(Hint::Resident(true)).timeout(Timeout::Never);
     }
@@ -306,7 +307,7 @@ fn build(
     notification
 }
 
-/// Escapes the characters freedesktop body markup gives meaning to.
+/// Escapes the characters freedesktop markup gives meaning to.
 pub fn escape_markup(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for character in text.chars() {

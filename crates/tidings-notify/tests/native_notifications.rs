@@ -164,5 +164,24 @@ fn text_is_escaped_for_a_daemon_that_renders_body_markup() {
 
     let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("renamed")).unwrap();
     assert_eq!(call.body, "&lt;a href=&quot;https://evil.example&quot;&gt;R&amp;D&lt;/a&gt;");
-    assert_eq!(call.summary, "Customer <b>renamed</b>", "summaries are plain text by spec");
+    assert_eq!(
+        call.summary, "Customer &lt;b&gt;renamed&lt;/b&gt;",
+        "plain text by the spec, but some daemons (dunst) render markup in it"
+    );
+}
+
+#[test]
+fn text_is_sent_as_it_is_to_a_daemon_without_markup() {
+    testing::child_part("text_is_sent_as_it_is_to_a_daemon_without_markup", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        let mut request = inventory_change("k", "R&D <new>");
+        request.body = "Tom & Jerry <3".into();
+        notifier.notify(request).unwrap();
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions { body_markup: false, ..Default::default() });
+
+    testing::run_child_part("text_is_sent_as_it_is_to_a_daemon_without_markup", &bus).unwrap();
+
+    let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("R&D")).unwrap();
+    assert_eq!((call.summary.as_str(), call.body.as_str()), ("R&D <new>", "Tom & Jerry <3"));
 }

@@ -22,4 +22,10 @@ coalesceCount: number, coalesceWindowSecs: number,
 /**
  * Relative `actionUrl`s are joined to this, e.g. `https://erp.example.com`.
  */
-erpBaseUrl: string, autostart: boolean, };
+erpBaseUrl: string, 
+/**
+ * Hosts besides the ERP's that absolute `actionUrl`s may open
+ * (`wiki.example.com`, or `host:port` for a port other than the
+ * scheme's default).
+ */
+trustedHosts: Array<string>, autostart: boolean, };

@@ -25,4 +25,10 @@ nativeNotifications: boolean,
 /**
  * Notifications paused until this time (ms since epoch), if paused.
  */
-pausedUntil: number | null, };
+pausedUntil: number | null, 
+/**
+ * Something the user must be told that is not a setting's error: the
+ * history database was damaged and set aside, the gateway token was
+ * dropped for a new host.
+ */
+notice: string | null, };

@@ -22,4 +22,8 @@ toasts: Array<Toast>,
 /**
  * Ask the UI to show this item (a notification was clicked).
  */
-focus?: FocusRequest, };
+focus?: FocusRequest, 
+/**
+ * A new [`Snapshot::notice`].
+ */
+notice?: string, };

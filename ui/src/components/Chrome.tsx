@@ -127,6 +127,11 @@ export function Banners(): VNode {
           {t('status.configError', { error: state.configError })}
         </div>
       ) : null}
+      {state.notice ? (
+        <div class="banner banner-warning" role="alert" data-testid="notice">
+          {state.notice}
+        </div>
+      ) : null}
       {typeof missed === 'number' && missed > 0 ? (
         <div class="banner banner-warning" role="status">
           {t('status.missed', { time: formatDateTime(missed, t.locale) })}

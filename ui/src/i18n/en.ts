@@ -198,6 +198,8 @@ export const en = {
   'mine.read': 'Read',
   'mine.unreadOnly': 'Unread only',
   'mine.action': 'Open',
+  'mine.opensAt': 'Opens {host} in your browser',
+  'mine.linkRefused': 'Link blocked',
 
   'dbg.title': 'Debug log',
   'dbg.pattern': 'Channel pattern',
@@ -251,6 +253,8 @@ export const en = {
   'set.quietTo': 'To',
   'set.lowStock': 'Low-stock threshold',
   'set.erpBase': 'ERP base URL',
+  'set.trustedHosts': 'Trusted link hosts',
+  'set.trustedHostsHint': 'Besides the ERP, the hosts action links may open (one per line: host, or host:port)',
   'set.coalesce': 'Burst coalescing',
   'set.coalesceCount': 'More than',
   'set.coalesceWindow': 'notifications within (s)',

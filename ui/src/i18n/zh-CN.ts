@@ -199,6 +199,8 @@ export const zhCN: Record<MessageKey, string> = {
   'mine.read': '已读',
   'mine.unreadOnly': '只看未读',
   'mine.action': '打开',
+  'mine.opensAt': '在浏览器中打开 {host}',
+  'mine.linkRefused': '链接已拦截',
 
   'dbg.title': '调试日志',
   'dbg.pattern': '频道匹配',
@@ -252,6 +254,8 @@ export const zhCN: Record<MessageKey, string> = {
   'set.quietTo': '到',
   'set.lowStock': '低库存阈值',
   'set.erpBase': 'ERP 基础地址',
+  'set.trustedHosts': '受信任的链接主机',
+  'set.trustedHostsHint': '除 ERP 外，操作链接可打开的主机（每行一个：主机，或 主机:端口）',
   'set.coalesce': '突发合并',
   'set.coalesceCount': '超过',
   'set.coalesceWindow': '条通知，时间窗口（秒）',

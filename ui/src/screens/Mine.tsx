@@ -1,6 +1,9 @@
 //! My notifications: the user's own channel, read/unread, "mark all read",
 //! and the action button. The button never opens the link here: Rust
-//! (`open_item`) opens the item's http(s) `actionUrl` in the browser.
+//! (`open_item`) opens the item's `actionUrl` in the browser. Whether it may,
+//! and where it goes, the core decides (`item.link`, from
+//! crates/tidings-desk/src/links.rs): the button names the destination host;
+//! a refused link shows "Link blocked" with the core's reason.
 
 import type { VNode } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
@@ -42,10 +45,22 @@ export function Mine(): VNode {
           <span class="line clamp muted-strong">{e.message}</span>
         </Cell>
         <Cell class="actions">
-          {e.actionUrl ? (
-            <button type="button" class="btn primary small" onClick={() => actions.openItem(item.id)}>
+          {item.link?.state === 'opens' ? (
+            <button
+              type="button"
+              class="btn primary small"
+              data-testid="action-link"
+              title={t('mine.opensAt', { host: item.link.host })}
+              onClick={() => actions.openItem(item.id)}
+            >
               {e.actionLabel || t('mine.action')}
+              <span class="link-host"> ↗ {item.link.host}</span>
             </button>
+          ) : item.link?.state === 'refused' ? (
+            <span class="tag tag-danger link-refused" data-testid="link-refused" title={item.link.reason}>
+              {t('mine.linkRefused')}
+              <span class="sr-only">: {item.link.reason}</span>
+            </span>
           ) : null}
           {item.read ? null : (
             <button type="button" class="btn ghost small" onClick={() => actions.markRead([item.id])}>

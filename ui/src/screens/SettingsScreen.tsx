@@ -216,6 +216,16 @@ export function SettingsScreen(): VNode {
                 onInput={(ev) => set((s) => ({ ...s, erpBaseUrl: text(ev) }))}
               />
             </FieldRow>
+            <FieldRow id="f-trustedHosts" label={t('set.trustedHosts')} hint={t('set.trustedHostsHint')}>
+              <textarea
+                id="f-trustedHosts"
+                class="input mono wide"
+                rows={2}
+                value={(draft.trustedHosts ?? []).join('\n')}
+                placeholder={'wiki.example.com\nerp.example.com:8443'}
+                onInput={(ev) => set((s) => ({ ...s, trustedHosts: text(ev).split('\n') }))}
+              />
+            </FieldRow>
             <div class="field">
               <span class="label">{t('set.autostart')}</span>
               <label class="check">

@@ -75,6 +75,8 @@ export interface AppState {
   counters: DebugCounters;
   settings: Settings;
   configError: string | null;
+  /** What the core must tell the user (a damaged history set aside, a token dropped). */
+  notice: string | null;
   nativeNotifications: boolean;
   pausedUntil: number | null;
   toasts: readonly ToastEntry[];
@@ -120,6 +122,7 @@ export function initialState(snapshot: Snapshot): AppState {
     counters: snapshot.counters,
     settings: snapshot.settings,
     configError: snapshot.configError,
+    notice: snapshot.notice ?? null,
     nativeNotifications: snapshot.nativeNotifications,
     pausedUntil: snapshot.pausedUntil,
     toasts: [],
@@ -169,7 +172,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
   if (batches.length === 0) return state;
   const newItems: FeedItem[] = [];
   const newDebug: DebugEntry[] = [];
-  let { lastSeq, lastDebugSeq, status, counters, unread, focus, nextLocalId } = state;
+  let { lastSeq, lastDebugSeq, status, counters, unread, focus, nextLocalId, notice } = state;
   let toasts: ToastEntry[] | null = null;
   for (const batch of batches) {
     for (const item of batch.items) {
@@ -191,6 +194,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
       for (const toast of batch.toasts) toasts.push({ id: nextLocalId++, toast, at: now });
     }
     if (batch.focus) focus = { ...batch.focus, nonce: nextLocalId++ };
+    if (batch.notice) notice = batch.notice;
   }
 
   let feeds = state.feeds;
@@ -216,6 +220,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
   return {
     ...state,
     status,
+    notice,
     counters,
     unread,
     focus,

@@ -106,6 +106,7 @@ function buildSnapshot(): Snapshot {
     missedSince: now - 3_600_000,
   };
   snap.configError = payload();
+  snap.notice = payload();
   snap.settings = poison(snap.settings, payload);
   snap.settings.language = config.language;
   return snap;

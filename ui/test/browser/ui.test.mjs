@@ -448,6 +448,30 @@ describe('hostile strings', () => {
   });
 });
 
+describe('action links', () => {
+  it('the action button names the host it opens, and a refused link says why', async () => {
+    const { page, problems } = await open({ hash: 'mine' });
+    const button = page.locator('[data-testid="row"] [data-testid="action-link"]').first();
+    assert.match(await button.textContent(), /↗ erp\.example\.com/);
+    await page.evaluate(() =>
+      window.__mock.emit({
+        items: [{
+          id: 'mine#trick', seq: 9_000_000, feed: 'mine', channel: 'user:u-1001:notifications', receivedAt: Date.now(), read: false, extra: {},
+          event: { type: 'notification', notificationType: 'warning', title: '账户安全提醒', message: '请重新登录', actionUrl: '//evil.example/login', actionLabel: '立即登录', timestamp: Date.now() },
+          link: { state: 'refused', reason: 'the link starts with // and would leave the ERP for another host' },
+        }],
+      }),
+    );
+    const refused = page.locator('[data-testid="row"] [data-testid="link-refused"]');
+    await refused.waitFor();
+    assert.equal(await refused.count(), 1);
+    assert.match(await refused.textContent(), /Link blocked|链接已拦截/);
+    assert.match(await refused.getAttribute('title'), /starts with \/\//);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+});
+
 describe('under load', () => {
   it('20k events/s for 5 s: no long task over 50 ms, heap bounded', async () => {
     const { page, problems } = await open({ hash: 'inventory' });

@@ -190,3 +190,12 @@ describe('history and the current user', () => {
     expect(currentUser(initialState(sampleSnapshot(NOW)))).toBe(USER);
   });
 });
+
+describe('notices from the core', () => {
+  it('a notice in a batch is kept for the banner until the next one', () => {
+    const told = applyBatches(empty(), [batch({ notice: 'The history database was damaged' })], NOW);
+    expect(told.notice).toBe('The history database was damaged');
+    expect(applyBatches(told, [batch({})], NOW).notice).toBe('The history database was damaged');
+  });
+});
+
