@@ -5,7 +5,9 @@
 //! `none` and every other algorithm fail, as do a bad signature, an expired
 //! `exp` and a `sub` that is not a valid user id. The resulting [`Grant`]
 //! allows the user's own `user:{sub}:notifications`, never another user's,
-//! and the shared channels, narrowed by an optional `channels` claim.
+//! and the shared channels, narrowed by an optional `channels` claim, until
+//! the token's `exp` (plus the clock leeway): then the connection is closed
+//! (docs/gateway.md, "Close codes").
 //!
 //! Without a secret the gateway is in open mode: [`Grant::Open`] allows every
 //! shared channel and every user channel (the gateway says so loudly at start
@@ -31,6 +33,9 @@ pub enum Grant {
         user: UserId,
         /// Shared channels allowed by the `channels` claim; `None` = all.
         shared: Option<HashSet<Channel>>,
+        /// The token's `exp` (seconds since the Unix epoch): the connection
+        /// is closed then, plus the clock leeway.
+        expires_at: u64,
     },
 }
 
@@ -63,6 +68,15 @@ impl Grant {
                     Err(Refusal::NotInClaim)
                 }
             }
+        }
+    }
+
+    /// When the connection must end because its token has expired:
+    /// `exp` plus the clock leeway, in seconds since the Unix epoch.
+    pub fn ends_at(&self) -> Option<u64> {
+        match self {
+            Grant::Open => None,
+            Grant::User { expires_at, .. } => Some(expires_at.saturating_add(CLOCK_LEEWAY_SECS)),
         }
     }
 
@@ -109,6 +123,9 @@ impl AuthError {
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
+    /// Required by the validation (a missing one is refused as such).
+    #[serde(default)]
+    exp: u64,
     #[serde(default)]
     channels: Option<Vec<String>>,
 }
@@ -157,7 +174,7 @@ impl Authenticator {
                     AuthError::Malformed(format!("claim `{claim}` has the wrong type"))
                 }
                 ErrorKind::Json(_) => AuthError::Malformed(
-                    "claims are not a JSON object with a string `sub` and an optional `channels` array".into(),
+                    "claims are not a JSON object with a string `sub`, a numeric `exp` and an optional `channels` array".into(),
                 ),
                 // Header that is not JSON or a token that is not three base64 parts: the
                 // error names no token content, so it is safe to show.
@@ -175,7 +192,7 @@ impl Authenticator {
                 .filter(|channel| channel.shared_name().is_some())
                 .collect()
         });
-        Ok(Grant::User { user, shared })
+        Ok(Grant::User { user, shared, expires_at: data.claims.exp })
     }
 }
 

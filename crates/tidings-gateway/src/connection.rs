@@ -57,6 +57,9 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
 pub const CLOSE_TOO_LARGE: u16 = 1009;
 /// Close code on gateway shutdown and idle timeout: 1001 "Going Away".
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code when the connection's token expires (its `exp` plus the
+/// clock leeway): reconnect with a fresh token.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 /// Most bytes of event frames written per flush; the rest waits for the next
 /// turn of the loop so client frames and pings are not starved.
@@ -159,6 +162,8 @@ enum End {
     SlowConsumer,
     TooLarge,
     Idle,
+    /// The token's `exp` (plus leeway) has passed.
+    TokenExpired,
     PeerClosed,
     SocketError,
     WriteTimeout,
@@ -231,11 +236,20 @@ where
         let period = self.shared.config.ping_interval;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let token_expiry = self.grant.ends_at().map(instant_of_unix_seconds);
+        let expired = async {
+            match token_expiry {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(expired);
         loop {
             let step = tokio::select! {
                 biased;
                 () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
                 () = self.outbox.kicked() => Err(End::SlowConsumer),
+                () = &mut expired => Err(End::TokenExpired),
                 changed = self.status.changed() => match changed {
                     Ok(()) => self.upstream_changed().await,
                     // The upstream task is gone: the gateway is stopping.
@@ -514,9 +528,13 @@ where
                 }
             };
             recovered.insert(channel.clone(), check.recovered());
+            // A position history does not hold (trimmed, made up, in the
+            // future) is no floor: it would hide live events.
+            if let Some(floor) = check.last(&since) {
+                self.replayed_up_to.raise(channel, floor);
+            }
             // Another epoch's history is not this client's: nothing to send.
             if check.unrecovered != Some(Unrecovered::Epoch) {
-                self.replayed_up_to.raise(channel, since.clone());
                 plans.push(ReplayPlan {
                     channel: channel.clone(),
                     from: since,
@@ -560,6 +578,7 @@ where
             }
             let full = page.entries.len() >= REPLAY_PAGE;
             let mut replayed = 0u64;
+            let mut sent_any = false;
             for entry in page.entries {
                 let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
                 // Malformed payloads were recorded as received; they are
@@ -570,9 +589,14 @@ where
                     replayed += 1;
                 }
                 from = entry.position;
+                sent_any = true;
             }
             self.shared.metrics.messages_out.inc_by(replayed);
-            self.replayed_up_to.raise(&channel, from.clone());
+            // Only a position read from history is a floor: the one asked
+            // from may be made up (in the future) and would hide live events.
+            if sent_any {
+                self.replayed_up_to.raise(&channel, from.clone());
+            }
             self.write(frames).await?;
             if !full {
                 return Ok(());
@@ -654,6 +678,10 @@ where
             End::HistoryUnavailable => {
                 (CLOSE_SLOW_CONSUMER, "history unavailable right now; reconnect and resume", None)
             }
+            End::TokenExpired => {
+                metrics.auth_failures.with_label_values(&["expired_while_connected"]).inc();
+                (CLOSE_TOKEN_EXPIRED, "token expired; reconnect with a fresh token", None)
+            }
             End::Idle => {
                 metrics.idle_disconnects.inc();
                 (CLOSE_GOING_AWAY, "idle timeout: no frames or pongs", None)
@@ -695,6 +723,13 @@ async fn replay_slot(
         () = outbox.kicked() => Err(End::SlowConsumer),
         permit = Arc::clone(&shared.replay_reads).acquire_owned() => permit.map_err(|_| End::Shutdown),
     }
+}
+
+/// The tokio instant at `seconds` since the Unix epoch (now, if past).
+fn instant_of_unix_seconds(seconds: u64) -> tokio::time::Instant {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    let left = at.duration_since(std::time::SystemTime::now()).unwrap_or_default();
+    tokio::time::Instant::now() + left
 }
 
 /// The `status` frame for `status`.

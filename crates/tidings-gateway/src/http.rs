@@ -7,6 +7,13 @@
 //! refuse a client happens before the 101 answer, as a plain HTTP status:
 //! 426 (not a WebSocket upgrade), 403 (origin not allowed), 401 (no or bad
 //! token), 503 (connection cap reached, or shutting down).
+//!
+//! Origins: browsers send `Origin` on every WebSocket upgrade; other clients
+//! (the desktop app, `websocat`, tests) send none and are not judged by it.
+//! With `--allowed-origin`, only the listed origins pass. In open mode with
+//! no list, only loopback origins (a dev server on this machine) pass, so a
+//! web page on any other site cannot read every channel through the local
+//! user's browser (cross-site WebSocket hijacking).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -98,18 +105,13 @@ async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response 
     let accept = derive_accept_key(key.as_bytes());
     let metrics = &app.shared.metrics;
 
-    let allowed = &app.shared.config.allowed_origins;
-    if !allowed.is_empty()
-        && let Some(origin) = headers.get(header::ORIGIN)
-    {
+    if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
-        if !allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+        if let Err(why) =
+            origin_allowed(origin, &app.shared.config.allowed_origins, app.auth.is_none())
+        {
             metrics.connections_refused.with_label_values(&["origin"]).inc();
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "this Origin may not open WebSockets here",
-            );
+            return refuse(StatusCode::FORBIDDEN, "origin_not_allowed", why);
         }
     }
 
@@ -352,4 +354,85 @@ async fn not_found() -> Response {
         "not_found",
         "no such endpoint; try /ws, /healthz, /metrics or POST /api/publish",
     )
+}
+
+/// Whether a browser page from `origin` may open a WebSocket: listed in
+/// `allowed`, or, with no list in open mode, served from this machine.
+fn origin_allowed(origin: &str, allowed: &[String], open_mode: bool) -> Result<(), &'static str> {
+    if !allowed.is_empty() {
+        return if allowed.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)) {
+            Ok(())
+        } else {
+            Err("this Origin may not open WebSockets here; add it with --allowed-origin")
+        };
+    }
+    if !open_mode || is_loopback_origin(origin) {
+        return Ok(());
+    }
+    Err(
+        "in open mode (no JWT secret) only pages served from this machine may open WebSockets; add this Origin with --allowed-origin, or configure a JWT secret",
+    )
+}
+
+/// `http(s)://` + `localhost`, a 127.0.0.0/8 address or `[::1]`, any port.
+fn is_loopback_origin(origin: &str) -> bool {
+    let Some(rest) = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = match rest.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, tail)) if tail.is_empty() || tail.starts_with(':') => host,
+            _ => return false,
+        },
+        None => rest.split(':').next().unwrap_or_default(),
+    };
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_origins_are_this_machine_on_any_port() {
+        for origin in [
+            "http://localhost:5173",
+            "http://LOCALHOST",
+            "https://127.0.0.1:8443",
+            "http://127.1.2.3",
+            "http://[::1]:3000",
+        ] {
+            assert!(is_loopback_origin(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn look_alike_and_other_origins_are_not_loopback() {
+        for origin in [
+            "http://localhost.evil.example",
+            "http://127.0.0.1.evil.example",
+            "http://evil.example",
+            "null",
+            "file://",
+            "http://[::1]evil",
+            "ws://localhost",
+        ] {
+            assert!(!is_loopback_origin(origin), "{origin}");
+        }
+    }
+
+    #[test]
+    fn open_mode_without_a_list_admits_only_loopback_pages() {
+        assert!(origin_allowed("http://localhost:5173", &[], true).is_ok());
+        assert!(origin_allowed("https://evil.example", &[], true).is_err());
+        // With tokens, a page must still present a token; the list decides.
+        assert!(origin_allowed("https://erp.example", &[], false).is_ok());
+        let list = vec!["https://erp.example".to_owned()];
+        assert!(origin_allowed("https://erp.example", &list, true).is_ok());
+        assert!(origin_allowed("http://localhost:5173", &list, true).is_err());
+    }
 }

@@ -8,7 +8,8 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Client, SECRET, TestGateway, secured_config, sign, token_for};
+use common::{Client, SECRET, TestGateway, config, secured_config, sign, token_for};
+use futures_util::StreamExt;
 use serde_json::json;
 use tidings_testkit::RedisServer;
 use tokio_tungstenite::tungstenite;
@@ -170,4 +171,51 @@ async fn an_origin_outside_the_allowlist_is_refused_with_403() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 403),
         other => panic!("expected 403, got {:?}", other.map(|_| ())),
     }
+}
+
+#[tokio::test]
+async fn open_mode_refuses_a_page_from_another_site_and_admits_this_machine_and_non_browsers() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let connect = |origin: Option<&'static str>| {
+        let mut request = gateway.ws_url().into_client_request().unwrap();
+        if let Some(origin) = origin {
+            request.headers_mut().insert("origin", origin.parse().unwrap());
+        }
+        tokio_tungstenite::connect_async(request)
+    };
+    match connect(Some("https://evil.example")).await {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status().as_u16(), 403),
+        other => panic!("expected 403, got {:?}", other.map(|_| ())),
+    }
+    assert!(connect(Some("http://localhost:5173")).await.is_ok(), "a dev server on this machine");
+    assert!(connect(None).await.is_ok(), "the desktop app and tools send no Origin");
+}
+
+#[tokio::test]
+async fn a_connection_is_closed_when_its_token_expires() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let exp = jsonwebtoken::get_current_timestamp() + 1;
+    let token = sign(json!({"sub": "u1", "exp": exp}), SECRET);
+    let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
+    client.subscribe(&["inventory"]).await;
+    redis.publish("ws:inventory", &common::inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1", "live until it expires");
+    // exp + the 5 s leeway: the close comes within the next 6 s or so.
+    let close = tokio::time::timeout(std::time::Duration::from_secs(12), async {
+        loop {
+            match client.ws.next().await {
+                Some(Ok(tungstenite::Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the connection ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed once the token expired")
+    .expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 4001, "{close:?}");
+    assert!(close.reason.contains("token expired"), "{close:?}");
+    assert!(gateway.metrics().await.contains(r#"reason="expired_while_connected"} 1"#));
 }

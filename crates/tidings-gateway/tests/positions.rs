@@ -126,6 +126,29 @@ async fn a_bad_since_position_is_an_error_frame_and_the_channel_starts_live() {
 }
 
 #[tokio::test]
+async fn a_position_in_the_future_is_not_recovered_and_hides_no_live_event() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let mut before = gateway.subscribed(&["orders"]).await;
+    redis.publish("ws:orders", &order(0));
+    let real: Position = before.next_event().await["position"].as_str().unwrap().parse().unwrap();
+    for (n, future) in [
+        (1, format!("{}:{}-0", real.epoch, real.id.millis + 3_600_000)),
+        (2, format!("{}:18446744073709551615-18446744073709551615", real.epoch)),
+    ] {
+        let mut client = gateway.client().await;
+        client
+            .send_json(json!({"type":"subscribe","channels":["orders"],"since":{"orders": future}}))
+            .await;
+        let subscribed = client.next_of("subscribed").await;
+        assert_eq!(subscribed["recovered"], json!({"orders": false}), "{future}: {subscribed}");
+        redis.publish("ws:orders", &order(n));
+        assert_eq!(client.next_event().await["data"]["n"], n, "{future} hid a live event");
+        before.next_event().await;
+    }
+}
+
+#[tokio::test]
 async fn two_gateways_give_one_plain_publish_the_same_position() {
     let redis = RedisServer::start();
     let first = TestGateway::start(config(&redis.url())).await;

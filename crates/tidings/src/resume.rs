@@ -47,10 +47,13 @@ impl Replay {
     /// The position of the last entry, or `since` when nothing followed in
     /// the same history: where the next resume starts.
     pub fn last(&self, since: &Position) -> Option<Position> {
-        match self.entries.last() {
-            Some(entry) => Some(entry.position.clone()),
-            None if self.unrecovered != Some(Unrecovered::Epoch) => Some(since.clone()),
-            None => None,
+        match (self.entries.last(), &self.unrecovered) {
+            (Some(entry), _) => Some(entry.position.clone()),
+            // Another history, or a position history does not hold (a
+            // made-up or future one must never become a floor that hides
+            // live events).
+            (None, Some(Unrecovered::Epoch | Unrecovered::Trimmed)) => None,
+            (None, _) => Some(since.clone()),
         }
     }
 }
