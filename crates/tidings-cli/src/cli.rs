@@ -64,6 +64,28 @@ pub enum Command {
     /// scripts; production tokens come from the ERP's login).
     #[command(after_help = TOKEN_EXAMPLES)]
     Token(TokenArgs),
+    /// Record every `ws:*` event in history and hold the recording duty
+    /// (docs/positions.md, "Coverage"), as a gateway does: run one where
+    /// desktops read Redis directly and no gateway runs, so their resumes
+    /// are exact across their own restarts.
+    #[command(after_help = RECORD_EXAMPLES)]
+    Record(RecordArgs),
+}
+
+const RECORD_EXAMPLES: &str = "\
+Examples:
+  tidings record
+  tidings --redis redis://:secret@redis.internal:6379 record --max-age 7d";
+
+/// `tidings record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Events kept per channel.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_len: u64,
+    /// How long an event stays in history (e.g. 24h, 7d).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub max_age: Duration,
 }
 
 const TOKEN_EXAMPLES: &str = "\

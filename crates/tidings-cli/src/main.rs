@@ -8,6 +8,7 @@ mod cli;
 mod demo;
 mod exit;
 mod publish;
+mod record;
 mod render;
 mod tail;
 mod token;
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
             Command::Demo(args) => demo::run(&cli.redis_url, args).await,
             Command::Gateway(args) => gateway(&cli.redis_url, args).await,
             Command::Token(args) => token::run(&args),
+            Command::Record(args) => record::run(&cli.redis_url, &args).await,
         }
     });
     match outcome {
@@ -57,6 +59,8 @@ fn init_logging(command: &Command) {
     }
     let default = match command {
         Command::Publish(_) => "warn,tidings=off",
+        // A recorder is a service: say when it holds the duty.
+        Command::Record(_) => "info",
         _ => "warn",
     };
     let filter = EnvFilter::try_from_env("TIDINGS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
@@ -98,7 +102,7 @@ async fn gateway(
 }
 
 /// Cancels `shutdown` on SIGTERM or Ctrl-C; returns early once it is cancelled.
-async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+pub(crate) async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
     #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -570,3 +570,52 @@ fn demo_stops_after_its_duration() {
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
     assert!(text(&output.stdout).contains("events"));
 }
+
+#[test]
+fn record_keeps_every_plain_publish_in_history_holds_the_duty_and_gives_it_back_on_ctrl_c() {
+    let server = RedisServer::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("record")
+        .env("TIDINGS_REDIS_URL", server.url())
+        .env_remove("TIDINGS_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tidings record");
+    let stderr = lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = stderr.recv_timeout(left).expect("record says it is recording");
+        if line.contains("recording every ws:* event") {
+            break;
+        }
+    }
+    while server.recording_duty_holder().is_none() {
+        assert!(Instant::now() < deadline, "record never took the recording duty");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for n in 0..3 {
+        server.publish("ws:orders", &format!(r#"{{"type":"test:seq","n":{n}}}"#));
+    }
+    while server.cli(&["XLEN", "tidings:history:{ws:orders}"]) != "3" {
+        assert!(Instant::now() < deadline, "the plain publishes were not recorded");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(server.recording_duty_holder(), None, "the duty was given back");
+}
+
+#[test]
+fn record_with_an_unusable_redis_url_exits_2_saying_why() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(["--redis", "http://:secret@host", "record"])
+        .env_remove("TIDINGS_REDIS_URL")
+        .output()
+        .expect("run tidings record");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("not usable") && !stderr.contains("secret"), "{stderr}");
+}

@@ -290,6 +290,10 @@ impl Recorder {
         let holding = match claim {
             Claim::Held { gap } => {
                 match gap {
+                    // Nothing was ever proven on this Redis: coverage starts now.
+                    Some(gap) if gap.starts_with("0-") => {
+                        tracing::info!("holding the recording duty, the first on this Redis");
+                    }
                     Some(gap) => {
                         tracing::warn!(%gap, "took the recording duty; nobody was proven recording during the gap, so resumes across it report events may be missing")
                     }

@@ -1,0 +1,57 @@
+//! `tidings record`: a standalone recorder (docs/positions.md, "Coverage"):
+//! records every `ws:*` event in history and holds the recording duty until
+//! SIGTERM or Ctrl-C, then gives the duty back. Where desktops read Redis
+//! directly and no gateway runs, one of these keeps their resumes exact
+//! across their own restarts.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tidings::Backoff;
+use tidings::history::HistoryConfig;
+use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::RecordArgs;
+use crate::exit::Exit;
+
+pub async fn run(redis_url: &str, args: &RecordArgs) -> anyhow::Result<Exit> {
+    let config = RecorderConfig {
+        url: redis_url.to_owned(),
+        history: Some(HistoryConfig {
+            max_len: args.max_len,
+            max_age: args.max_age,
+            ..HistoryConfig::default()
+        }),
+        duty: Duty::Always,
+        backoff: Backoff::default(),
+    };
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(crate::cancel_on_signal(shutdown.clone()));
+    let live = AtomicBool::new(false);
+    let mut refusal = None;
+    run_recorder(
+        config,
+        |recorded| match recorded {
+            Recorded::Live if !live.swap(true, Ordering::Relaxed) => {
+                eprintln!("recording every ws:* event in {}", tidings::redact_url(redis_url));
+            }
+            Recorded::Reconnecting(reason) if !live.load(Ordering::Relaxed) => {
+                refusal = Some(reason);
+            }
+            _ => {}
+        },
+        shutdown.clone(),
+    )
+    .await;
+    let cancelled = shutdown.is_cancelled();
+    shutdown.cancel();
+    let _ = signals.await;
+    match (cancelled, refusal) {
+        // The recorder ends on its own only for a URL it can never use.
+        (false, Some(reason)) => {
+            eprintln!("error: {reason}");
+            Ok(Exit::BadInput)
+        }
+        _ => Ok(Exit::Success),
+    }
+}
