@@ -4,6 +4,8 @@
 //! the app was closed arrive once when it comes back, a Redis restart shows
 //! reconnecting then live, and an approver's approval request notifies.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -201,19 +203,6 @@ async fn history_and_read_marks_survive_a_restart() {
     assert_eq!(snapshot.unread[&FeedId::Orders], 1);
 }
 
-/// An always-on recorder, as a gateway runs, until the token is cancelled.
-fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let config = tidings::recorder::RecorderConfig {
-        url: redis.url(),
-        history: Some(tidings::history::HistoryConfig::default()),
-        duty: tidings::recorder::Duty::Always,
-        backoff: tidings::Backoff::default(),
-    };
-    tokio::spawn(tidings::recorder::run_recorder(config, |_| {}, cancel.clone()));
-    cancel
-}
-
 /// The app is closed right after an event (before its position could be
 /// looked up), events follow while it is closed, and it comes back.
 async fn closed_and_reopened(redis: &RedisServer, dir: &std::path::Path) -> App {
@@ -232,11 +221,7 @@ async fn closed_and_reopened(redis: &RedisServer, dir: &std::path::Path) -> App 
 async fn events_published_while_the_app_was_closed_arrive_once_when_it_returns() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
-    let recording = recorder_up_all_along(&redis);
-    tidings_testkit::eventually("a recorder on duty", WAIT, || {
-        redis.recording_duty_holder().is_some()
-    })
-    .await;
+    let recording = common::recorder_up_all_along(&redis).await;
     let mut again = closed_and_reopened(&redis, dir.path()).await;
     let items = again.items(3).await;
     assert_eq!(

@@ -9,6 +9,8 @@
 //! down, Redis restarting, the app's own recorder gone), it must be told;
 //! with a recorder up all along, it must get every event and not be told.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -122,23 +124,6 @@ async fn publish_plainly(
         *connection = None;
     }
     sent.is_ok()
-}
-
-/// An always-on recorder, as a gateway runs, until the token is cancelled.
-async fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
-    let cancel = CancellationToken::new();
-    let config = tidings::recorder::RecorderConfig {
-        url: redis.url(),
-        history: Some(tidings::history::HistoryConfig::default()),
-        duty: tidings::recorder::Duty::Always,
-        backoff: tidings::Backoff::default(),
-    };
-    tokio::spawn(tidings::recorder::run_recorder(config, |_| {}, cancel.clone()));
-    tidings_testkit::eventually("a recorder on duty", Duration::from_secs(10), || {
-        redis.recording_duty_holder().is_some()
-    })
-    .await;
-    cancel
 }
 
 /// What the app must have been told by the end.
@@ -300,7 +285,7 @@ async fn a_gateway_killed_and_restarted_while_another_records_plain_publishes() 
 #[tokio::test]
 async fn the_apps_connection_cut_for_30_seconds_while_a_recorder_stays_up() {
     let redis = RedisServer::start();
-    let recording = recorder_up_all_along(&redis).await;
+    let recording = common::recorder_up_all_along(&redis).await;
     let proxy = TcpProxy::start(redis.port());
     let dir = tempfile::tempdir().unwrap();
     let url = format!("redis://127.0.0.1:{}", proxy.port());
@@ -324,7 +309,8 @@ fn app_killed_and_restarted(how: Publishing, recorder: bool, told: Told) {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let publishing_runtime = tokio::runtime::Runtime::new().unwrap();
-    let recording = recorder.then(|| publishing_runtime.block_on(recorder_up_all_along(&redis)));
+    let recording =
+        recorder.then(|| publishing_runtime.block_on(common::recorder_up_all_along(&redis)));
     let first = tokio::runtime::Runtime::new().unwrap();
     let (third, publishing) = first.block_on(async {
         let (desk, mut batches) = start(config(SourceKind::Redis, redis.url(), dir.path()));

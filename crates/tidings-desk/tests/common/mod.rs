@@ -150,3 +150,21 @@ pub fn system(level: &str, message: &str) -> String {
 }
 
 pub const OVERDUE: &str = r#"{"type":"finance:overdue","action":"overdue","recordType":"payment","recordId":"f1","recordNumber":"AR-2026-000007","amount":1280.5,"customerName":"Acme","timestamp":1764000000000}"#;
+
+/// An always-on recorder, as a gateway runs, holding the recording duty
+/// once this returns, until the token is cancelled.
+pub async fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
+    let cancel = CancellationToken::new();
+    let config = tidings::recorder::RecorderConfig {
+        url: redis.url(),
+        history: Some(tidings::history::HistoryConfig::default()),
+        duty: tidings::recorder::Duty::Always,
+        backoff: tidings::Backoff::default(),
+    };
+    tokio::spawn(tidings::recorder::run_recorder(config, |_| {}, cancel.clone()));
+    tidings_testkit::eventually("a recorder on duty", WAIT, || {
+        redis.recording_duty_holder().is_some()
+    })
+    .await;
+    cancel
+}
