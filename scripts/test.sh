@@ -43,5 +43,15 @@ else
   cargo test --workspace --locked --no-fail-fast --features tidings-desk-app/custom-protocol
 fi
 
+# A few seconds of fuzzing per parser that reads what the network sent: the
+# Redis source's RESP reader, the event decoder, the gateway's client-frame
+# parser. A crash fails the run (libFuzzer exits non-zero and leaves the
+# input in fuzz/artifacts/). Longer runs: see each fuzz/Cargo.toml.
+step "Fuzz (5 s per target)"
+cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+(cd crates/tidings && RUSTC_BOOTSTRAP=1 cargo fuzz run resp -- -max_total_time=5)
+(cd crates/tidings-events && RUSTC_BOOTSTRAP=1 cargo fuzz run decode -- -max_total_time=5)
+(cd crates/tidings-events && RUSTC_BOOTSTRAP=1 cargo fuzz run client_frame -- -max_total_time=5)
+
 step "Desktop end-to-end tests (real app, WebKitWebDriver, Xvfb, D-Bus)"
 scripts/e2e.sh

@@ -31,6 +31,16 @@ pub mod source;
 mod subscriber;
 mod tls;
 
+/// Entry points for the cargo-fuzz targets in `crates/tidings/fuzz`, and
+/// nothing else. The RESP reader stays a private module (its types are not
+/// an API anyone should build on); this feature-gated function is the one
+/// door the fuzzer needs, so normal builds expose nothing new.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::resp::fuzz_read_replies as read_replies;
+}
+
 pub use publish::{PublishError, PublishOutcome, Publisher, PublisherConfig};
 pub use redact::redact_url;
 pub use source::{

@@ -174,6 +174,34 @@ fn eof_is_closed(error: std::io::Error) -> RespError {
     }
 }
 
+/// For the fuzz target (`tidings::fuzzing`, feature `fuzzing`): reads
+/// replies from `bytes` until the first error, at most `limit` of them, and
+/// answers how many were read and the error's text, if any. The reader
+/// never waits (the bytes are all there), so a no-op waker suffices; a
+/// `Pending` would be a bug in the reader and panics, as a crash should.
+#[cfg(feature = "fuzzing")]
+pub fn fuzz_read_replies(bytes: &[u8], limit: usize) -> (usize, Option<String>) {
+    let mut reader = tokio::io::BufReader::new(bytes);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut read = 0;
+    while read < limit {
+        let mut next = std::pin::pin!(read_reply(&mut reader));
+        let std::task::Poll::Ready(result) = next.as_mut().poll(&mut context) else {
+            panic!("the RESP reader waited on an in-memory buffer");
+        };
+        match result {
+            Ok(reply) => {
+                if let Reply::Array(Some(items)) = &reply {
+                    assert!(items.len() as i64 <= MAX_ARRAY_LEN, "array bound ignored");
+                }
+                read += 1;
+            }
+            Err(error) => return (read, Some(error.to_string())),
+        }
+    }
+    (read, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
