@@ -69,6 +69,16 @@ impl Desk {
         Ok((Desk { commands, cancel, task }, batches))
     }
 
+    /// Test hook: ends the source's task without the pipeline asking, as
+    /// a crash would, so tests can see it supervised (reported, restarted).
+    /// Built only with the `test-hooks` feature, which the crate's own tests
+    /// turn on; the app never has it.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn end_source_for_test(&self) -> Result<(), DeskError> {
+        self.commands.send(Command::EndSource).await.map_err(|_| DeskError::Stopped)
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,

@@ -22,6 +22,14 @@
 //! batch without waiting: if the UI has not taken earlier ones, the pending
 //! batch keeps growing (its items capped at [`PENDING_CAP`], oldest dropped;
 //! they remain in history and in the next snapshot).
+//!
+//! Supervision: the pipeline is the source's one owner. A source that ends
+//! on its own after reporting `Offline` (a configuration it can never use)
+//! stays offline, saying why. One that ends any other way while the
+//! pipeline still listens (its task panicked, or stopped without a word) is
+//! reported `Offline` with that reason and started again after
+//! [`RESTART_BACKOFF`] (full jitter, growing with each end before the
+//! source reaches `Live` again).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -63,6 +71,11 @@ const SLOW_WRITE: Duration = Duration::from_millis(250);
 pub const PENDING_CAP: usize = 5000;
 /// After no notification daemon answered, how long before asking again.
 pub const NATIVE_RETRY_MS: i64 = 60_000;
+/// Delays before restarting a source that ended unexpectedly: up to 0.5 s
+/// after the first end, doubling to at most 30 s while it keeps ending
+/// before it reaches `Live`, each drawn from zero to that ceiling.
+pub const RESTART_BACKOFF: tidings::Backoff =
+    tidings::Backoff { initial: Duration::from_millis(500), max: Duration::from_secs(30) };
 /// Raw payloads in the debug log are cut to this many bytes.
 const RAW_CAP: usize = 4096;
 
@@ -74,13 +87,19 @@ pub enum Command {
     MarkRead(Vec<String>),
     MarkAllRead(FeedId),
     Acknowledge(String),
-    Pause { minutes: u32 },
+    Pause {
+        minutes: u32,
+    },
     Settings(oneshot::Sender<Settings>),
     SetSettings(Box<Settings>, oneshot::Sender<Result<(), String>>),
     TestNotification(oneshot::Sender<Result<(), String>>),
     ActionUrl(String, oneshot::Sender<Result<String, String>>),
     Response(NotificationResponse, oneshot::Sender<Option<FocusRequest>>),
     Unread(oneshot::Sender<u32>),
+    /// Test hook (feature `test-hooks`): stops the source behind the
+    /// pipeline's back, as a crash of its task would, to test supervision.
+    #[cfg(feature = "test-hooks")]
+    EndSource,
 }
 
 /// What the pipeline starts with.
@@ -190,6 +209,10 @@ struct Pipeline {
     ui: mpsc::Sender<UiBatch>,
     cancel: CancellationToken,
     source: Option<(SourceHandle, CancellationToken)>,
+    /// When to start the source again after it ended unexpectedly.
+    restart_at: Option<tokio::time::Instant>,
+    /// Unexpected ends since the source was last `Live`.
+    restarts: u32,
     status: SourceStatus,
     feeds: BTreeMap<FeedId, VecDeque<FeedItem>>,
     debug: VecDeque<DebugEntry>,
@@ -288,6 +311,8 @@ pub(crate) async fn run(parts: PipelineParts) {
         ui,
         cancel,
         source: None,
+        restart_at: None,
+        restarts: 0,
         status,
         feeds,
         debug: VecDeque::new(),
@@ -332,6 +357,11 @@ pub(crate) async fn run(parts: PipelineParts) {
                 }
                 None => pipeline.source_ended(),
             },
+            () = restart_due(pipeline.restart_at) => {
+                pipeline.restart_at = None;
+                tracing::info!(restarts = pipeline.restarts, "restarting the source");
+                pipeline.start_source();
+            }
             _ = flush.tick() => pipeline.flush(),
             _ = prune.tick() => {
                 if let Err(error) = pipeline.store.prune(now_millis()) {
@@ -357,8 +387,16 @@ async fn next_update(
     }
 }
 
+async fn restart_due(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Pipeline {
     fn start_source(&mut self) {
+        self.restart_at = None;
         if let Err(error) = validate(&self.settings) {
             self.set_connection(ConnectionState::Offline { reason: error.to_string() });
             return;
@@ -411,11 +449,33 @@ impl Pipeline {
         }
     }
 
+    /// The source's queue closed while the pipeline still listens: see the
+    /// module docs, "Supervision".
     fn source_ended(&mut self) {
-        // The source reported why (Offline) before ending; keep that state.
-        if let Some((_, token)) = self.source.take() {
-            token.cancel();
+        let Some((handle, token)) = self.source.take() else { return };
+        token.cancel();
+        // A panic is logged by `wait` (with its message); off the pipeline.
+        tokio::spawn(handle.task.wait());
+        if let ConnectionState::Offline { reason } = &self.status.connection {
+            // The source said why it cannot run (a configuration a person
+            // has to fix) and ended: it stays offline, as it said.
+            tracing::warn!(%reason, "the source ended: its configuration cannot work");
+            return;
         }
+        self.restarts = self.restarts.saturating_add(1);
+        let delay = RESTART_BACKOFF.delay(self.restarts);
+        tracing::error!(
+            restarts = self.restarts,
+            ?delay,
+            "the source stopped unexpectedly; restarting it"
+        );
+        self.restart_at = Some(tokio::time::Instant::now() + delay);
+        self.set_connection(ConnectionState::Offline {
+            reason: format!(
+                "the connection to the source stopped unexpectedly (a fault in Tidings; the log has details); restarting in {:.1} s",
+                delay.as_secs_f64()
+            ),
+        });
     }
 
     fn set_connection(&mut self, connection: ConnectionState) {
@@ -428,7 +488,10 @@ impl Pipeline {
             SourceUpdate::State(state) => {
                 let connection = match state {
                     SourceState::Connecting => ConnectionState::Connecting,
-                    SourceState::Live => ConnectionState::Live,
+                    SourceState::Live => {
+                        self.restarts = 0;
+                        ConnectionState::Live
+                    }
                     SourceState::Reconnecting { attempt, retry_in, reason } => {
                         ConnectionState::Reconnecting {
                             attempt,
@@ -783,6 +846,12 @@ impl Pipeline {
             }
             Command::Unread(reply) => {
                 let _ = reply.send(self.unread_total());
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::EndSource => {
+                if let Some((_, token)) = &self.source {
+                    token.cancel();
+                }
             }
         }
     }
