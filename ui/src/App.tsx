@@ -5,6 +5,8 @@
 import type { VNode } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Actions } from './actions';
+import { SCREENS } from './bindings/constants';
+import type { Screen } from './bindings/Screen';
 import type { FeedId } from './bindings/FeedId';
 import { useNow } from './clock';
 import { Banners, Sidebar, Toasts, TopBar, type NavEntry } from './components/Chrome';
@@ -20,20 +22,6 @@ import { SettingsScreen } from './screens/SettingsScreen';
 import type { Store } from './state/observable';
 import type { AppState } from './state/store';
 
-export const SCREENS = [
-  'overview',
-  'inventory',
-  'orders',
-  'approvals',
-  'finance',
-  'system',
-  'data',
-  'broadcast',
-  'mine',
-  'debug',
-  'settings',
-] as const;
-export type Screen = (typeof SCREENS)[number];
 
 function screenFromHash(): Screen {
   const name = location.hash.replace(/^#\/?/, '');
