@@ -22,7 +22,6 @@ import { SettingsScreen } from './screens/SettingsScreen';
 import type { Store } from './state/observable';
 import type { AppState } from './state/store';
 
-
 function screenFromHash(): Screen {
   const name = location.hash.replace(/^#\/?/, '');
   return (SCREENS as readonly string[]).includes(name) ? (name as Screen) : 'overview';
@@ -50,7 +49,8 @@ export function App({ store, actions }: { store: Store<AppState>; actions: Actio
   for (const n of Object.values(state.unread)) unreadTotal += n ?? 0;
   useEffect(() => {
     document.documentElement.lang = locale;
-    document.title = unreadTotal > 0 ? `(${unreadTotal > 999 ? '999+' : unreadTotal}) ${t('app.title')}` : t('app.title');
+    document.title =
+      unreadTotal > 0 ? `(${unreadTotal > 999 ? '999+' : unreadTotal}) ${t('app.title')}` : t('app.title');
   }, [locale, unreadTotal]);
 
   const go = (id: string): void => {

@@ -89,7 +89,7 @@ export function FieldRow({
   );
 }
 
-const valueOf = (ev: Event): string => (ev.target as HTMLInputElement).value;
+const inputText = (ev: Event): string => (ev.target as HTMLInputElement).value;
 
 /** A one-line text setting; `secret` hides what is typed. */
 export function TextField(props: Common<string> & { secret?: boolean }): VNode {
@@ -104,7 +104,7 @@ export function TextField(props: Common<string> & { secret?: boolean }): VNode {
         value={props.at.get(ctx.draft)}
         placeholder={props.placeholder}
         {...ariaOf(ctx, props.name)}
-        onInput={(ev) => ctx.change((s) => props.at.set(s, valueOf(ev)))}
+        onInput={(ev) => ctx.change((s) => props.at.set(s, inputText(ev)))}
       />
     </FieldRow>
   );
@@ -128,7 +128,7 @@ export function LinesField(props: Common<string[]>): VNode {
         rows={2}
         value={props.at.get(ctx.draft).join('\n')}
         placeholder={props.placeholder}
-        onInput={(ev) => ctx.change((s) => props.at.set(s, valueOf(ev).split('\n')))}
+        onInput={(ev) => ctx.change((s) => props.at.set(s, inputText(ev).split('\n')))}
       />
     </FieldRow>
   );
@@ -150,7 +150,7 @@ export function NumberField(props: Common<number> & { min: number; step: string 
         value={Number.isNaN(value) ? '' : value}
         {...ariaOf(ctx, props.name)}
         onInput={(ev) => {
-          const raw = valueOf(ev).trim();
+          const raw = inputText(ev).trim();
           ctx.change((s) => props.at.set(s, raw === '' ? Number.NaN : Number(raw)));
         }}
       />
@@ -170,7 +170,7 @@ export function ChoiceField<T extends string>(
         id={id}
         class="input"
         value={props.at.get(ctx.draft)}
-        onChange={(ev) => ctx.change((s) => props.at.set(s, valueOf(ev) as T))}
+        onChange={(ev) => ctx.change((s) => props.at.set(s, inputText(ev) as T))}
       >
         {props.options.map((o) => (
           <option key={o} value={o}>

@@ -87,7 +87,13 @@ function GeneralFieldset({ t }: FormCtx): VNode {
           options={['auto', 'zh-CN', 'en'] as const}
           labels={(l) => t(`lang.${l}`)}
         />
-        <NumberField name="lowStockThreshold" label={t('set.lowStock')} at={at('lowStockThreshold')} min={0} step="any" />
+        <NumberField
+          name="lowStockThreshold"
+          label={t('set.lowStock')}
+          at={at('lowStockThreshold')}
+          min={0}
+          step="any"
+        />
       </div>
       <div class="row">
         <TextField
@@ -262,40 +268,40 @@ export function SettingsScreen(): VNode {
           <QuietFieldset {...form} />
           <CoalesceFieldset {...form} />
 
-        <div class="form-actions">
-          <button type="submit" class="btn primary" disabled={status.kind === 'saving'}>
-            {status.kind === 'saving' ? t('set.saving') : t('set.save')}
-          </button>
-          <button
-            type="button"
-            class="btn"
-            disabled={!dirty}
-            onClick={() => {
-              setDraft(state.settings);
-              setErrors({});
-              setStatus({ kind: 'idle' });
-            }}
-          >
-            {t('set.revert')}
-          </button>
-          <button
-            type="button"
-            class="btn ghost"
-            onClick={() =>
-              actions
-                .sendTestNotification()
-                .then(() => setTestNote(t('set.testSent')))
-                .catch((e: unknown) => setTestNote(t('common.error', { error: errorText(e) })))
-            }
-          >
-            {t('set.test')}
-          </button>
-          <span role="status" class="form-status">
-            {status.kind === 'saved' ? <span class="ok-text">{t('set.saved')}</span> : null}
-            {status.kind === 'error' ? <span class="error">{status.text}</span> : null}
-            {testNote ? <span class="muted"> {testNote}</span> : null}
-          </span>
-        </div>
+          <div class="form-actions">
+            <button type="submit" class="btn primary" disabled={status.kind === 'saving'}>
+              {status.kind === 'saving' ? t('set.saving') : t('set.save')}
+            </button>
+            <button
+              type="button"
+              class="btn"
+              disabled={!dirty}
+              onClick={() => {
+                setDraft(state.settings);
+                setErrors({});
+                setStatus({ kind: 'idle' });
+              }}
+            >
+              {t('set.revert')}
+            </button>
+            <button
+              type="button"
+              class="btn ghost"
+              onClick={() =>
+                actions
+                  .sendTestNotification()
+                  .then(() => setTestNote(t('set.testSent')))
+                  .catch((e: unknown) => setTestNote(t('common.error', { error: errorText(e) })))
+              }
+            >
+              {t('set.test')}
+            </button>
+            <span role="status" class="form-status">
+              {status.kind === 'saved' ? <span class="ok-text">{t('set.saved')}</span> : null}
+              {status.kind === 'error' ? <span class="error">{status.text}</span> : null}
+              {testNote ? <span class="muted"> {testNote}</span> : null}
+            </span>
+          </div>
         </form>
       </FormContext.Provider>
     </section>

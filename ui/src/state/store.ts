@@ -193,9 +193,9 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
   if (newItems.length) {
     const byFeed = new Map<FeedId, FeedItem[]>();
     for (const item of newItems) {
-      let list = byFeed.get(item.feed);
-      if (!list) byFeed.set(item.feed, (list = []));
-      list.push(item);
+      const list = byFeed.get(item.feed);
+      if (list) list.push(item);
+      else byFeed.set(item.feed, [item]);
     }
     feeds = { ...feeds };
     totals = { ...totals };
