@@ -1,5 +1,6 @@
 //! Faults: Redis killed and restarted mid-stream (connections stay open, get
-//! `status` frames, and receive events again with no action), and graceful
+//! `status` frames, and receive events again with no action), a dead
+//! upstream task (503 from `/healthz`, then started again), and graceful
 //! shutdown (close 1001 to every client, done within a bound, even when a
 //! client never answers).
 
@@ -91,6 +92,43 @@ async fn healthz_says_whether_redis_is_reachable() {
     assert_eq!(down.status(), 503);
     let body: serde_json::Value = down.json().await.unwrap();
     assert_eq!(body["upstream"], "reconnecting", "{body}");
+}
+
+#[tokio::test]
+async fn a_dead_upstream_task_makes_healthz_503_and_is_started_again() {
+    let redis = RedisServer::start();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bound = tidings_gateway::Gateway::bind(quick_reconnect(&redis.url()), shutdown.clone())
+        .await
+        .unwrap();
+    let upstream_task = bound.upstream_task.clone();
+    let gateway = TestGateway {
+        addr: bound.addr,
+        upstream: bound.upstream,
+        shutdown,
+        task: Some(tokio::spawn(bound.serving)),
+    };
+    let mut client = gateway.client().await;
+    client.subscribe(&["inventory"]).await;
+
+    // The task dies as a panic would end it.
+    assert!(upstream_task.abort_for_test());
+    let down = client.next_of("status").await;
+    assert_eq!(down["upstream"], "reconnecting", "{down}");
+    assert!(down["message"].as_str().is_some_and(|m| m.contains("task")), "{down}");
+    let missed = client.next_of("missed").await;
+    assert_eq!(missed["channel"], "inventory", "{missed}");
+    // The restart waits at least half a second, so this is asked meanwhile.
+    let health = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+
+    assert_eq!(client.next_of("status").await["upstream"], "live");
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+    let health = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = gateway.metrics().await;
+    assert!(metrics.contains("tidings_gateway_upstream_restarts_total 1"), "{metrics}");
 }
 
 #[tokio::test]
