@@ -79,6 +79,30 @@ async fn a_client_connecting_while_redis_is_down_is_told_and_confirmed_once_live
 }
 
 #[tokio::test]
+async fn repeated_subscribes_during_an_outage_are_confirmed_once() {
+    let mut redis = RedisServer::start();
+    let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
+    let mut client = gateway.client().await;
+    redis.kill();
+    assert_eq!(client.next_of("status").await["upstream"], "reconnecting");
+
+    // A client retrying its subscribe while Redis is down: the channel
+    // waits once, not once per frame.
+    for _ in 0..200 {
+        client.send_json(serde_json::json!({"type":"subscribe","channels":["inventory"]})).await;
+    }
+    client.send_json(serde_json::json!({"type":"ping"})).await;
+    assert_eq!(client.next_of("pong").await["type"], "pong");
+
+    redis.restart();
+    assert_eq!(client.next_of("status").await["upstream"], "live");
+    let subscribed = client.next_of("subscribed").await;
+    assert_eq!(subscribed["channels"], serde_json::json!(["inventory"]));
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+}
+
+#[tokio::test]
 async fn healthz_says_whether_redis_is_reachable() {
     let mut redis = RedisServer::start();
     let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
