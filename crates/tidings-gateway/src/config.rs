@@ -575,6 +575,19 @@ mod tests {
     }
 
     #[test]
+    fn tls_without_certificate_checks_is_refused_unless_told_and_the_error_names_the_flag() {
+        let args = GatewayArgs {
+            redis_url: Some("rediss://:hunter2@redis.example:6380/#insecure".into()),
+            ..Default::default()
+        };
+        let error = GatewayConfig::from_args(&args).unwrap_err().to_string();
+        assert!(error.contains("--insecure-tls") && error.contains("#insecure"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let args = GatewayArgs { insecure_tls: true, ..args };
+        assert!(GatewayConfig::from_args(&args).unwrap().insecure_tls);
+    }
+
+    #[test]
     fn an_unknown_key_in_the_file_is_named() {
         let dir =
             std::env::temp_dir().join(format!("tidings-gateway-badconfig-{}", std::process::id()));

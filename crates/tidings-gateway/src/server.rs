@@ -119,6 +119,7 @@ impl Gateway {
                     metrics: metrics.clone(),
                     backoff_max: config.redis_backoff_max,
                     history: config.history,
+                    insecure_tls: config.insecure_tls,
                 };
                 tracker.spawn(supervise_redis_subscriber(
                     upstream,

@@ -35,7 +35,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use tidings::Backoff;
 use tidings::history::{History, HistoryConfig, Page, Position};
-use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
+use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder_with_tls};
 use tidings::resume::{self, Replay};
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tidings_events::frame::{ServerFrame, UpstreamState};
@@ -293,6 +293,8 @@ pub struct Upstream {
     pub metrics: Metrics,
     pub backoff_max: Duration,
     pub history: Option<HistoryConfig>,
+    /// `--insecure-tls`: a `rediss://…#insecure` URL is used as it says.
+    pub insecure_tls: bool,
 }
 
 /// Runs [`run_redis_subscriber`] on `tracker` until `shutdown`, and starts
@@ -312,15 +314,7 @@ pub async fn supervise_redis_subscriber(
     let mut attempt = 0u32;
     loop {
         let started = std::time::Instant::now();
-        let running = tracker.spawn(run_redis_subscriber(
-            upstream.redis.clone(),
-            Arc::clone(&upstream.hub),
-            upstream.status.clone(),
-            upstream.metrics.clone(),
-            upstream.backoff_max,
-            upstream.history,
-            shutdown.clone(),
-        ));
+        let running = tracker.spawn(run_redis_subscriber(upstream.clone(), shutdown.clone()));
         task.set(running.abort_handle());
         let ended = running.await;
         if shutdown.is_cancelled() {
@@ -368,15 +362,8 @@ pub async fn supervise_redis_subscriber(
 /// position; after a reconnect the recorder first replays what was missed,
 /// and a channel it cannot fully replay gets a `missed` frame. Link changes
 /// become `status` frames.
-pub async fn run_redis_subscriber(
-    redis: RedisBroker,
-    hub: Arc<Hub>,
-    status: watch::Sender<UpstreamStatus>,
-    metrics: Metrics,
-    backoff_max: Duration,
-    history: Option<HistoryConfig>,
-    shutdown: CancellationToken,
-) {
+pub async fn run_redis_subscriber(upstream: Upstream, shutdown: CancellationToken) {
+    let Upstream { redis, hub, status, metrics, backoff_max, history, insecure_tls } = upstream;
     let config = RecorderConfig {
         url: redis.url.clone(),
         history,
@@ -426,7 +413,7 @@ pub async fn run_redis_subscriber(
             });
         }
     };
-    run_recorder(config, on_recorded, shutdown).await;
+    run_recorder_with_tls(config, insecure_tls, on_recorded, shutdown).await;
 }
 
 #[cfg(test)]

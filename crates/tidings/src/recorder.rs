@@ -103,10 +103,22 @@ pub struct RecorderConfig {
 /// never work is logged and ends the task at once.
 pub async fn run_recorder(
     config: RecorderConfig,
+    consumer: impl FnMut(Recorded) + Send,
+    cancel: CancellationToken,
+) {
+    run_recorder_with_tls(config, false, consumer, cancel).await;
+}
+
+/// [`run_recorder`], also accepting a `rediss://…#insecure` URL (TLS
+/// without certificate checks) when `insecure_tls`: only for an operator's
+/// explicit `--insecure-tls` (the gateway, `tidings record`).
+pub async fn run_recorder_with_tls(
+    config: RecorderConfig,
+    insecure_tls: bool,
     mut consumer: impl FnMut(Recorded) + Send,
     cancel: CancellationToken,
 ) {
-    let endpoint = match Endpoint::parse(&config.url) {
+    let endpoint = match Endpoint::parse_with(&config.url, insecure_tls) {
         Ok(endpoint) => endpoint,
         Err(reason) => {
             tracing::error!(%reason, "recorder cannot start");
