@@ -49,6 +49,8 @@ use crate::metrics::Metrics;
 
 /// How long Redis may take to answer a PING or to connect.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on the eviction check at start (it delays the first subscribe).
+const EVICTION_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Ceiling of the first wait before reconnecting (full jitter below it).
 const BACKOFF_START: Duration = Duration::from_millis(100);
 
@@ -217,6 +219,24 @@ impl RedisBroker {
         Err(failure)
     }
 
+    /// Warns (a log line saying what to do) when Redis may have evicted the
+    /// history's epoch ([`tidings::history::eviction_warning`]); a Redis
+    /// that cannot be asked is left to the subscriber to report.
+    pub async fn warn_about_eviction(&self) {
+        let check = async {
+            let mut commands = self.commands().await?;
+            tidings::history::eviction_warning(&mut commands)
+                .await
+                .map_err(|error| error.to_string())
+        };
+        match tokio::time::timeout(EVICTION_CHECK_TIMEOUT, check).await {
+            Ok(Ok(Some(warning))) => tracing::warn!(redis = %self.url_for_logs, "{warning}"),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "could not check Redis's eviction policy"),
+            Err(_) => tracing::debug!("checking Redis's eviction policy took too long"),
+        }
+    }
+
     async fn ping(&self) -> Result<(), String> {
         let mut commands = self.commands().await?;
         let command = redis::cmd("PING");
@@ -297,7 +317,9 @@ pub struct Upstream {
     pub insecure_tls: bool,
 }
 
-/// Runs [`run_redis_subscriber`] on `tracker` until `shutdown`, and starts
+/// First, with history on, warns if Redis may have evicted the history's
+/// epoch ([`RedisBroker::warn_about_eviction`]). Then runs
+/// [`run_redis_subscriber`] on `tracker` until `shutdown`, and starts
 /// it again whenever it ends before that (a panic, say): meanwhile the
 /// upstream is `reconnecting` (so `/healthz` answers 503 and clients get a
 /// `status` frame), every subscribed channel gets a `missed` frame (what
@@ -311,6 +333,13 @@ pub async fn supervise_redis_subscriber(
     tracker: TaskTracker,
     shutdown: CancellationToken,
 ) {
+    if upstream.history.is_some() {
+        // Before the recorder runs: its first append would make a new epoch.
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = upstream.redis.warn_about_eviction() => {}
+        }
+    }
     let mut attempt = 0u32;
     loop {
         let started = std::time::Instant::now();

@@ -155,6 +155,64 @@ async fn a_dead_upstream_task_makes_healthz_503_and_is_started_again() {
     assert!(metrics.contains("tidings_gateway_upstream_restarts_total 1"), "{metrics}");
 }
 
+/// Log lines of this test's thread (the gateway runs on it: a
+/// current-thread runtime), for the warnings a test expects.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts a gateway on `redis`, subscribes once (so the upstream is live,
+/// and the start-up check made before it has run), and returns its log.
+async fn log_of_a_start(redis: &RedisServer) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut gateway = TestGateway::start(config(&redis.url())).await;
+    gateway.subscribed(&["inventory"]).await;
+    gateway.stop().await;
+    captured.text()
+}
+
+#[tokio::test]
+async fn a_history_without_its_epoch_under_an_evicting_policy_is_warned_about_at_start() {
+    let redis = RedisServer::start();
+    // History streams but no epoch: what an allkeys-* policy leaves behind.
+    redis.cli(&["XADD", "tidings:history:{ws:inventory}", "*", "payload", "{}"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let log = log_of_a_start(&redis).await;
+    let warning = log.lines().find(|line| line.contains("no tidings:epoch"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning in {log}"));
+    assert!(warning.contains("WARN") && warning.contains("allkeys-lru"), "{warning}");
+    assert!(warning.contains("maxmemory-policy noeviction"), "{warning}");
+
+    // A policy that never evicts the epoch: nothing to say.
+    redis.cli(&["DEL", "tidings:epoch"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
+    let log = log_of_a_start(&redis).await;
+    assert!(!log.contains("no tidings:epoch"), "{log}");
+}
+
 #[tokio::test]
 async fn shutdown_closes_every_client_with_1001_and_stops_accepting() {
     let redis = RedisServer::start();
