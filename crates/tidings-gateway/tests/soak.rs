@@ -36,7 +36,30 @@ const EVENTS_PER_SECOND: u64 = 50;
 const INVENTORY_EVERY: usize = 10;
 /// Connection handshakes in flight at once while opening the 2,000.
 const OPENING_AT_ONCE: usize = 100;
-const P99_BOUND: Duration = Duration::from_millis(50);
+/// The bystander's p99 bound; `TIDINGS_SOAK_P99_MS` overrides it for a
+/// machine known to be oversubscribed (docs/gateway.md, "Soak").
+fn p99_bound() -> Duration {
+    let millis = std::env::var("TIDINGS_SOAK_P99_MS").ok().and_then(|ms| ms.parse().ok());
+    Duration::from_millis(millis.unwrap_or(50))
+}
+
+/// CPU time (user + system) a process has used so far, from `/proc` (Linux).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses): state is
+    // field 3, utime and stime are fields 14 and 15, in clock ticks (100/s).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The 1-minute load average, for context in the printed figures.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -375,6 +398,8 @@ async fn a_steady_bystander_stays_fast_and_lossless_while_2000_connections_churn
     let open_took = opened.elapsed();
 
     // Events flow from now on, and churn starts.
+    let (load_before, cpu_before) = (load_average(), cpu_time(gateway.child.id()));
+    let ours_before = cpu_time(std::process::id());
     let deadline = tokio::time::Instant::now() + DURATION;
     start_tx.send_replace(Some(deadline));
     let report = tokio::task::spawn_blocking(move || bystander.join().unwrap()).await.unwrap();
@@ -385,6 +410,18 @@ async fn a_steady_bystander_stays_fast_and_lossless_while_2000_connections_churn
             .unwrap();
     }
 
+    let gateway_cpu = cpu_time(gateway.child.id())
+        .zip(cpu_before)
+        .map(|(after, before)| {
+            format!("{:.0}%", 100.0 * (after - before).as_secs_f64() / DURATION.as_secs_f64())
+        })
+        .unwrap_or_else(|| "?".to_owned());
+    let load_generator_cpu = cpu_time(std::process::id())
+        .zip(ours_before)
+        .map(|(after, before)| {
+            format!("{:.0}%", 100.0 * (after - before).as_secs_f64() / DURATION.as_secs_f64())
+        })
+        .unwrap_or_else(|| "?".to_owned());
     let churns = stats.churns.load(Ordering::Relaxed);
     let Bystander { latencies, lost, out_of_order, complete, received } = report;
     let total = EVENTS_PER_SECOND * DURATION.as_secs();
@@ -396,7 +433,8 @@ async fn a_steady_bystander_stays_fast_and_lossless_while_2000_connections_churn
          churn {:.0}/s for {}s ({churns} churns: {} reconnects of which {} resumes, \
          {} malformed frames sent, {} error frames back); {} events to the bystander \
          ({} events to the others); bystander p50 {p50:.1?} p99 {p99:.1?} max {max:.1?}; \
-         lost {lost}, out of order {out_of_order}; connect retries {}, unexpected closes {}",
+         lost {lost}, out of order {out_of_order}; connect retries {}, unexpected closes {}; \
+         CPU of one core: gateway {gateway_cpu}, load generator {load_generator_cpu}; load average {load_before} before, {} after",
         churns as f64 / DURATION.as_secs_f64(),
         DURATION.as_secs(),
         stats.reconnects.load(Ordering::Relaxed),
@@ -407,11 +445,13 @@ async fn a_steady_bystander_stays_fast_and_lossless_while_2000_connections_churn
         stats.events_received.load(Ordering::Relaxed),
         stats.connect_failures.load(Ordering::Relaxed),
         stats.unexpected_closes.load(Ordering::Relaxed),
+        load_average(),
     );
 
     assert!(complete, "the bystander received {received} of {total} events in time");
     assert_eq!((lost, out_of_order), (0, 0), "the bystander misses nothing");
-    assert!(p99 < P99_BOUND, "bystander p99 {p99:?} (bound {P99_BOUND:?})");
+    let bound = p99_bound();
+    assert!(p99 < bound, "bystander p99 {p99:?} (bound {bound:?}); see docs/gateway.md, \"Soak\"");
     let expected_churns = CONNECTIONS as f64 * 0.10 * DURATION.as_secs_f64();
     assert!(churns as f64 > 0.8 * expected_churns, "{churns} churns, expected ~{expected_churns}");
     assert!(stats.errors_received.load(Ordering::Relaxed) > 0, "malformed frames were answered");
