@@ -34,7 +34,9 @@
 //!
 //! Shutdown: the loop stops accepting (the listener is dropped) and each
 //! connection is told to finish gracefully: an idle one closes at once, one
-//! in the middle of a request answers it first.
+//! in the middle of a request answers it first; whatever is left after the
+//! close timeout (2 s) is dropped, so a client halfway through its headers
+//! does not hold the shutdown.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -300,6 +302,7 @@ impl Server {
                 router: router.clone(),
                 metrics: metrics.clone(),
                 header_read_timeout: config.header_read_timeout,
+                close_timeout: config.close_timeout,
                 shutdown: shutdown.clone(),
             }));
         }
@@ -316,13 +319,24 @@ struct Connection {
     router: Router,
     metrics: Metrics,
     header_read_timeout: Duration,
+    /// Bound on finishing gracefully once the gateway shuts down.
+    close_timeout: Duration,
     shutdown: CancellationToken,
 }
 
 /// Serves HTTP on one connection until it closes or upgrades.
 async fn serve_connection(connection: Connection) {
-    let Connection { stream, peer, place, pending, router, metrics, header_read_timeout, shutdown } =
-        connection;
+    let Connection {
+        stream,
+        peer,
+        place,
+        pending,
+        router,
+        metrics,
+        header_read_timeout,
+        close_timeout,
+        shutdown,
+    } = connection;
     let _pending_gauge = GaugeGuard::inc(&metrics.pending_connections);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(place.clone());
@@ -332,17 +346,18 @@ async fn serve_connection(connection: Connection) {
     builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
     let served = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(served);
-    let mut finishing = false;
-    let result = loop {
-        tokio::select! {
-            result = served.as_mut() => break result,
-            () = shutdown.cancelled(), if !finishing => {
-                finishing = true;
-                served.as_mut().graceful_shutdown();
-            }
+    // On shutdown: finish gracefully (an idle connection closes at once, a
+    // request being answered is answered), but within `close_timeout`: a
+    // client halfway through its headers would otherwise hold the whole
+    // shutdown until the header-read timeout.
+    let result = tokio::select! {
+        result = served.as_mut() => Some(result),
+        () = shutdown.cancelled() => {
+            served.as_mut().graceful_shutdown();
+            tokio::time::timeout(close_timeout, served.as_mut()).await.ok()
         }
     };
-    if let Err(error) = result {
+    if let Some(Err(error)) = result {
         if error.is_timeout() {
             metrics.header_timeouts.inc();
             tracing::debug!(%peer, "closed: request headers not received within the header-read timeout");

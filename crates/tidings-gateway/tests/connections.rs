@@ -2,7 +2,8 @@
 //! closed by the header-read timeout while others connect; an idle
 //! keep-alive is closed by it too; connections not yet upgraded count
 //! against their own bound (503 + Retry-After); one address past its cap
-//! and one user past theirs get 429 + Retry-After; every refusal is counted.
+//! and one user past theirs get 429 + Retry-After; every refusal is counted;
+//! shutdown does not wait for a client that never finishes its headers.
 
 mod common;
 
@@ -221,4 +222,29 @@ async fn one_address_past_its_cap_gets_429_with_retry_after() {
     .expect("the address's places are given back once its connections close");
     let refused = value(&metrics, r#"tidings_gateway_connections_refused_total{reason="per_ip"}"#);
     assert!(refused >= 2, "{metrics}");
+}
+
+#[tokio::test]
+async fn shutdown_does_not_wait_for_a_client_that_never_finishes_its_headers() {
+    let redis = RedisServer::start();
+    let mut config = config(&redis.url());
+    config.header_read_timeout = Duration::from_secs(30);
+    config.shutdown_timeout = Duration::from_secs(8);
+    let mut gateway = TestGateway::start(config).await;
+
+    let mut halfway = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    halfway.write_all(b"GET /ws HTTP/1.1\r\nHost: t\r\n").await.unwrap();
+    // Connections are accepted in order: once this one is answered, the
+    // half-sent one has been accepted too.
+    gateway.metrics().await;
+
+    let started = Instant::now();
+    gateway.stop().await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "shutdown waited {took:?} for unfinished headers");
+    let mut rest = Vec::new();
+    tokio::time::timeout(WAIT, halfway.read_to_end(&mut rest))
+        .await
+        .expect("the half-sent connection is closed")
+        .ok();
 }
