@@ -60,6 +60,9 @@ use crate::metrics::Metrics;
 pub const MAX_REFUSALS: usize = 64;
 /// How long a refused connection is kept to deliver its answer.
 pub const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Largest request head (start line and headers) read: a larger one gets
+/// 431. Bounds what a pending connection can make the gateway buffer.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Most bytes of a refused connection's request head read before answering.
 pub const REFUSAL_HEAD_BYTES: usize = 8 * 1024;
 /// `Retry-After` seconds when the gateway is full (pending or total).
@@ -343,7 +346,10 @@ async fn serve_connection(connection: Connection) {
         tower::ServiceExt::oneshot(router.clone(), request)
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_header_size(MAX_HEADER_BYTES);
     let served = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
     tokio::pin!(served);
     // On shutdown: finish gracefully (an idle connection closes at once, a

@@ -248,3 +248,17 @@ async fn shutdown_does_not_wait_for_a_client_that_never_finishes_its_headers() {
         .expect("the half-sent connection is closed")
         .ok();
 }
+
+#[tokio::test]
+async fn a_request_head_past_32_kib_gets_431() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let mut socket = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let padding = "x".repeat(40 * 1024);
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Pad: {padding}\r\n\r\n");
+    // The gateway may answer and close before it has read everything.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut seen = Vec::new();
+    let _ = tokio::time::timeout(WAIT, socket.read_to_end(&mut seen)).await.expect("an answer");
+    assert!(seen.starts_with(b"HTTP/1.1 431"), "{}", String::from_utf8_lossy(&seen));
+}
