@@ -209,7 +209,8 @@ struct Connection<S> {
     grant: Grant,
     outbox: Arc<Outbox>,
     subscriptions: Vec<Channel>,
-    /// Channel names whose `subscribed` waits for the upstream to be live.
+    /// Channel names whose `subscribed` waits for the upstream to be live;
+    /// no duplicates, so at most `max_subscriptions` (each is held).
     waiting_for_live: Vec<String>,
     /// The `since` positions of those channels.
     waiting_since: BTreeMap<String, String>,
@@ -432,7 +433,13 @@ where
                 return self.confirm_and_replay(replies, granted, &since).await;
             } else {
                 // Confirmed by `upstream_changed` once events can flow again.
-                self.waiting_for_live.extend(granted);
+                // Each channel waits once, however often it is asked for, so
+                // the list stays within the connection's subscriptions.
+                for name in granted {
+                    if !self.waiting_for_live.contains(&name) {
+                        self.waiting_for_live.push(name);
+                    }
+                }
                 self.waiting_since.extend(since);
             }
         }
