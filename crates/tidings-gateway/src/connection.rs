@@ -686,7 +686,10 @@ where
                 (CLOSE_SLOW_CONSUMER, "history unavailable right now; reconnect and resume", None)
             }
             End::TokenExpired => {
-                metrics.auth_failures.with_label_values(&["expired_while_connected"]).inc();
+                metrics
+                    .auth_failures
+                    .with_label_values(&[crate::metrics::EXPIRED_WHILE_CONNECTED])
+                    .inc();
                 (CLOSE_TOKEN_EXPIRED, "token expired; reconnect with a fresh token", None)
             }
             End::Idle => {

@@ -14,7 +14,7 @@ use tidings_events::frame::ErrorCode;
 /// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
 /// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
 /// refused API keys.
-pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+pub const AUTH_FAILURE_REASONS: [&str; 10] = [
     "missing",
     "expired",
     "bad_signature",
@@ -24,7 +24,11 @@ pub const AUTH_FAILURE_REASONS: [&str; 9] = [
     "forbidden",
     "bad_api_key",
     "missing_api_key",
+    EXPIRED_WHILE_CONNECTED,
 ];
+
+/// The `reason` of a connection closed (4001) when its token expired.
+pub const EXPIRED_WHILE_CONNECTED: &str = "expired_while_connected";
 
 /// Every `reason` of `tidings_gateway_connections_refused_total`.
 pub const REFUSAL_REASONS: [&str; 6] =

@@ -57,8 +57,9 @@ enum Target {
     Unix(std::path::PathBuf),
 }
 
-/// A Redis server to subscribe to, parsed once from its URL.
-#[derive(Debug)]
+/// A Redis server to subscribe to, parsed once from its URL. Its `Debug`
+/// shows only the label: the password (and the client, which holds it)
+/// must never reach a log.
 pub(crate) struct Endpoint {
     /// For messages: the URL with its password hidden.
     pub(crate) label: String,
@@ -68,6 +69,12 @@ pub(crate) struct Endpoint {
     /// For ordinary commands (history), which a subscribed connection
     /// cannot run.
     pub(crate) client: redis::Client,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("label", &self.label).finish_non_exhaustive()
+    }
 }
 
 /// A subscribed connection: its two halves, and messages that arrived
