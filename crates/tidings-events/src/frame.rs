@@ -60,6 +60,14 @@ impl ErrorCode {
     }
 }
 
+/// Why a `skipped` frame was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The event is larger than the gateway's maximum event size.
+    TooLarge,
+}
+
 /// State reported by a `status` frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,6 +110,28 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<String>,
     },
+    /// Tidings addition (docs/gateway.md, "Large events"): one event on
+    /// `channel` was not sent; `position` (when history is on) is where it
+    /// sits, so a client resuming from here moves past it.
+    Skipped {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<String>,
+        reason: SkipReason,
+        /// The event's size in bytes.
+        size: u64,
+        /// The largest event the gateway forwards, in bytes.
+        limit: u64,
+    },
+    /// Tidings addition (docs/gateway.md, "Authentication"): a `refresh`
+    /// was accepted; the connection now ends at `exp` (seconds since the
+    /// Unix epoch). `dropped` lists subscriptions the new token no longer
+    /// allows, which were ended (an `unsubscribed` frame came first).
+    Refreshed {
+        exp: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dropped: Vec<String>,
+    },
     /// Tidings addition: the gateway's link to Redis changed state.
     Status {
         upstream: UpstreamState,
@@ -142,9 +172,8 @@ pub fn parse_server_frame(text: &str) -> Result<Incoming, serde_json::Error> {
     let tag: Tag<'_> = serde_json::from_str(text)?;
     match tag.kind.as_ref() {
         "event" => serde_json::from_str(text).map(Incoming::Event),
-        "subscribed" | "unsubscribed" | "pong" | "error" | "status" | "missed" => {
-            serde_json::from_str(text).map(Incoming::Control)
-        }
+        "subscribed" | "unsubscribed" | "pong" | "error" | "status" | "missed" | "skipped"
+        | "refreshed" => serde_json::from_str(text).map(Incoming::Control),
         other => Ok(Incoming::Unknown(other.to_owned())),
     }
 }

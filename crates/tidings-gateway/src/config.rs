@@ -24,6 +24,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// The Redis the gateway uses when told nothing else.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
+/// Largest event forwarded unless `--max-event-bytes` says otherwise: 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Shortest JWT secret accepted: an HS256 key as long as its hash (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 /// A secret value (JWT secret, API key). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -137,6 +142,12 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "BYTES", env = "TIDINGS_OUTBOUND_BUFFER_BYTES")]
     pub outbound_buffer_bytes: Option<usize>,
 
+    /// Largest event forwarded, in bytes, from Redis or POST /api/publish; a
+    /// larger one is counted, logged and replaced by a `skipped` frame
+    /// (publish: HTTP 413). [default: 1048576]
+    #[arg(long, value_name = "BYTES", env = "TIDINGS_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+
     /// Seconds between server pings. [default: 20]
     #[arg(long, value_name = "SECS", env = "TIDINGS_PING_INTERVAL")]
     pub ping_interval: Option<f64>,
@@ -183,6 +194,7 @@ impl fmt::Debug for GatewayArgs {
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("outbound_buffer_bytes", &self.outbound_buffer_bytes)
+            .field("max_event_bytes", &self.max_event_bytes)
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -209,6 +221,7 @@ struct FileConfig {
     max_subscriptions: Option<usize>,
     max_frame_bytes: Option<usize>,
     outbound_buffer_bytes: Option<usize>,
+    max_event_bytes: Option<usize>,
     ping_interval: Option<f64>,
     idle_timeout: Option<f64>,
     shutdown_timeout: Option<f64>,
@@ -236,6 +249,8 @@ pub struct GatewayConfig {
     pub max_subscriptions: usize,
     pub max_frame_bytes: usize,
     pub outbound_buffer_bytes: usize,
+    /// Largest event forwarded (docs/gateway.md, "Large events").
+    pub max_event_bytes: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -266,6 +281,7 @@ impl GatewayConfig {
             max_subscriptions: 64,
             max_frame_bytes: 64 * 1024,
             outbound_buffer_bytes: 1024 * 1024,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(5),
@@ -323,6 +339,8 @@ impl GatewayConfig {
             file.outbound_buffer_bytes,
             config.outbound_buffer_bytes,
         );
+        config.max_event_bytes =
+            pick(args.max_event_bytes, file.max_event_bytes, config.max_event_bytes);
         config.ping_interval = seconds("ping-interval", args.ping_interval.or(file.ping_interval))?
             .unwrap_or(config.ping_interval);
         config.idle_timeout = seconds("idle-timeout", args.idle_timeout.or(file.idle_timeout))?
@@ -354,6 +372,7 @@ impl GatewayConfig {
             ("max-subscriptions", self.max_subscriptions),
             ("max-frame-bytes", self.max_frame_bytes),
             ("outbound-buffer-bytes", self.outbound_buffer_bytes),
+            ("max-event-bytes", self.max_event_bytes),
         ] {
             if value == 0 {
                 return Err(config_error(format!("{name} must be at least 1")));

@@ -579,7 +579,22 @@ where
             let full = page.entries.len() >= REPLAY_PAGE;
             let mut replayed = 0u64;
             let mut sent_any = false;
+            let max = self.shared.hub.max_event_bytes();
             for entry in page.entries {
+                if entry.payload.len() > max {
+                    // Recorded as received; replayed as the same notice
+                    // live subscribers got, so a resume moves past it.
+                    let notice = EventMessage::oversized(
+                        &channel,
+                        Some(&entry.position),
+                        entry.payload.len(),
+                        max,
+                    );
+                    frames.push(Message::Text(notice.frame));
+                    from = entry.position;
+                    sent_any = true;
+                    continue;
+                }
                 let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
                 // Malformed payloads were recorded as received; they are
                 // never forwarded, live or replayed.

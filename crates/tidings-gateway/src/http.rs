@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,8 +39,10 @@ use crate::config::Secret;
 use crate::connection::{self, Shared, Slot};
 use crate::upstream::Broker;
 
-/// Largest `POST /api/publish` body.
-const PUBLISH_BODY_LIMIT: usize = 1024 * 1024;
+/// Room in a `POST /api/publish` body for the envelope around the event
+/// (`{"channel":…,"event":…}` and whitespace): the body may be this much
+/// larger than the maximum event.
+const PUBLISH_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
@@ -55,11 +58,12 @@ pub struct AppState {
 
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
+    let body_limit = state.shared.config.max_event_bytes.saturating_add(PUBLISH_ENVELOPE_BYTES);
     Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(PUBLISH_BODY_LIMIT)))
+        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(body_limit)))
         .fallback(not_found)
         .with_state(state)
 }
@@ -253,7 +257,11 @@ struct PublishRequest {
     event: Box<RawValue>,
 }
 
-async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn publish(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(expected) = &app.api_key else {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -281,6 +289,16 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             );
         }
     }
+    let max = app.shared.config.max_event_bytes;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large(&app, None, max);
+        }
+        Err(rejection) => {
+            return refuse(rejection.status(), "bad_request", &rejection.body_text());
+        }
+    };
     let request: PublishRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -291,6 +309,10 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             );
         }
     };
+    let size = request.event.get().len();
+    if size > max {
+        return too_large(&app, Some(size), max);
+    }
     let channel = match Channel::parse(&request.channel) {
         Ok(channel) => channel,
         Err(error) => {
@@ -338,6 +360,23 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             refuse(StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable", &error.to_string())
         }
     }
+}
+
+/// 413 for an event over the maximum (`size` when known: a body too large
+/// to read is refused before it is parsed), counted as oversized.
+fn too_large(app: &AppState, size: Option<usize>, max: usize) -> Response {
+    app.shared.metrics.events_oversized.with_label_values(&["api"]).inc();
+    let what = size.map_or_else(
+        || "the request body is larger than".to_owned(),
+        |size| format!("the event is {size} bytes, more than"),
+    );
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        &format!(
+            "{what} this gateway forwards ({max} bytes, --max-event-bytes); nothing was published"
+        ),
+    )
 }
 
 /// Compares secrets without stopping at the first differing byte.

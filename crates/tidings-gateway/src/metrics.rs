@@ -67,6 +67,11 @@ pub struct Metrics {
     pub upstream_live: IntGauge,
     /// Events accepted by `POST /api/publish`.
     pub published: IntCounter,
+    /// Events larger than `--max-event-bytes`, not forwarded, by `source`
+    /// (`redis`, `api`).
+    pub events_oversized: IntCounterVec,
+    /// `refresh` frames, by `outcome` (`accepted`, `refused`).
+    pub token_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -162,14 +167,30 @@ impl Metrics {
                     .expect("valid gauge"),
             ),
             published: counter("published_total", "Events accepted by POST /api/publish"),
+            events_oversized: counter_vec(
+                "events_oversized_total",
+                "Events larger than --max-event-bytes, not forwarded, by source",
+                "source",
+            ),
+            token_refreshes: counter_vec(
+                "token_refreshes_total",
+                "Token refresh frames, by outcome",
+                "outcome",
+            ),
         };
+        for source in ["redis", "api"] {
+            metrics.events_oversized.with_label_values(&[source]).inc_by(0);
+        }
+        for outcome in ["accepted", "refused"] {
+            metrics.token_refreshes.with_label_values(&[outcome]).inc_by(0);
+        }
         for channel in Channel::SHARED {
             metrics.subscriptions.with_label_values(&[channel.name().as_str()]).set(0);
         }
         metrics.subscriptions.with_label_values(&[USER_CHANNELS_LABEL]).set(0);
         // Every label value shows up from the start (at 0), so dashboards
         // and alerts see the series before the first occurrence.
-        for outcome in ["typed", "legacy", "malformed", "unknown_channel"] {
+        for outcome in ["typed", "legacy", "malformed", "unknown_channel", "oversized"] {
             metrics.messages_in.with_label_values(&[outcome]).inc_by(0);
         }
         for reason in ["capacity", "origin", "shutting_down"] {

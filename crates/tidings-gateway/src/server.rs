@@ -82,7 +82,7 @@ impl Gateway {
         let addr = listener.local_addr().map_err(GatewayError::Serve)?;
 
         let metrics = Metrics::new();
-        let hub = Arc::new(Hub::new(metrics.clone()));
+        let hub = Arc::new(Hub::new(metrics.clone(), config.max_event_bytes));
         let tracker = TaskTracker::new();
         let (status_tx, status_rx) =
             watch::channel(UpstreamStatus::reconnecting("connecting to the broker"));

@@ -33,6 +33,14 @@ pub fn inventory_event(n: u64) -> String {
     )
 }
 
+/// An inventory event padded to about `size` bytes.
+pub fn padded_event(n: u64, size: usize) -> String {
+    format!(
+        r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":1,"newQuantity":2,"changeAmount":1,"timestamp":1,"reason":"{}"}}"#,
+        "x".repeat(size)
+    )
+}
+
 /// A config for a test gateway: port 0 on loopback, the given Redis.
 pub fn config(redis_url: &str) -> GatewayConfig {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap());
