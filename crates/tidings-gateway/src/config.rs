@@ -387,6 +387,15 @@ impl GatewayConfig {
                 self.idle_timeout, self.ping_interval
             )));
         }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(config_error(format!(
+                "the JWT secret (--jwt-secret / TIDINGS_JWT_SECRET) is {} bytes; HS256 needs at least {MIN_JWT_SECRET_BYTES} \
+                 (RFC 7518 §3.2). Generate one with `openssl rand -hex 32` and give the same secret to whoever signs the tokens",
+                secret.expose().len()
+            )));
+        }
         if self.jwt_secret.is_none() && !self.listen.ip().is_loopback() && !self.insecure_bind {
             return Err(GatewayError::OpenModeNotLoopback(self.listen));
         }
@@ -457,7 +466,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_output() {
         let args = GatewayArgs {
-            jwt_secret: Some("topsecret".into()),
+            jwt_secret: Some("topsecret-topsecret-topsecret-topsecret".into()),
             api_key: Some("key123".into()),
             ..GatewayArgs::default()
         };

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 /// How long any single expected thing may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-pub const SECRET: &str = "test-secret-do-not-use";
+pub const SECRET: &str = "test-secret-do-not-use-0123456789abcdef";
 
 /// A typed inventory event as the backend publishes it.
 pub fn inventory_event(n: u64) -> String {
