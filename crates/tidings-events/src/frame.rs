@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// A frame from a client to the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientFrame {
     Subscribe {
@@ -27,6 +27,32 @@ pub enum ClientFrame {
         channels: Vec<String>,
     },
     Ping,
+    /// Tidings addition (docs/gateway.md, "Authentication"): a fresh token
+    /// for the same user, sent before the connection's token expires, so
+    /// the connection keeps its subscriptions. Answered with `refreshed`.
+    Refresh {
+        token: String,
+    },
+}
+
+/// `Debug` never shows a `refresh` frame's token.
+impl std::fmt::Debug for ClientFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientFrame::Subscribe { channels, since } => f
+                .debug_struct("Subscribe")
+                .field("channels", channels)
+                .field("since", since)
+                .finish(),
+            ClientFrame::Unsubscribe { channels } => {
+                f.debug_struct("Unsubscribe").field("channels", channels).finish()
+            }
+            ClientFrame::Ping => f.write_str("Ping"),
+            ClientFrame::Refresh { .. } => {
+                f.debug_struct("Refresh").field("token", &"<redacted>").finish()
+            }
+        }
+    }
 }
 
 /// The `code` of an `error` frame.
@@ -208,10 +234,10 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         return Err(bad("frame is not a JSON object".into()));
     };
     match object.get("type").and_then(serde_json::Value::as_str) {
-        Some("subscribe" | "unsubscribe" | "ping") => {}
+        Some("subscribe" | "unsubscribe" | "ping" | "refresh") => {}
         Some(other) => {
             return Err(bad(format!(
-                "unknown frame type {other:?}; expected \"subscribe\", \"unsubscribe\" or \"ping\""
+                "unknown frame type {other:?}; expected \"subscribe\", \"unsubscribe\", \"ping\" or \"refresh\""
             )));
         }
         None => return Err(bad("frame has no string field `type`".into())),
@@ -367,5 +393,35 @@ mod tests {
             panic!("plain")
         };
         assert_eq!(plain.position, None);
+    }
+
+    #[test]
+    fn a_refresh_frame_parses_and_its_debug_output_hides_the_token() {
+        let frame = parse_client_frame(r#"{"type":"refresh","token":"a.b.c"}"#).unwrap();
+        assert_eq!(frame, ClientFrame::Refresh { token: "a.b.c".into() });
+        assert!(!format!("{frame:?}").contains("a.b.c"), "{frame:?}");
+    }
+
+    #[test]
+    fn skipped_and_refreshed_frames_have_their_documented_shape() {
+        let skipped = ServerFrame::Skipped {
+            channel: "inventory".into(),
+            position: Some("e1:7-0".into()),
+            reason: SkipReason::TooLarge,
+            size: 2000,
+            limit: 1000,
+        };
+        assert_eq!(
+            skipped.to_json(),
+            r#"{"type":"skipped","channel":"inventory","position":"e1:7-0","reason":"too_large","size":2000,"limit":1000}"#
+        );
+        let Incoming::Control(ServerFrame::Skipped { position, .. }) =
+            parse_server_frame(&skipped.to_json()).unwrap()
+        else {
+            panic!("a skipped frame")
+        };
+        assert_eq!(position.as_deref(), Some("e1:7-0"));
+        let refreshed = ServerFrame::Refreshed { exp: 17, dropped: Vec::new() };
+        assert_eq!(refreshed.to_json(), r#"{"type":"refreshed","exp":17}"#);
     }
 }

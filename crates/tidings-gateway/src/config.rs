@@ -108,6 +108,20 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "KEY", env = "TIDINGS_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// Required `aud` claim of client tokens; when unset, `aud` is not checked.
+    #[arg(long, value_name = "AUDIENCE", env = "TIDINGS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of client tokens; when unset, `iss` is not checked.
+    #[arg(long, value_name = "ISSUER", env = "TIDINGS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Longest token lifetime accepted, in seconds: a token whose `exp` is
+    /// further than this after its `iat` (or after now, without `iat`) is
+    /// refused. [default: no limit]
+    #[arg(long, value_name = "SECS", env = "TIDINGS_MAX_TOKEN_LIFETIME")]
+    pub max_token_lifetime: Option<f64>,
+
     /// Allow listening on a non-loopback address in open mode (no JWT secret).
     /// Anyone who can reach the port can then read every channel.
     #[arg(long, env = "TIDINGS_INSECURE_BIND")]
@@ -188,6 +202,9 @@ impl fmt::Debug for GatewayArgs {
             .field("broker", &self.broker)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("max_token_lifetime", &self.max_token_lifetime)
             .field("insecure_bind", &self.insecure_bind)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_connections", &self.max_connections)
@@ -215,6 +232,9 @@ struct FileConfig {
     broker: Option<BrokerKind>,
     jwt_secret: Option<String>,
     api_key: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    max_token_lifetime: Option<f64>,
     insecure_bind: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -242,6 +262,12 @@ pub struct GatewayConfig {
     pub jwt_secret: Option<Secret>,
     /// `None` = `POST /api/publish` refuses every request.
     pub api_key: Option<Secret>,
+    /// Required `aud` claim; `None` = not checked.
+    pub jwt_audience: Option<String>,
+    /// Required `iss` claim; `None` = not checked.
+    pub jwt_issuer: Option<String>,
+    /// Longest `exp - iat` (or `exp - now`) accepted; `None` = no limit.
+    pub max_token_lifetime: Option<Duration>,
     pub insecure_bind: bool,
     /// Empty = any origin.
     pub allowed_origins: Vec<String>,
@@ -275,6 +301,9 @@ impl GatewayConfig {
             redis_url: DEFAULT_REDIS_URL.to_owned(),
             jwt_secret: None,
             api_key: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            max_token_lifetime: None,
             insecure_bind: false,
             allowed_origins: Vec::new(),
             max_connections: 10_000,
@@ -313,6 +342,10 @@ impl GatewayConfig {
         }
         config.jwt_secret = non_empty(args.jwt_secret.clone().or(file.jwt_secret)).map(Secret);
         config.api_key = non_empty(args.api_key.clone().or(file.api_key)).map(Secret);
+        config.jwt_audience = non_empty(args.jwt_audience.clone().or(file.jwt_audience));
+        config.jwt_issuer = non_empty(args.jwt_issuer.clone().or(file.jwt_issuer));
+        config.max_token_lifetime =
+            seconds("max-token-lifetime", args.max_token_lifetime.or(file.max_token_lifetime))?;
         config.insecure_bind = args.insecure_bind || file.insecure_bind.unwrap_or(false);
         config.allowed_origins = if args.allowed_origins.is_empty() {
             file.allowed_origins.unwrap_or_default()
@@ -509,6 +542,29 @@ mod tests {
         assert_eq!(config.broker, BrokerKind::Memory);
         assert_eq!(config.max_subscriptions, 64);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn event_size_and_token_rules_are_read_from_the_file() {
+        let dir =
+            std::env::temp_dir().join(format!("tidings-gateway-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(
+            &path,
+            "max-event-bytes = 2048\njwt-audience = \"tidings\"\njwt-issuer = \"erp\"\nmax-token-lifetime = 600\n",
+        )
+        .unwrap();
+        let args = GatewayArgs { config: Some(path.clone()), ..Default::default() };
+        let config = GatewayConfig::from_args(&args).unwrap();
+        assert_eq!(config.max_event_bytes, 2048);
+        assert_eq!(config.jwt_audience.as_deref(), Some("tidings"));
+        assert_eq!(config.jwt_issuer.as_deref(), Some("erp"));
+        assert_eq!(config.max_token_lifetime, Some(Duration::from_secs(600)));
+        std::fs::remove_file(&path).unwrap();
+        let defaults = GatewayConfig::from_args(&GatewayArgs::default()).unwrap();
+        assert_eq!(defaults.max_event_bytes, DEFAULT_MAX_EVENT_BYTES);
+        assert_eq!(defaults.max_token_lifetime, None, "off by default");
     }
 
     #[test]

@@ -34,7 +34,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AuthError, Authenticator, Grant};
+use crate::auth::{AuthError, Grant};
 use crate::config::Secret;
 use crate::connection::{self, Shared, Slot};
 use crate::upstream::Broker;
@@ -49,8 +49,6 @@ const PUBLISH_ENVELOPE_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub shared: Arc<Shared>,
     pub broker: Broker,
-    /// `None` = open mode.
-    pub auth: Option<Authenticator>,
     pub api_key: Option<Secret>,
     /// Owns every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
@@ -112,14 +110,14 @@ async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response 
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         if let Err(why) =
-            origin_allowed(origin, &app.shared.config.allowed_origins, app.auth.is_none())
+            origin_allowed(origin, &app.shared.config.allowed_origins, app.shared.auth.is_none())
         {
             metrics.connections_refused.with_label_values(&["origin"]).inc();
             return refuse(StatusCode::FORBIDDEN, "origin_not_allowed", why);
         }
     }
 
-    let grant = match &app.auth {
+    let grant = match &app.shared.auth {
         None => Grant::Open,
         Some(auth) => match auth.verify(token(&request).as_deref()) {
             Ok(grant) => grant,

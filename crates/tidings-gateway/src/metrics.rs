@@ -14,13 +14,17 @@ use tidings_events::frame::ErrorCode;
 /// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
 /// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
 /// refused API keys.
-pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+pub const AUTH_FAILURE_REASONS: [&str; 13] = [
     "missing",
     "expired",
     "bad_signature",
     "bad_algorithm",
     "malformed",
     "bad_subject",
+    "bad_audience",
+    "bad_issuer",
+    "lifetime_too_long",
+    "expired_while_connected",
     "forbidden",
     "bad_api_key",
     "missing_api_key",

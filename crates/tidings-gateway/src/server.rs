@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::GatewayError;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TokenRules};
 use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat, redact_url};
 use crate::connection::Shared;
 use crate::http::{AppState, router};
@@ -115,8 +115,15 @@ impl Gateway {
                 Broker::Redis(redis)
             }
         };
-        let auth =
-            config.jwt_secret.as_ref().map(|secret| Authenticator::new(secret.expose().as_bytes()));
+        let rules = TokenRules {
+            audience: config.jwt_audience.clone(),
+            issuer: config.jwt_issuer.clone(),
+            max_lifetime: config.max_token_lifetime.map(|lifetime| lifetime.as_secs()),
+        };
+        let auth = config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| Authenticator::with_rules(secret.expose().as_bytes(), &rules));
         if auth.is_none() {
             tracing::warn!(
                 listen = %addr,
@@ -132,6 +139,7 @@ impl Gateway {
         };
         let shared = Arc::new(Shared {
             history,
+            auth,
             hub,
             metrics,
             config: Arc::clone(&config),
@@ -142,13 +150,8 @@ impl Gateway {
                 crate::connection::MAX_REPLAY_READS,
             )),
         });
-        let state = AppState {
-            shared,
-            broker,
-            auth,
-            api_key: config.api_key.clone(),
-            tracker: tracker.clone(),
-        };
+        let state =
+            AppState { shared, broker, api_key: config.api_key.clone(), tracker: tracker.clone() };
         let app = router(state);
         tracing::info!(
             listen = %addr,
