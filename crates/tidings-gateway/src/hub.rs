@@ -529,4 +529,30 @@ mod tests {
         assert_eq!(outbox.push(&big), Push::Queued);
         assert!(!outbox.is_slow());
     }
+
+    #[test]
+    fn a_rate_limit_lets_one_line_through_per_period_and_counts_the_rest() {
+        let limit = RateLimit::new(Duration::from_secs(3600));
+        assert_eq!(limit.allow(), Some(0));
+        assert_eq!(limit.allow(), None);
+        assert_eq!(limit.allow(), None);
+        let later = RateLimit::new(Duration::ZERO);
+        assert_eq!(later.allow(), Some(0));
+        assert_eq!(later.allow(), Some(0), "each period lets one through");
+    }
+
+    #[test]
+    fn an_oversized_event_becomes_one_skipped_notice_per_subscriber() {
+        let metrics = Metrics::new();
+        let hub = Hub::new(metrics.clone(), 64);
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(&Channel::Inventory, 1, &outbox);
+        let big = format!("{{\"type\":\"x\",\"pad\":\"{}\"}}", "x".repeat(100));
+        assert_eq!(hub.dispatch("ws:inventory", big.as_bytes()), 0, "the event reaches nobody");
+        let mut batch = Vec::new();
+        outbox.drain_into(&mut batch, usize::MAX);
+        assert_eq!(batch.len(), 1);
+        assert!(batch[0].frame.as_str().starts_with("{\"type\":\"skipped\""), "{:?}", batch[0]);
+        assert_eq!(metrics.events_oversized.with_label_values(&["redis"]).get(), 1);
+    }
 }
