@@ -37,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{AuthError, Grant};
 use crate::config::Secret;
 use crate::connection::{self, Shared, Slot};
+use crate::hub::OversizedFrom;
 use crate::upstream::Broker;
 
 /// Room in a `POST /api/publish` body for the envelope around the event
@@ -291,7 +292,7 @@ async fn publish(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return too_large(&app, None, max);
+            return too_large(&app, "(body not read)", None, max);
         }
         Err(rejection) => {
             return refuse(rejection.status(), "bad_request", &rejection.body_text());
@@ -309,7 +310,7 @@ async fn publish(
     };
     let size = request.event.get().len();
     if size > max {
-        return too_large(&app, Some(size), max);
+        return too_large(&app, &request.channel, Some(size), max);
     }
     let channel = match Channel::parse(&request.channel) {
         Ok(channel) => channel,
@@ -362,8 +363,8 @@ async fn publish(
 
 /// 413 for an event over the maximum (`size` when known: a body too large
 /// to read is refused before it is parsed), counted as oversized.
-fn too_large(app: &AppState, size: Option<usize>, max: usize) -> Response {
-    app.shared.metrics.events_oversized.with_label_values(&["api"]).inc();
+fn too_large(app: &AppState, channel: &str, size: Option<usize>, max: usize) -> Response {
+    app.shared.hub.oversized(OversizedFrom::Api, channel, size, None);
     let what = size.map_or_else(
         || "the request body is larger than".to_owned(),
         |size| format!("the event is {size} bytes, more than"),

@@ -106,6 +106,14 @@ impl EventMessage {
     }
 }
 
+/// Where an oversized event came from (the `source` label of
+/// `events_oversized_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OversizedFrom {
+    Redis,
+    Api,
+}
+
 /// What happened to a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
@@ -320,17 +328,7 @@ impl Hub {
         }
         if payload.len() > self.max_event_bytes {
             self.metrics.messages_in.with_label_values(&["oversized"]).inc();
-            self.metrics.events_oversized.with_label_values(&["redis"]).inc();
-            if let Some(suppressed) = self.oversized_log.allow() {
-                tracing::warn!(
-                    channel = redis_channel,
-                    size = payload.len(),
-                    limit = self.max_event_bytes,
-                    position = position.map(tracing::field::display),
-                    suppressed,
-                    "oversized event not forwarded; subscribers get a `skipped` frame"
-                );
-            }
+            self.oversized(OversizedFrom::Redis, logical, Some(payload.len()), position);
             let notice =
                 EventMessage::oversized(logical, position, payload.len(), self.max_event_bytes);
             self.deliver(logical, &notice);
@@ -357,6 +355,40 @@ impl Hub {
         let Ok(data) = std::str::from_utf8(payload) else { return 0 };
         let message = EventMessage::at(logical, position, data);
         self.deliver(logical, &message)
+    }
+
+    /// Counts and logs (at most one line per 10 s, both sources together)
+    /// an event over the maximum size, of `size` bytes when known, on
+    /// `channel`.
+    pub fn oversized(
+        &self,
+        from: OversizedFrom,
+        channel: &str,
+        size: Option<usize>,
+        position: Option<&Position>,
+    ) {
+        let source = match from {
+            OversizedFrom::Redis => "redis",
+            OversizedFrom::Api => "api",
+        };
+        self.metrics.events_oversized.with_label_values(&[source]).inc();
+        if let Some(suppressed) = self.oversized_log.allow() {
+            let what = match from {
+                OversizedFrom::Redis => {
+                    "oversized event not forwarded; subscribers get a `skipped` frame"
+                }
+                OversizedFrom::Api => "oversized event refused by POST /api/publish (413)",
+            };
+            tracing::warn!(
+                source,
+                channel,
+                size,
+                limit = self.max_event_bytes,
+                position = position.map(tracing::field::display),
+                suppressed,
+                "{what}"
+            );
+        }
     }
 
     /// Queues a control frame to every subscriber of `logical`, behind the
