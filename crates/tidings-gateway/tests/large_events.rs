@@ -21,7 +21,7 @@ use tidings::{
 };
 use tidings_events::Channel;
 use tidings_gateway::Secret;
-use tidings_testkit::RedisServer;
+use tidings_testkit::{RedisServer, TcpProxy};
 use tokio_util::sync::CancellationToken;
 
 const MIB: usize = 1024 * 1024;
@@ -208,6 +208,43 @@ async fn the_desktop_client_reports_a_skipped_event_and_its_position_then_goes_o
     live(&mut resumed).await;
     let SourceUpdate::Message(message) = next(&mut resumed).await else { panic!("p2 replayed") };
     assert_eq!(product(&message), "p2");
+}
+
+#[tokio::test]
+async fn the_desktop_client_resumes_past_a_skipped_event_after_a_reconnect() {
+    let redis = RedisServer::start();
+    let mut config = config(&redis.url());
+    config.max_event_bytes = 8 * 1024;
+    let gateway = TestGateway::start(config).await;
+    let proxy = TcpProxy::start(gateway.addr.port());
+    let mut source = desktop_client(format!("ws://127.0.0.1:{}/ws", proxy.port()), None);
+    live(&mut source).await;
+
+    let mut publisher = Publisher::connect(&redis.url()).await;
+    publisher.publish("ws:inventory", &inventory_event(1)).await;
+    let SourceUpdate::Message(message) = next(&mut source).await else { panic!("p1") };
+    assert_eq!(product(&message), "p1");
+    publisher.publish("ws:inventory", &padded_event(2, 16 * 1024)).await;
+    assert!(matches!(next(&mut source).await, SourceUpdate::Skipped { .. }));
+
+    proxy.cut();
+    assert!(matches!(
+        next(&mut source).await,
+        SourceUpdate::State(SourceState::Reconnecting { .. })
+    ));
+    proxy.restore();
+    // Resuming from p1 would replay the skipped event's notice: the client
+    // resumes from the skipped event's position instead.
+    loop {
+        match next(&mut source).await {
+            SourceUpdate::State(SourceState::Live) => break,
+            SourceUpdate::State(_) => {}
+            other => panic!("nothing is replayed: {other:?}"),
+        }
+    }
+    publisher.publish("ws:inventory", &inventory_event(3)).await;
+    let SourceUpdate::Message(message) = next(&mut source).await else { panic!("p3 next") };
+    assert_eq!(product(&message), "p3");
 }
 
 #[tokio::test]
