@@ -96,8 +96,8 @@ pub struct RecordArgs {
 
 const TOKEN_EXAMPLES: &str = "\
 Examples:
-  tidings token --user u1 --jwt-secret dev-secret
-  TIDINGS_JWT_SECRET=dev-secret tidings token --user u1 --ttl 8h --channels inventory,orders";
+  tidings token --user u1 --jwt-secret dev-secret-at-least-32-bytes-long
+  TIDINGS_JWT_SECRET=dev-secret-at-least-32-bytes-long tidings token --user u1 --ttl 8h --channels inventory,orders";
 
 /// `tidings token`.
 #[derive(Debug, Args)]

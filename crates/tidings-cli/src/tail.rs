@@ -101,6 +101,13 @@ pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
                     render::safe(&channel)
                 );
             }
+            SourceUpdate::Skipped { channel, reason, .. } => {
+                eprintln!(
+                    "tail: {}: skipped an event: {}",
+                    render::safe(&channel),
+                    render::safe(&reason)
+                );
+            }
             // tail shows events; where it is in history is not news.
             SourceUpdate::Position { .. } => {}
             SourceUpdate::Message(message) => {

@@ -514,6 +514,17 @@ impl Pipeline {
             SourceUpdate::Position { channel, position } => {
                 self.pending_positions.insert(channel, position);
             }
+            SourceUpdate::Skipped { channel, position, reason } => {
+                // Shown like a gap: an event on `channel` did not arrive.
+                tracing::warn!(%channel, %reason, "skipped an event the gateway did not forward");
+                let now = now_millis();
+                let earliest = self.status.missed_since.map_or(now, |old| old.min(now));
+                self.status.missed_since = Some(earliest);
+                self.pending.status = Some(self.status.clone());
+                if let Some(position) = position {
+                    self.pending_positions.insert(channel, position);
+                }
+            }
             SourceUpdate::Message(message) => self.message(message),
         }
     }

@@ -31,7 +31,7 @@ impl Gateway {
         let mut gateway = Self {
             binary: binary.to_owned(),
             redis_url: redis_url.to_owned(),
-            secret: format!("e2e-secret-{}", std::process::id()),
+            secret: format!("e2e-secret-{}-do-not-use-anywhere-else", std::process::id()),
             port: free_port(),
             log: log.to_owned(),
             server: None,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// A frame from a client to the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientFrame {
     Subscribe {
@@ -27,6 +27,32 @@ pub enum ClientFrame {
         channels: Vec<String>,
     },
     Ping,
+    /// Tidings addition (docs/gateway.md, "Authentication"): a fresh token
+    /// for the same user, sent before the connection's token expires, so
+    /// the connection keeps its subscriptions. Answered with `refreshed`.
+    Refresh {
+        token: String,
+    },
+}
+
+/// `Debug` never shows a `refresh` frame's token.
+impl std::fmt::Debug for ClientFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientFrame::Subscribe { channels, since } => f
+                .debug_struct("Subscribe")
+                .field("channels", channels)
+                .field("since", since)
+                .finish(),
+            ClientFrame::Unsubscribe { channels } => {
+                f.debug_struct("Unsubscribe").field("channels", channels).finish()
+            }
+            ClientFrame::Ping => f.write_str("Ping"),
+            ClientFrame::Refresh { .. } => {
+                f.debug_struct("Refresh").field("token", &"<redacted>").finish()
+            }
+        }
+    }
 }
 
 /// The `code` of an `error` frame.
@@ -58,6 +84,14 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
         }
     }
+}
+
+/// Why a `skipped` frame was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The event is larger than the gateway's maximum event size.
+    TooLarge,
 }
 
 /// State reported by a `status` frame.
@@ -102,6 +136,28 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<String>,
     },
+    /// Tidings addition (docs/gateway.md, "Large events"): one event on
+    /// `channel` was not sent; `position` (when history is on) is where it
+    /// sits, so a client resuming from here moves past it.
+    Skipped {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        position: Option<String>,
+        reason: SkipReason,
+        /// The event's size in bytes.
+        size: u64,
+        /// The largest event the gateway forwards, in bytes.
+        limit: u64,
+    },
+    /// Tidings addition (docs/gateway.md, "Authentication"): a `refresh`
+    /// was accepted; the connection now ends at `exp` (seconds since the
+    /// Unix epoch). `dropped` lists subscriptions the new token no longer
+    /// allows, which were ended (an `unsubscribed` frame came first).
+    Refreshed {
+        exp: u64,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dropped: Vec<String>,
+    },
     /// Tidings addition: the gateway's link to Redis changed state.
     Status {
         upstream: UpstreamState,
@@ -142,9 +198,8 @@ pub fn parse_server_frame(text: &str) -> Result<Incoming, serde_json::Error> {
     let tag: Tag<'_> = serde_json::from_str(text)?;
     match tag.kind.as_ref() {
         "event" => serde_json::from_str(text).map(Incoming::Event),
-        "subscribed" | "unsubscribed" | "pong" | "error" | "status" | "missed" => {
-            serde_json::from_str(text).map(Incoming::Control)
-        }
+        "subscribed" | "unsubscribed" | "pong" | "error" | "status" | "missed" | "skipped"
+        | "refreshed" => serde_json::from_str(text).map(Incoming::Control),
         other => Ok(Incoming::Unknown(other.to_owned())),
     }
 }
@@ -179,10 +234,10 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
         return Err(bad("frame is not a JSON object".into()));
     };
     match object.get("type").and_then(serde_json::Value::as_str) {
-        Some("subscribe" | "unsubscribe" | "ping") => {}
+        Some("subscribe" | "unsubscribe" | "ping" | "refresh") => {}
         Some(other) => {
             return Err(bad(format!(
-                "unknown frame type {other:?}; expected \"subscribe\", \"unsubscribe\" or \"ping\""
+                "unknown frame type {other:?}; expected \"subscribe\", \"unsubscribe\", \"ping\" or \"refresh\""
             )));
         }
         None => return Err(bad("frame has no string field `type`".into())),
@@ -338,5 +393,35 @@ mod tests {
             panic!("plain")
         };
         assert_eq!(plain.position, None);
+    }
+
+    #[test]
+    fn a_refresh_frame_parses_and_its_debug_output_hides_the_token() {
+        let frame = parse_client_frame(r#"{"type":"refresh","token":"a.b.c"}"#).unwrap();
+        assert_eq!(frame, ClientFrame::Refresh { token: "a.b.c".into() });
+        assert!(!format!("{frame:?}").contains("a.b.c"), "{frame:?}");
+    }
+
+    #[test]
+    fn skipped_and_refreshed_frames_have_their_documented_shape() {
+        let skipped = ServerFrame::Skipped {
+            channel: "inventory".into(),
+            position: Some("e1:7-0".into()),
+            reason: SkipReason::TooLarge,
+            size: 2000,
+            limit: 1000,
+        };
+        assert_eq!(
+            skipped.to_json(),
+            r#"{"type":"skipped","channel":"inventory","position":"e1:7-0","reason":"too_large","size":2000,"limit":1000}"#
+        );
+        let Incoming::Control(ServerFrame::Skipped { position, .. }) =
+            parse_server_frame(&skipped.to_json()).unwrap()
+        else {
+            panic!("a skipped frame")
+        };
+        assert_eq!(position.as_deref(), Some("e1:7-0"));
+        let refreshed = ServerFrame::Refreshed { exp: 17, dropped: Vec::new() };
+        assert_eq!(refreshed.to_json(), r#"{"type":"refreshed","exp":17}"#);
     }
 }

@@ -9,6 +9,12 @@
 //! the token's `exp` (plus the clock leeway): then the connection is closed
 //! (docs/gateway.md, "Close codes").
 //!
+//! With `--jwt-audience` / `--jwt-issuer` the token's `aud` / `iss` must
+//! match, and with `--max-token-lifetime` a token may live no longer than
+//! that (`exp - iat`, or `exp - now` without `iat`). The same checks apply
+//! to a `refresh` frame's token, which must also name the same user
+//! ([`Authenticator::verify_refresh`]).
+//!
 //! Without a secret the gateway is in open mode: [`Grant::Open`] allows every
 //! shared channel and every user channel (the gateway says so loudly at start
 //! and binds to loopback only unless `--insecure-bind`).
@@ -80,6 +86,14 @@ impl Grant {
         }
     }
 
+    /// The token's `exp` (seconds since the Unix epoch), without leeway.
+    pub fn expires_at(&self) -> Option<u64> {
+        match self {
+            Grant::Open => None,
+            Grant::User { expires_at, .. } => Some(*expires_at),
+        }
+    }
+
     /// The authenticated user, if any (for logs).
     pub fn user(&self) -> Option<&UserId> {
         match self {
@@ -104,6 +118,18 @@ pub enum AuthError {
     Malformed(String),
     #[error("token `sub` is not a valid user id: {0}")]
     BadSubject(String),
+    #[error("token `aud` does not name this gateway's audience")]
+    BadAudience,
+    #[error("token `iss` is not this gateway's issuer")]
+    BadIssuer,
+    #[error(
+        "token lives {lifetime}s, longer than this gateway accepts ({max}s, --max-token-lifetime); issue shorter-lived tokens"
+    )]
+    LifetimeTooLong { lifetime: u64, max: u64 },
+    #[error("a refresh token must be for the connection's own user ({expected}), not {got}")]
+    OtherUser { expected: String, got: String },
+    #[error("this gateway runs in open mode: there is no token to refresh")]
+    OpenMode,
 }
 
 impl AuthError {
@@ -116,6 +142,11 @@ impl AuthError {
             AuthError::BadAlgorithm => "bad_algorithm",
             AuthError::Malformed(_) => "malformed",
             AuthError::BadSubject(_) => "bad_subject",
+            AuthError::BadAudience => "bad_audience",
+            AuthError::BadIssuer => "bad_issuer",
+            AuthError::LifetimeTooLong { .. } => "lifetime_too_long",
+            AuthError::OtherUser { .. } => "other_user",
+            AuthError::OpenMode => "open_mode",
         }
     }
 }
@@ -127,6 +158,8 @@ struct Claims {
     #[serde(default)]
     exp: u64,
     #[serde(default)]
+    iat: Option<u64>,
+    #[serde(default)]
     channels: Option<Vec<String>>,
 }
 
@@ -135,6 +168,18 @@ struct Claims {
 pub struct Authenticator {
     key: DecodingKey,
     validation: Validation,
+    max_lifetime: Option<u64>,
+}
+
+/// What a token must satisfy beyond its signature and `exp`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenRules {
+    /// Required `aud`, if any.
+    pub audience: Option<String>,
+    /// Required `iss`, if any.
+    pub issuer: Option<String>,
+    /// Longest lifetime accepted, in seconds, if any.
+    pub max_lifetime: Option<u64>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -144,15 +189,51 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
+    /// Checks tokens signed with `secret`, with no `aud`, `iss` or
+    /// lifetime rule.
     pub fn new(secret: &[u8]) -> Self {
+        Authenticator::with_rules(secret, &TokenRules::default())
+    }
+
+    /// Checks tokens signed with `secret` that also meet `rules`.
+    pub fn with_rules(secret: &[u8], rules: &TokenRules) -> Self {
         // `Validation::new(HS256)` accepts HS256 only: a token whose header
         // says `none`, HS512 or RS256 fails before any signature check.
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = CLOCK_LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.validate_aud = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        Authenticator { key: DecodingKey::from_secret(secret), validation }
+        let mut required = vec!["exp", "sub"];
+        match &rules.audience {
+            Some(audience) => {
+                validation.set_audience(&[audience]);
+                required.push("aud");
+            }
+            None => validation.validate_aud = false,
+        }
+        if let Some(issuer) = &rules.issuer {
+            validation.set_issuer(&[issuer]);
+            required.push("iss");
+        }
+        validation.set_required_spec_claims(&required);
+        Authenticator {
+            key: DecodingKey::from_secret(secret),
+            validation,
+            max_lifetime: rules.max_lifetime,
+        }
+    }
+
+    /// The grant for a `refresh` frame's `token` on a connection holding
+    /// `current`: the token must pass [`Authenticator::verify`] and be for
+    /// the same user.
+    pub fn verify_refresh(&self, current: &Grant, token: &str) -> Result<Grant, AuthError> {
+        let grant = self.verify(Some(token))?;
+        match (current.user(), grant.user()) {
+            (Some(expected), Some(got)) if expected != got => Err(AuthError::OtherUser {
+                expected: expected.as_str().to_owned(),
+                got: got.as_str().to_owned(),
+            }),
+            _ => Ok(grant),
+        }
     }
 
     /// The grant for `token`, or why it is refused.
@@ -166,6 +247,8 @@ impl Authenticator {
                 ErrorKind::InvalidAlgorithm
                 | ErrorKind::InvalidAlgorithmName
                 | ErrorKind::UnsupportedAlgorithm => AuthError::BadAlgorithm,
+                ErrorKind::InvalidAudience => AuthError::BadAudience,
+                ErrorKind::InvalidIssuer => AuthError::BadIssuer,
                 ErrorKind::ImmatureSignature => AuthError::Malformed("token is not valid yet (nbf)".into()),
                 ErrorKind::MissingRequiredClaim(claim) => {
                     AuthError::Malformed(format!("claim `{claim}` is required"))
@@ -181,6 +264,13 @@ impl Authenticator {
                 _ => AuthError::Malformed(error.to_string()),
             }
         })?;
+        if let Some(max) = self.max_lifetime {
+            let from = data.claims.iat.unwrap_or_else(jsonwebtoken::get_current_timestamp);
+            let lifetime = data.claims.exp.saturating_sub(from);
+            if lifetime > max {
+                return Err(AuthError::LifetimeTooLong { lifetime, max });
+            }
+        }
         let user = UserId::new(data.claims.sub)
             .map_err(|error| AuthError::BadSubject(error.to_string()))?;
         // Unknown names and user channels in `channels` grant nothing: the

@@ -24,6 +24,11 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// The Redis the gateway uses when told nothing else.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
+/// Largest event forwarded unless `--max-event-bytes` says otherwise: 1 MiB.
+pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+/// Shortest JWT secret accepted: an HS256 key as long as its hash (RFC 7518 §3.2).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
 /// A secret value (JWT secret, API key). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -103,6 +108,20 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "KEY", env = "TIDINGS_API_KEY", hide_env_values = true)]
     pub api_key: Option<String>,
 
+    /// Required `aud` claim of client tokens; when unset, `aud` is not checked.
+    #[arg(long, value_name = "AUDIENCE", env = "TIDINGS_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// Required `iss` claim of client tokens; when unset, `iss` is not checked.
+    #[arg(long, value_name = "ISSUER", env = "TIDINGS_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Longest token lifetime accepted, in seconds: a token whose `exp` is
+    /// further than this after its `iat` (or after now, without `iat`) is
+    /// refused. [default: no limit]
+    #[arg(long, value_name = "SECS", env = "TIDINGS_MAX_TOKEN_LIFETIME")]
+    pub max_token_lifetime: Option<f64>,
+
     /// Allow listening on a non-loopback address in open mode (no JWT secret).
     /// Anyone who can reach the port can then read every channel.
     #[arg(long, env = "TIDINGS_INSECURE_BIND")]
@@ -170,6 +189,12 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "BYTES", env = "TIDINGS_OUTBOUND_BUFFER_BYTES")]
     pub outbound_buffer_bytes: Option<usize>,
 
+    /// Largest event forwarded, in bytes, from Redis or POST /api/publish; a
+    /// larger one is counted, logged and replaced by a `skipped` frame
+    /// (publish: HTTP 413). [default: 1048576]
+    #[arg(long, value_name = "BYTES", env = "TIDINGS_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+
     /// Seconds between server pings. [default: 20]
     #[arg(long, value_name = "SECS", env = "TIDINGS_PING_INTERVAL")]
     pub ping_interval: Option<f64>,
@@ -210,6 +235,9 @@ impl fmt::Debug for GatewayArgs {
             .field("broker", &self.broker)
             .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<redacted>"))
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("jwt_audience", &self.jwt_audience)
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("max_token_lifetime", &self.max_token_lifetime)
             .field("insecure_bind", &self.insecure_bind)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_connections", &self.max_connections)
@@ -222,6 +250,7 @@ impl fmt::Debug for GatewayArgs {
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("outbound_buffer_bytes", &self.outbound_buffer_bytes)
+            .field("max_event_bytes", &self.max_event_bytes)
             .field("ping_interval", &self.ping_interval)
             .field("idle_timeout", &self.idle_timeout)
             .field("shutdown_timeout", &self.shutdown_timeout)
@@ -242,6 +271,9 @@ struct FileConfig {
     broker: Option<BrokerKind>,
     jwt_secret: Option<String>,
     api_key: Option<String>,
+    jwt_audience: Option<String>,
+    jwt_issuer: Option<String>,
+    max_token_lifetime: Option<f64>,
     insecure_bind: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     max_connections: Option<usize>,
@@ -254,6 +286,7 @@ struct FileConfig {
     max_subscriptions: Option<usize>,
     max_frame_bytes: Option<usize>,
     outbound_buffer_bytes: Option<usize>,
+    max_event_bytes: Option<usize>,
     ping_interval: Option<f64>,
     idle_timeout: Option<f64>,
     shutdown_timeout: Option<f64>,
@@ -274,6 +307,12 @@ pub struct GatewayConfig {
     pub jwt_secret: Option<Secret>,
     /// `None` = `POST /api/publish` refuses every request.
     pub api_key: Option<Secret>,
+    /// Required `aud` claim; `None` = not checked.
+    pub jwt_audience: Option<String>,
+    /// Required `iss` claim; `None` = not checked.
+    pub jwt_issuer: Option<String>,
+    /// Longest `exp - iat` (or `exp - now`) accepted; `None` = no limit.
+    pub max_token_lifetime: Option<Duration>,
     pub insecure_bind: bool,
     /// Empty = any origin.
     pub allowed_origins: Vec<String>,
@@ -291,6 +330,8 @@ pub struct GatewayConfig {
     pub max_subscriptions: usize,
     pub max_frame_bytes: usize,
     pub outbound_buffer_bytes: usize,
+    /// Largest event forwarded (docs/gateway.md, "Large events").
+    pub max_event_bytes: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
     pub shutdown_timeout: Duration,
@@ -315,6 +356,9 @@ impl GatewayConfig {
             redis_url: DEFAULT_REDIS_URL.to_owned(),
             jwt_secret: None,
             api_key: None,
+            jwt_audience: None,
+            jwt_issuer: None,
+            max_token_lifetime: None,
             insecure_bind: false,
             allowed_origins: Vec::new(),
             max_connections: 10_000,
@@ -327,6 +371,7 @@ impl GatewayConfig {
             max_subscriptions: 64,
             max_frame_bytes: 64 * 1024,
             outbound_buffer_bytes: 1024 * 1024,
+            max_event_bytes: DEFAULT_MAX_EVENT_BYTES,
             ping_interval: Duration::from_secs(20),
             idle_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(5),
@@ -358,6 +403,10 @@ impl GatewayConfig {
         }
         config.jwt_secret = non_empty(args.jwt_secret.clone().or(file.jwt_secret)).map(Secret);
         config.api_key = non_empty(args.api_key.clone().or(file.api_key)).map(Secret);
+        config.jwt_audience = non_empty(args.jwt_audience.clone().or(file.jwt_audience));
+        config.jwt_issuer = non_empty(args.jwt_issuer.clone().or(file.jwt_issuer));
+        config.max_token_lifetime =
+            seconds("max-token-lifetime", args.max_token_lifetime.or(file.max_token_lifetime))?;
         config.insecure_bind = args.insecure_bind || file.insecure_bind.unwrap_or(false);
         config.allowed_origins = if args.allowed_origins.is_empty() {
             file.allowed_origins.unwrap_or_default()
@@ -404,6 +453,8 @@ impl GatewayConfig {
             file.outbound_buffer_bytes,
             config.outbound_buffer_bytes,
         );
+        config.max_event_bytes =
+            pick(args.max_event_bytes, file.max_event_bytes, config.max_event_bytes);
         config.ping_interval = seconds("ping-interval", args.ping_interval.or(file.ping_interval))?
             .unwrap_or(config.ping_interval);
         config.idle_timeout = seconds("idle-timeout", args.idle_timeout.or(file.idle_timeout))?
@@ -438,6 +489,7 @@ impl GatewayConfig {
             ("max-subscriptions", self.max_subscriptions),
             ("max-frame-bytes", self.max_frame_bytes),
             ("outbound-buffer-bytes", self.outbound_buffer_bytes),
+            ("max-event-bytes", self.max_event_bytes),
         ] {
             if value == 0 {
                 return Err(config_error(format!("{name} must be at least 1")));
@@ -450,6 +502,15 @@ impl GatewayConfig {
             return Err(config_error(format!(
                 "idle-timeout ({:?}) must be longer than ping-interval ({:?}), or every peer is dropped",
                 self.idle_timeout, self.ping_interval
+            )));
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.expose().len() < MIN_JWT_SECRET_BYTES
+        {
+            return Err(config_error(format!(
+                "the JWT secret (--jwt-secret / TIDINGS_JWT_SECRET) is {} bytes; HS256 needs at least {MIN_JWT_SECRET_BYTES} \
+                 (RFC 7518 §3.2). Generate one with `openssl rand -hex 32` and give the same secret to whoever signs the tokens",
+                secret.expose().len()
             )));
         }
         if self.jwt_secret.is_none() && !self.listen.ip().is_loopback() && !self.insecure_bind {
@@ -529,7 +590,7 @@ mod tests {
     #[test]
     fn secrets_are_redacted_in_debug_output() {
         let args = GatewayArgs {
-            jwt_secret: Some("topsecret".into()),
+            jwt_secret: Some("topsecret-topsecret-topsecret-topsecret".into()),
             api_key: Some("key123".into()),
             ..GatewayArgs::default()
         };
@@ -585,6 +646,29 @@ mod tests {
         assert!(!error.contains("hunter2"), "{error}");
         let args = GatewayArgs { insecure_tls: true, ..args };
         assert!(GatewayConfig::from_args(&args).unwrap().insecure_tls);
+    }
+
+    #[test]
+    fn event_size_and_token_rules_are_read_from_the_file() {
+        let dir =
+            std::env::temp_dir().join(format!("tidings-gateway-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gateway.toml");
+        std::fs::write(
+            &path,
+            "max-event-bytes = 2048\njwt-audience = \"tidings\"\njwt-issuer = \"erp\"\nmax-token-lifetime = 600\n",
+        )
+        .unwrap();
+        let args = GatewayArgs { config: Some(path.clone()), ..Default::default() };
+        let config = GatewayConfig::from_args(&args).unwrap();
+        assert_eq!(config.max_event_bytes, 2048);
+        assert_eq!(config.jwt_audience.as_deref(), Some("tidings"));
+        assert_eq!(config.jwt_issuer.as_deref(), Some("erp"));
+        assert_eq!(config.max_token_lifetime, Some(Duration::from_secs(600)));
+        std::fs::remove_file(&path).unwrap();
+        let defaults = GatewayConfig::from_args(&GatewayArgs::default()).unwrap();
+        assert_eq!(defaults.max_event_bytes, DEFAULT_MAX_EVENT_BYTES);
+        assert_eq!(defaults.max_token_lifetime, None, "off by default");
     }
 
     #[test]

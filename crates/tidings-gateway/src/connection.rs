@@ -8,6 +8,11 @@
 //! dropped). Every write races the slow-consumer mark, shutdown and a write
 //! timeout, so a stuck socket ties up only its own task.
 //!
+//! Tokens: the connection ends with 4001 at its token's `exp` (plus the
+//! clock leeway); a `refresh` frame with a valid token for the same user
+//! moves that end to the new token's `exp`, and ends subscriptions the new
+//! token does not allow.
+//!
 //! Resuming (docs/positions.md): a subscribe with `since` is answered with
 //! `subscribed` (saying per channel whether the gap was `recovered`), then
 //! the events recorded after each position, read from the history in Redis,
@@ -44,7 +49,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{Grant, Refusal};
+use crate::auth::{AuthError, Authenticator, Grant, Refusal};
 use crate::config::GatewayConfig;
 use crate::hub::{ConnectionId, EventMessage, Hub, Outbox};
 use crate::metrics::Metrics;
@@ -118,6 +123,8 @@ impl ReplayBudget {
 pub struct Shared {
     /// The history and where to read it, when history is on.
     pub history: Option<(History, RedisBroker)>,
+    /// Checks tokens at the upgrade and in `refresh` frames; `None` = open mode.
+    pub auth: Option<Authenticator>,
     pub hub: Arc<Hub>,
     pub metrics: Metrics,
     pub config: Arc<GatewayConfig>,
@@ -237,20 +244,16 @@ where
         let period = self.shared.config.ping_interval;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let token_expiry = self.grant.ends_at().map(instant_of_unix_seconds);
-        let expired = async {
-            match token_expiry {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        // The token's end, moved by each accepted `refresh`.
+        let mut ends_at = self.grant.ends_at();
+        let expired = tokio::time::sleep_until(deadline(ends_at));
         tokio::pin!(expired);
         loop {
             let step = tokio::select! {
                 biased;
                 () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
                 () = self.outbox.kicked() => Err(End::SlowConsumer),
-                () = &mut expired => Err(End::TokenExpired),
+                () = &mut expired, if ends_at.is_some() => Err(End::TokenExpired),
                 changed = self.status.changed() => match changed {
                     Ok(()) => self.upstream_changed().await,
                     // The upstream task is gone: the gateway is stopping.
@@ -262,6 +265,10 @@ where
             };
             if let Err(end) = step {
                 return end;
+            }
+            if self.grant.ends_at() != ends_at {
+                ends_at = self.grant.ends_at();
+                expired.as_mut().reset(deadline(ends_at));
             }
         }
     }
@@ -360,7 +367,46 @@ where
             ClientFrame::Ping => self.write(vec![text_frame(ServerFrame::Pong)]).await,
             ClientFrame::Subscribe { channels, since } => self.subscribe(channels, since).await,
             ClientFrame::Unsubscribe { channels } => self.unsubscribe(channels).await,
+            ClientFrame::Refresh { token } => self.refresh(&token).await,
         }
+    }
+
+    /// Takes a fresh token for the same user (docs/gateway.md,
+    /// "Authentication"): the connection then ends at the new `exp`, and
+    /// subscriptions the new token does not allow are ended (`unsubscribed`)
+    /// and listed in `refreshed`. A refused token changes nothing: an
+    /// `error` frame says why and the current token's expiry stands.
+    async fn refresh(&mut self, token: &str) -> Result<(), End> {
+        let verified = match &self.shared.auth {
+            None => Err(AuthError::OpenMode),
+            Some(auth) => auth.verify_refresh(&self.grant, token),
+        };
+        let grant = match verified {
+            Ok(grant) => grant,
+            Err(error) => {
+                self.shared.metrics.token_refreshes.with_label_values(&["refused"]).inc();
+                tracing::debug!(connection = self.id, reason = error.label(), "refresh refused");
+                let reply = self.error(
+                    ErrorCode::Unauthorized,
+                    format!("refresh refused: {error}; the connection keeps its current token until it expires"),
+                    None,
+                );
+                return self.write(vec![reply]).await;
+            }
+        };
+        self.shared.metrics.token_refreshes.with_label_values(&["accepted"]).inc();
+        let dropped: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|channel| grant.check(channel).is_err())
+            .map(Channel::name)
+            .collect();
+        let exp = grant.expires_at().unwrap_or_default();
+        self.grant = grant;
+        if !dropped.is_empty() {
+            self.unsubscribe(dropped.clone()).await?;
+        }
+        self.write(vec![text_frame(ServerFrame::Refreshed { exp, dropped })]).await
     }
 
     async fn subscribe(
@@ -586,7 +632,22 @@ where
             let full = page.entries.len() >= REPLAY_PAGE;
             let mut replayed = 0u64;
             let mut sent_any = false;
+            let max = self.shared.hub.max_event_bytes();
             for entry in page.entries {
+                if entry.payload.len() > max {
+                    // Recorded as received; replayed as the same notice
+                    // live subscribers got, so a resume moves past it.
+                    let notice = EventMessage::oversized(
+                        &channel,
+                        Some(&entry.position),
+                        entry.payload.len(),
+                        max,
+                    );
+                    frames.push(Message::Text(notice.frame));
+                    from = entry.position;
+                    sent_any = true;
+                    continue;
+                }
                 let Ok(data) = std::str::from_utf8(&entry.payload) else { continue };
                 // Malformed payloads were recorded as received; they are
                 // never forwarded, live or replayed.
@@ -732,6 +793,15 @@ async fn replay_slot(
         () = shared.shutdown.cancelled() => Err(End::Shutdown),
         () = outbox.kicked() => Err(End::SlowConsumer),
         permit = Arc::clone(&shared.replay_reads).acquire_owned() => permit.map_err(|_| End::Shutdown),
+    }
+}
+
+/// When a connection whose token ends at `ends_at` must close; far in the
+/// future (and never selected) without a token.
+fn deadline(ends_at: Option<u64>) -> tokio::time::Instant {
+    match ends_at {
+        Some(seconds) => instant_of_unix_seconds(seconds),
+        None => tokio::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365),
     }
 }
 

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -36,22 +37,23 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::task::TaskTracker;
 
-use crate::auth::{AuthError, Authenticator, Grant};
+use crate::auth::{AuthError, Grant};
 use crate::config::Secret;
 use crate::connection::{self, Shared, Slot};
+use crate::hub::OversizedFrom;
 use crate::listener::{Admission, PeerPlace, RETRY_AFTER_FULL, RETRY_AFTER_PER_USER};
 use crate::upstream::Broker;
 
-/// Largest `POST /api/publish` body.
-const PUBLISH_BODY_LIMIT: usize = 1024 * 1024;
+/// Room in a `POST /api/publish` body for the envelope around the event
+/// (`{"channel":…,"event":…}` and whitespace): the body may be this much
+/// larger than the maximum event.
+const PUBLISH_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub shared: Arc<Shared>,
     pub broker: Broker,
-    /// `None` = open mode.
-    pub auth: Option<Authenticator>,
     pub api_key: Option<Secret>,
     /// Owns every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
@@ -61,11 +63,12 @@ pub struct AppState {
 
 /// The gateway's routes.
 pub fn router(state: AppState) -> Router {
+    let body_limit = state.shared.config.max_event_bytes.saturating_add(PUBLISH_ENVELOPE_BYTES);
     Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(PUBLISH_BODY_LIMIT)))
+        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(body_limit)))
         .fallback(not_found)
         .with_state(state)
 }
@@ -114,14 +117,14 @@ async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response 
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default().trim_end_matches('/');
         if let Err(why) =
-            origin_allowed(origin, &app.shared.config.allowed_origins, app.auth.is_none())
+            origin_allowed(origin, &app.shared.config.allowed_origins, app.shared.auth.is_none())
         {
             metrics.connections_refused.with_label_values(&["origin"]).inc();
             return refuse(StatusCode::FORBIDDEN, "origin_not_allowed", why);
         }
     }
 
-    let grant = match &app.auth {
+    let grant = match &app.shared.auth {
         None => Grant::Open,
         Some(auth) => match auth.verify(token(&request).as_deref()) {
             Ok(grant) => grant,
@@ -285,7 +288,11 @@ struct PublishRequest {
     event: Box<RawValue>,
 }
 
-async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn publish(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(expected) = &app.api_key else {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -313,6 +320,16 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             );
         }
     }
+    let max = app.shared.config.max_event_bytes;
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large(&app, "(body not read)", None, max);
+        }
+        Err(rejection) => {
+            return refuse(rejection.status(), "bad_request", &rejection.body_text());
+        }
+    };
     let request: PublishRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(error) => {
@@ -323,6 +340,10 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             );
         }
     };
+    let size = request.event.get().len();
+    if size > max {
+        return too_large(&app, &request.channel, Some(size), max);
+    }
     let channel = match Channel::parse(&request.channel) {
         Ok(channel) => channel,
         Err(error) => {
@@ -370,6 +391,23 @@ async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -
             refuse(StatusCode::SERVICE_UNAVAILABLE, "broker_unavailable", &error.to_string())
         }
     }
+}
+
+/// 413 for an event over the maximum (`size` when known: a body too large
+/// to read is refused before it is parsed), counted as oversized.
+fn too_large(app: &AppState, channel: &str, size: Option<usize>, max: usize) -> Response {
+    app.shared.hub.oversized(OversizedFrom::Api, channel, size, None);
+    let what = size.map_or_else(
+        || "the request body is larger than".to_owned(),
+        |size| format!("the event is {size} bytes, more than"),
+    );
+    refuse(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        &format!(
+            "{what} this gateway forwards ({max} bytes, --max-event-bytes); nothing was published"
+        ),
+    )
 }
 
 /// Compares secrets without stopping at the first differing byte.

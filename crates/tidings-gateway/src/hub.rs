@@ -11,6 +11,11 @@
 //! connection as a slow consumer instead (its task then closes it with
 //! 1013), so one slow socket never delays anyone else.
 //!
+//! An event larger than the maximum event size (docs/gateway.md, "Large
+//! events") is not forwarded: it is counted, logged (rate limited) and each
+//! subscriber of its channel gets a `skipped` frame instead, carrying the
+//! event's position when it has one.
+//!
 //! With history on (docs/positions.md) each message carries its position in
 //! its channel's history, inside the frame and beside it, so a connection
 //! that has just replayed a channel can skip live frames the replay covered.
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use tidings::history::Position;
 use tidings_events::channel::REDIS_PREFIX;
-use tidings_events::frame::{ServerFrame, event_frame_at};
+use tidings_events::frame::{ServerFrame, SkipReason, event_frame_at};
 use tidings_events::{Channel, Decoded, decode};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -61,11 +66,35 @@ impl EventMessage {
 
     /// A control frame (not an event) queued behind `channel`'s events.
     pub fn control(channel: &str, frame: &ServerFrame) -> Self {
+        EventMessage::control_at(channel, None, frame)
+    }
+
+    /// A control frame standing for the event at `position` (a `skipped`
+    /// notice), so a replay that already covered it skips it like an event.
+    pub fn control_at(channel: &str, position: Option<&Position>, frame: &ServerFrame) -> Self {
         EventMessage {
             frame: Utf8Bytes::from(frame.to_json()),
             channel: Arc::from(channel),
-            position: None,
+            position: position.map(|p| Arc::new(p.clone())),
         }
+    }
+
+    /// The `skipped` notice for an event of `size` bytes on `channel`,
+    /// larger than `limit`.
+    pub fn oversized(
+        channel: &str,
+        position: Option<&Position>,
+        size: usize,
+        limit: usize,
+    ) -> Self {
+        let frame = ServerFrame::Skipped {
+            channel: channel.to_owned(),
+            position: position.map(ToString::to_string),
+            reason: SkipReason::TooLarge,
+            size: size as u64,
+            limit: limit as u64,
+        };
+        EventMessage::control_at(channel, position, &frame)
     }
 
     pub fn len(&self) -> usize {
@@ -75,6 +104,14 @@ impl EventMessage {
     pub fn is_empty(&self) -> bool {
         self.frame.is_empty()
     }
+}
+
+/// Where an oversized event came from (the `source` label of
+/// `events_oversized_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OversizedFrom {
+    Redis,
+    Api,
 }
 
 /// What happened to a push.
@@ -90,9 +127,14 @@ pub enum Push {
 
 /// A connection's outgoing queue, bounded in bytes.
 ///
-/// Full means: queued bytes + the new frame > budget. The frame is then not
-/// queued, the queue is emptied, and the connection is marked slow; its task
-/// sees [`Outbox::is_slow`] and closes with 1013 ("try again later").
+/// A frame that does not fit the budget (queued bytes + the frame > budget)
+/// is still taken if no other such frame is queued: it is held past the
+/// budget, so nobody is marked slow because of one frame, however large
+/// (events are bounded by the maximum event size instead). A connection
+/// therefore holds at most its budget plus one frame. Full means a second
+/// frame does not fit: it is not queued, the queue is emptied, and the
+/// connection is marked slow; its task sees [`Outbox::is_slow`] and closes
+/// with 1013 ("try again later").
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<OutboxState>,
@@ -105,8 +147,12 @@ pub struct Outbox {
 
 #[derive(Debug, Default)]
 struct OutboxState {
-    frames: VecDeque<EventMessage>,
+    /// Each frame, and whether it is the one held past the budget.
+    frames: VecDeque<(EventMessage, bool)>,
+    /// Bytes of the queued frames, but the one held past the budget.
     bytes: usize,
+    /// Whether a frame held past the budget is queued.
+    over: bool,
     slow: bool,
 }
 
@@ -121,17 +167,23 @@ impl Outbox {
         if state.slow {
             return Push::Closed;
         }
-        if state.bytes + message.len() > self.budget {
+        let fits = state.bytes + message.len() <= self.budget;
+        if !fits && state.over {
             state.slow = true;
             state.frames = VecDeque::new();
             state.bytes = 0;
+            state.over = false;
             drop(state);
             self.kicked.notify_one();
             self.ready.notify_one();
             return Push::Overflowed;
         }
-        state.bytes += message.len();
-        state.frames.push_back(message.clone());
+        if fits {
+            state.bytes += message.len();
+        } else {
+            state.over = true;
+        }
+        state.frames.push_back((message.clone(), !fits));
         drop(state);
         self.ready.notify_one();
         Push::Queued
@@ -141,16 +193,20 @@ impl Outbox {
     pub fn drain_into(&self, batch: &mut Vec<EventMessage>, max_bytes: usize) {
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut taken = 0;
-        while let Some(front) = state.frames.front() {
+        while let Some((front, _)) = state.frames.front() {
             if taken > 0 && taken + front.len() > max_bytes {
                 break;
             }
             taken += front.len();
-            if let Some(message) = state.frames.pop_front() {
+            if let Some((message, over)) = state.frames.pop_front() {
+                if over {
+                    state.over = false;
+                } else {
+                    state.bytes -= message.len();
+                }
                 batch.push(message);
             }
         }
-        state.bytes -= taken;
         if state.frames.is_empty() && state.frames.capacity() > 64 {
             // A burst grew the queue; give the memory back while idle.
             state.frames = VecDeque::new();
@@ -193,19 +249,29 @@ pub struct Hub {
     channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<Outbox>>>>,
     next_id: AtomicU64,
     metrics: Metrics,
+    /// Largest event forwarded, in bytes.
+    max_event_bytes: usize,
     malformed_log: RateLimit,
     unknown_log: RateLimit,
+    oversized_log: RateLimit,
 }
 
 impl Hub {
-    pub fn new(metrics: Metrics) -> Self {
+    pub fn new(metrics: Metrics, max_event_bytes: usize) -> Self {
         Hub {
             channels: RwLock::default(),
             next_id: AtomicU64::new(1),
             metrics,
+            max_event_bytes,
             malformed_log: RateLimit::new(Duration::from_secs(10)),
             unknown_log: RateLimit::new(Duration::from_secs(10)),
+            oversized_log: RateLimit::new(Duration::from_secs(10)),
         }
+    }
+
+    /// Largest event forwarded, in bytes.
+    pub fn max_event_bytes(&self) -> usize {
+        self.max_event_bytes
     }
 
     pub fn next_connection_id(&self) -> ConnectionId {
@@ -266,6 +332,14 @@ impl Hub {
         if let Err(error) = Channel::parse(logical) {
             return self.unknown_channel(redis_channel, &error.to_string());
         }
+        if payload.len() > self.max_event_bytes {
+            self.metrics.messages_in.with_label_values(&["oversized"]).inc();
+            self.oversized(OversizedFrom::Redis, logical, Some(payload.len()), position);
+            let notice =
+                EventMessage::oversized(logical, position, payload.len(), self.max_event_bytes);
+            self.deliver(logical, &notice);
+            return 0;
+        }
         match decode(payload) {
             Decoded::Typed { .. } => self.metrics.messages_in.with_label_values(&["typed"]).inc(),
             Decoded::Legacy { .. } => self.metrics.messages_in.with_label_values(&["legacy"]).inc(),
@@ -287,6 +361,40 @@ impl Hub {
         let Ok(data) = std::str::from_utf8(payload) else { return 0 };
         let message = EventMessage::at(logical, position, data);
         self.deliver(logical, &message)
+    }
+
+    /// Counts and logs (at most one line per 10 s, both sources together)
+    /// an event over the maximum size, of `size` bytes when known, on
+    /// `channel`.
+    pub fn oversized(
+        &self,
+        from: OversizedFrom,
+        channel: &str,
+        size: Option<usize>,
+        position: Option<&Position>,
+    ) {
+        let source = match from {
+            OversizedFrom::Redis => "redis",
+            OversizedFrom::Api => "api",
+        };
+        self.metrics.events_oversized.with_label_values(&[source]).inc();
+        if let Some(suppressed) = self.oversized_log.allow() {
+            let what = match from {
+                OversizedFrom::Redis => {
+                    "oversized event not forwarded; subscribers get a `skipped` frame"
+                }
+                OversizedFrom::Api => "oversized event refused by POST /api/publish (413)",
+            };
+            tracing::warn!(
+                source,
+                channel,
+                size,
+                limit = self.max_event_bytes,
+                position = position.map(tracing::field::display),
+                suppressed,
+                "{what}"
+            );
+        }
     }
 
     /// Queues a control frame to every subscriber of `logical`, behind the
@@ -383,6 +491,7 @@ mod tests {
         let outbox = Outbox::new(first.len() * 2);
         assert_eq!(outbox.push(&first), Push::Queued);
         assert_eq!(outbox.push(&first), Push::Queued);
+        assert_eq!(outbox.push(&first), Push::Queued, "one frame past the budget is held");
         assert_eq!(outbox.push(&first), Push::Overflowed);
         assert!(outbox.is_slow());
         assert!(!outbox.has_frames(), "a slow consumer's queue is discarded");
@@ -404,7 +513,7 @@ mod tests {
 
     #[test]
     fn one_message_is_framed_once_and_shared_by_every_subscriber() {
-        let hub = Hub::new(Metrics::new());
+        let hub = Hub::new(Metrics::new(), 1 << 20);
         let outboxes: Vec<_> = (0..3).map(|_| Arc::new(Outbox::new(1 << 20))).collect();
         for (id, outbox) in outboxes.iter().enumerate() {
             hub.subscribe(&Channel::Inventory, id as u64, outbox);
@@ -428,12 +537,60 @@ mod tests {
 
     #[test]
     fn malformed_and_unknown_channel_messages_reach_nobody() {
-        let hub = Hub::new(Metrics::new());
+        let hub = Hub::new(Metrics::new(), 1 << 20);
         let outbox = Arc::new(Outbox::new(1 << 20));
         hub.subscribe(&Channel::Inventory, 1, &outbox);
         assert_eq!(hub.dispatch("ws:inventory", b"not json"), 0);
         assert_eq!(hub.dispatch("ws:inventory", br#"{"type":"inventory:change"}"#), 0);
         assert_eq!(hub.dispatch("ws:nope", br#"{"type":"x"}"#), 0);
         assert!(!outbox.has_frames());
+    }
+
+    #[test]
+    fn one_frame_larger_than_the_budget_is_held_and_frames_within_it_still_fit() {
+        let big = message(&format!("{{\"a\":\"{}\"}}", "x".repeat(1000)));
+        let small = message("{}");
+        let outbox = Outbox::new(small.len() * 2);
+        assert_eq!(outbox.push(&big), Push::Queued);
+        assert_eq!(outbox.push(&small), Push::Queued, "the held frame does not count");
+        assert_eq!(outbox.push(&small), Push::Queued);
+        assert!(!outbox.is_slow());
+        assert_eq!(outbox.push(&big), Push::Overflowed, "a second frame past the budget");
+    }
+
+    #[test]
+    fn draining_the_held_frame_makes_room_for_another() {
+        let big = message(&format!("{{\"a\":\"{}\"}}", "x".repeat(1000)));
+        let outbox = Outbox::new(100);
+        assert_eq!(outbox.push(&big), Push::Queued);
+        outbox.drain_into(&mut Vec::new(), usize::MAX);
+        assert_eq!(outbox.push(&big), Push::Queued);
+        assert!(!outbox.is_slow());
+    }
+
+    #[test]
+    fn a_rate_limit_lets_one_line_through_per_period_and_counts_the_rest() {
+        let limit = RateLimit::new(Duration::from_secs(3600));
+        assert_eq!(limit.allow(), Some(0));
+        assert_eq!(limit.allow(), None);
+        assert_eq!(limit.allow(), None);
+        let later = RateLimit::new(Duration::ZERO);
+        assert_eq!(later.allow(), Some(0));
+        assert_eq!(later.allow(), Some(0), "each period lets one through");
+    }
+
+    #[test]
+    fn an_oversized_event_becomes_one_skipped_notice_per_subscriber() {
+        let metrics = Metrics::new();
+        let hub = Hub::new(metrics.clone(), 64);
+        let outbox = Arc::new(Outbox::new(1 << 20));
+        hub.subscribe(&Channel::Inventory, 1, &outbox);
+        let big = format!("{{\"type\":\"x\",\"pad\":\"{}\"}}", "x".repeat(100));
+        assert_eq!(hub.dispatch("ws:inventory", big.as_bytes()), 0, "the event reaches nobody");
+        let mut batch = Vec::new();
+        outbox.drain_into(&mut batch, usize::MAX);
+        assert_eq!(batch.len(), 1);
+        assert!(batch[0].frame.as_str().starts_with("{\"type\":\"skipped\""), "{:?}", batch[0]);
+        assert_eq!(metrics.events_oversized.with_label_values(&["redis"]).get(), 1);
     }
 }

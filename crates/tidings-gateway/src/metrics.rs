@@ -14,17 +14,20 @@ use tidings_events::frame::ErrorCode;
 /// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
 /// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
 /// refused API keys.
-pub const AUTH_FAILURE_REASONS: [&str; 10] = [
+pub const AUTH_FAILURE_REASONS: [&str; 13] = [
     "missing",
     "expired",
     "bad_signature",
     "bad_algorithm",
     "malformed",
     "bad_subject",
+    "bad_audience",
+    "bad_issuer",
+    "lifetime_too_long",
+    EXPIRED_WHILE_CONNECTED,
     "forbidden",
     "bad_api_key",
     "missing_api_key",
-    EXPIRED_WHILE_CONNECTED,
 ];
 
 /// The `reason` of a connection closed (4001) when its token expired.
@@ -82,6 +85,11 @@ pub struct Metrics {
     pub upstream_live: IntGauge,
     /// Events accepted by `POST /api/publish`.
     pub published: IntCounter,
+    /// Events larger than `--max-event-bytes`, not forwarded, by `source`
+    /// (`redis`, `api`).
+    pub events_oversized: IntCounterVec,
+    /// `refresh` frames, by `outcome` (`accepted`, `refused`).
+    pub token_refreshes: IntCounterVec,
 }
 
 impl Metrics {
@@ -193,14 +201,30 @@ impl Metrics {
                     .expect("valid gauge"),
             ),
             published: counter("published_total", "Events accepted by POST /api/publish"),
+            events_oversized: counter_vec(
+                "events_oversized_total",
+                "Events larger than --max-event-bytes, not forwarded, by source",
+                "source",
+            ),
+            token_refreshes: counter_vec(
+                "token_refreshes_total",
+                "Token refresh frames, by outcome",
+                "outcome",
+            ),
         };
+        for source in ["redis", "api"] {
+            metrics.events_oversized.with_label_values(&[source]).inc_by(0);
+        }
+        for outcome in ["accepted", "refused"] {
+            metrics.token_refreshes.with_label_values(&[outcome]).inc_by(0);
+        }
         for channel in Channel::SHARED {
             metrics.subscriptions.with_label_values(&[channel.name().as_str()]).set(0);
         }
         metrics.subscriptions.with_label_values(&[USER_CHANNELS_LABEL]).set(0);
         // Every label value shows up from the start (at 0), so dashboards
         // and alerts see the series before the first occurrence.
-        for outcome in ["typed", "legacy", "malformed", "unknown_channel"] {
+        for outcome in ["typed", "legacy", "malformed", "unknown_channel", "oversized"] {
             metrics.messages_in.with_label_values(&[outcome]).inc_by(0);
         }
         for reason in REFUSAL_REASONS {

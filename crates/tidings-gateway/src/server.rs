@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::GatewayError;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TokenRules};
 use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat, redact_url};
 use crate::connection::Shared;
 use crate::http::{AppState, router};
@@ -90,7 +90,7 @@ impl Gateway {
         let addr = listener.local_addr().map_err(GatewayError::Serve)?;
 
         let metrics = Metrics::new();
-        let hub = Arc::new(Hub::new(metrics.clone()));
+        let hub = Arc::new(Hub::new(metrics.clone(), config.max_event_bytes));
         let tracker = TaskTracker::new();
         let (status_tx, status_rx) =
             watch::channel(UpstreamStatus::reconnecting("connecting to the broker"));
@@ -130,8 +130,15 @@ impl Gateway {
                 Broker::Redis(redis)
             }
         };
-        let auth =
-            config.jwt_secret.as_ref().map(|secret| Authenticator::new(secret.expose().as_bytes()));
+        let rules = TokenRules {
+            audience: config.jwt_audience.clone(),
+            issuer: config.jwt_issuer.clone(),
+            max_lifetime: config.max_token_lifetime.map(|lifetime| lifetime.as_secs()),
+        };
+        let auth = config
+            .jwt_secret
+            .as_ref()
+            .map(|secret| Authenticator::with_rules(secret.expose().as_bytes(), &rules));
         if auth.is_none() {
             tracing::warn!(
                 listen = %addr,
@@ -147,6 +154,7 @@ impl Gateway {
         };
         let shared = Arc::new(Shared {
             history,
+            auth,
             hub,
             metrics,
             config: Arc::clone(&config),
@@ -163,7 +171,6 @@ impl Gateway {
             admission: Arc::clone(&admission),
             shared,
             broker,
-            auth,
             api_key: config.api_key.clone(),
             tracker: tracker.clone(),
         };

@@ -2,7 +2,8 @@
 //! notifications and no other user's; the `channels` claim narrows the
 //! rest; a missing, expired, badly signed or `alg: none` token, or any
 //! other algorithm, is refused with HTTP 401 at the upgrade. Plus the
-//! Origin allowlist (403).
+//! Origin allowlist (403), and a secret under 32 bytes stopping the gateway
+//! at start.
 
 mod common;
 
@@ -11,9 +12,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Client, SECRET, TestGateway, config, secured_config, sign, token_for};
 use futures_util::StreamExt;
 use serde_json::json;
+use tidings_gateway::{Gateway, Secret};
 use tidings_testkit::RedisServer;
 use tokio_tungstenite::tungstenite;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_util::sync::CancellationToken;
 
 fn in_an_hour() -> u64 {
     jsonwebtoken::get_current_timestamp() + 3600
@@ -218,4 +221,13 @@ async fn a_connection_is_closed_when_its_token_expires() {
     assert_eq!(u16::from(close.code), 4001, "{close:?}");
     assert!(close.reason.contains("token expired"), "{close:?}");
     assert!(gateway.metrics().await.contains(r#"reason="expired_while_connected"} 1"#));
+}
+
+#[tokio::test]
+async fn a_jwt_secret_shorter_than_32_bytes_stops_the_gateway_at_start() {
+    let mut config = config("redis://127.0.0.1:1");
+    config.jwt_secret = Some(Secret::new("0123456789abcdef0123456789abcde"));
+    let error = Gateway::bind(config, CancellationToken::new()).await.unwrap_err().to_string();
+    assert!(error.contains("31 bytes") && error.contains("at least 32"), "{error}");
+    assert!(error.contains("openssl rand -hex 32"), "says what to do: {error}");
 }

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Publisher, TestGateway, WAIT, config, inventory_event, secured_config, token_for};
@@ -52,14 +51,13 @@ async fn the_tidings_gateway_source_receives_redis_events_through_the_real_gatew
     let cancel = CancellationToken::new();
     let mut source = spawn_gateway_source(
         GatewaySourceConfig {
-            url: gateway.ws_url(),
             token: Some(token_for("u1")),
             channels: vec![Channel::Inventory, Channel::parse("user:u1:notifications").unwrap()],
             backoff: Backoff {
                 initial: Duration::from_millis(50),
                 max: Duration::from_millis(200),
             },
-            resume: BTreeMap::new(),
+            ..GatewaySourceConfig::new(gateway.ws_url(), None, Vec::new())
         },
         cancel.clone(),
         16,
@@ -85,14 +83,12 @@ async fn the_tidings_gateway_source_reconnects_after_a_gateway_restart() {
     let cancel = CancellationToken::new();
     let mut source = spawn_gateway_source(
         GatewaySourceConfig {
-            url: gateway.ws_url(),
-            token: None,
             channels: vec![Channel::Inventory],
             backoff: Backoff {
                 initial: Duration::from_millis(50),
                 max: Duration::from_millis(200),
             },
-            resume: BTreeMap::new(),
+            ..GatewaySourceConfig::new(gateway.ws_url(), None, Vec::new())
         },
         cancel.clone(),
         16,

@@ -55,6 +55,10 @@ async fn metrics_expose_every_documented_family() {
         "tidings_gateway_redis_reconnects_total 0",
         "tidings_gateway_upstream_live 1",
         "tidings_gateway_published_total",
+        r#"tidings_gateway_events_oversized_total{source="redis"} 0"#,
+        r#"tidings_gateway_events_oversized_total{source="api"} 0"#,
+        r#"tidings_gateway_token_refreshes_total{outcome="accepted"} 0"#,
+        r#"tidings_gateway_token_refreshes_total{outcome="refused"} 0"#,
     ] {
         assert!(metrics.contains(name), "missing {name} in\n{metrics}");
     }

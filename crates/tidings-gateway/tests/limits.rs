@@ -7,21 +7,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Client, Publisher, TestGateway, WAIT, config};
+use common::{Client, Publisher, TestGateway, WAIT, config, padded_event};
 use futures_util::future::join_all;
 use serde_json::json;
 use tidings_testkit::RedisServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::MaybeTlsStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-/// An inventory event padded to about `size` bytes.
-fn padded_event(n: u64, size: usize) -> String {
-    format!(
-        r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":1,"newQuantity":2,"changeAmount":1,"timestamp":1,"reason":"{}"}}"#,
-        "x".repeat(size)
-    )
-}
 
 /// A client whose socket receive buffer is as small as the kernel allows,
 /// so that not reading soon backs up into the gateway.

@@ -209,6 +209,7 @@ async fn collect_told(
             }
             SourceUpdate::Missed { .. } => told = true,
             SourceUpdate::State(_) | SourceUpdate::Position { .. } => {}
+            SourceUpdate::Skipped { .. } => panic!("nothing here is oversized: {update:?}"),
         }
     }
     (got, told)

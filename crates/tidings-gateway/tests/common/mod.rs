@@ -24,12 +24,20 @@ use tokio_util::sync::CancellationToken;
 /// How long any single expected thing may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(5);
 
-pub const SECRET: &str = "test-secret-do-not-use";
+pub const SECRET: &str = "test-secret-do-not-use-0123456789abcdef";
 
 /// A typed inventory event as the backend publishes it.
 pub fn inventory_event(n: u64) -> String {
     format!(
         r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":10,"newQuantity":15,"changeAmount":5,"timestamp":1699999999999}}"#
+    )
+}
+
+/// An inventory event padded to about `size` bytes.
+pub fn padded_event(n: u64, size: usize) -> String {
+    format!(
+        r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":1,"newQuantity":2,"changeAmount":1,"timestamp":1,"reason":"{}"}}"#,
+        "x".repeat(size)
     )
 }
 

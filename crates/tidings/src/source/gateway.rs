@@ -19,6 +19,16 @@
 //!   last position delivered (or given in [`GatewaySourceConfig::resume`]),
 //!   so the gateway replays what was missed; a channel it reports as not
 //!   `recovered` becomes a [`SourceUpdate::Missed`].
+//! - Large events (docs/gateway.md, "Large events"): a `skipped` frame (the
+//!   gateway did not forward an event over its maximum size) becomes a
+//!   [`SourceUpdate::Skipped`] and moves the channel's position past the
+//!   event. A frame larger than [`GatewaySourceConfig::max_frame_bytes`]
+//!   (which the gateway should never send) cannot be read past: the source
+//!   says so, reports every channel as [`SourceUpdate::Missed`] and
+//!   reconnects once resuming live, instead of asking for the same frame
+//!   again and again.
+//! - Close code 4001 (the token expired on a live connection) is reported as
+//!   `Offline` with a reason saying a fresh token is needed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -45,8 +55,13 @@ const KEEPALIVE: Duration = Duration::from_secs(20);
 /// Bound on the TCP/TLS/WebSocket handshake and the subscribe answer.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest frame accepted from the gateway.
-const MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 4096;
+/// Largest frame accepted from the gateway unless configured otherwise:
+/// well above the gateway's default maximum event (1 MiB) and its framing.
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 4096;
+
+/// The gateway's close code for a token that expired on a live connection
+/// (docs/gateway.md, "Close codes").
+const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 /// Where the gateway is and what to subscribe to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +76,9 @@ pub struct GatewaySourceConfig {
     /// (`ws:inventory`) → the last position the consumer has kept. Later
     /// reconnects resume from what the source itself delivered last.
     pub resume: BTreeMap<String, String>,
+    /// Largest frame read from the gateway, in bytes; a larger one is
+    /// skipped as the module docs say.
+    pub max_frame_bytes: usize,
 }
 
 impl GatewaySourceConfig {
@@ -72,6 +90,7 @@ impl GatewaySourceConfig {
             channels,
             backoff: Backoff::default(),
             resume: BTreeMap::new(),
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
         }
     }
 }
@@ -104,8 +123,14 @@ pub fn spawn_gateway_source(
 /// The answer to a subscribe: events that arrived with it, and channels the
 /// gateway could not fully recover.
 struct Subscribed {
-    early: Vec<(String, Option<String>, String)>,
+    early: Vec<Early>,
     missed: Vec<String>,
+}
+
+/// A frame that arrived before `subscribed`, delivered after `Live`.
+enum Early {
+    Event { channel: String, position: Option<String>, data: String },
+    Skipped { channel: String, position: Option<String>, reason: String },
 }
 
 type Socket =
@@ -120,6 +145,7 @@ struct GatewaySession {
     channels: Vec<String>,
     /// Logical channel → the last position delivered on it.
     delivered: HashMap<String, String>,
+    max_frame_bytes: usize,
 }
 
 impl GatewaySession {
@@ -166,6 +192,7 @@ impl GatewaySession {
                 })
                 .collect(),
             channels,
+            max_frame_bytes: config.max_frame_bytes,
         })
     }
 
@@ -182,8 +209,8 @@ impl GatewaySession {
         let tls = crate::tls::client_config()
             .map_err(|error| Failure::Refused(format!("TLS setup failed: {error}")))?;
         let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_FRAME_BYTES))
-            .max_frame_size(Some(MAX_FRAME_BYTES));
+            .max_message_size(Some(self.max_frame_bytes))
+            .max_frame_size(Some(self.max_frame_bytes));
         let (socket, _response) = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(config),
@@ -278,9 +305,22 @@ impl GatewaySession {
                         )));
                     }
                 }
-                Ok(Incoming::Event(event)) => {
-                    early.push((event.channel, event.position, event.data.get().to_owned()));
-                }
+                Ok(Incoming::Event(event)) => early.push(Early::Event {
+                    channel: event.channel,
+                    position: event.position,
+                    data: event.data.get().to_owned(),
+                }),
+                Ok(Incoming::Control(ServerFrame::Skipped {
+                    channel,
+                    position,
+                    size,
+                    limit,
+                    ..
+                })) => early.push(Early::Skipped {
+                    channel,
+                    position,
+                    reason: skipped_reason(size, limit),
+                }),
                 Ok(_) => {}
                 Err(error) => {
                     tracing::warn!(gateway = %self.label, %error, "ignoring a frame that is not JSON");
@@ -294,6 +334,12 @@ impl GatewaySession {
     }
 
     fn closed(&self, frame: Option<tungstenite::protocol::CloseFrame>) -> Failure {
+        if frame.as_ref().is_some_and(|frame| u16::from(frame.code) == CLOSE_TOKEN_EXPIRED) {
+            return Failure::Refused(format!(
+                "gateway {} closed the connection because the token expired (4001); a fresh token is needed",
+                self.label
+            ));
+        }
         let why = frame
             .map(|frame| format!(" ({} {})", u16::from(frame.code), frame.reason))
             .unwrap_or_default();
@@ -332,11 +378,20 @@ impl Session for GatewaySession {
             outbox.send(SourceUpdate::Missed { channel, since }).await?;
         }
         outbox.state(SourceState::Live).await?;
-        for (channel, position, data) in early {
-            if let Some(position) = &position {
-                self.delivered.insert(channel.clone(), position.clone());
+        for early in early {
+            match early {
+                Early::Event { channel, position, data } => {
+                    if let Some(position) = &position {
+                        self.delivered.insert(channel.clone(), position.clone());
+                    }
+                    outbox
+                        .message(format!("{REDIS_PREFIX}{channel}"), data.into(), position)
+                        .await?;
+                }
+                Early::Skipped { channel, position, reason } => {
+                    self.skipped(outbox, channel, position, reason).await?;
+                }
             }
-            outbox.message(format!("{REDIS_PREFIX}{channel}"), data.into(), position).await?;
         }
 
         let mut keepalive =
@@ -359,6 +414,9 @@ impl Session for GatewaySession {
                         Ok(Message::Text(text)) => text,
                         Ok(Message::Close(frame)) => return Ok(self.closed(frame)),
                         Ok(_) => continue,
+                        Err(tungstenite::Error::Capacity(
+                            tungstenite::error::CapacityError::MessageTooLong { size, max_size },
+                        )) => return self.frame_too_large(outbox, size, max_size).await,
                         Err(error) => return Ok(self.lost(error)),
                     };
                     match parse_server_frame(text.as_str()) {
@@ -379,6 +437,9 @@ impl Session for GatewaySession {
                             tracing::warn!(gateway = %self.label, %channel, ?since, "the gateway could not replay everything on this channel; events may be missing");
                             let channel = format!("{REDIS_PREFIX}{channel}");
                             outbox.send(SourceUpdate::Missed { channel, since }).await?;
+                        }
+                        Ok(Incoming::Control(ServerFrame::Skipped { channel, position, size, limit, .. })) => {
+                            self.skipped(outbox, channel, position, skipped_reason(size, limit)).await?;
                         }
                         Ok(Incoming::Control(ServerFrame::Status { upstream, message })) => {
                             tracing::info!(gateway = %self.label, ?upstream, ?message, "gateway upstream status");
@@ -407,6 +468,57 @@ impl Session for GatewaySession {
             }
         }
     }
+}
+
+impl GatewaySession {
+    /// Reports an event the gateway did not forward and moves past it.
+    async fn skipped(
+        &mut self,
+        outbox: &Outbox,
+        channel: String,
+        position: Option<String>,
+        reason: String,
+    ) -> Result<(), Stop> {
+        tracing::warn!(gateway = %self.label, %channel, ?position, %reason, "skipped an event");
+        if let Some(position) = &position {
+            self.delivered.insert(channel.clone(), position.clone());
+        }
+        let channel = format!("{REDIS_PREFIX}{channel}");
+        outbox.send(SourceUpdate::Skipped { channel, position, reason }).await
+    }
+
+    /// A frame over `max_frame_bytes` cannot be read past, and which event
+    /// it held is unknown: every channel is reported as possibly missing
+    /// events and the next connection resumes live, so the same frame is
+    /// not asked for again.
+    async fn frame_too_large(
+        &mut self,
+        outbox: &Outbox,
+        size: usize,
+        max_size: usize,
+    ) -> Result<Failure, Stop> {
+        let reason = format!(
+            "gateway {} sent a frame of {size} bytes, more than this client reads ({max_size}); skipped it and resuming live",
+            self.label
+        );
+        tracing::warn!(%reason);
+        for channel in &self.channels {
+            let since = self
+                .delivered
+                .get(channel)
+                .and_then(|position| position.parse::<crate::history::Position>().ok())
+                .and_then(|p| i64::try_from(p.recorded_at()).ok());
+            let channel = format!("{REDIS_PREFIX}{channel}");
+            outbox.send(SourceUpdate::Missed { channel, since }).await?;
+        }
+        self.delivered.clear();
+        Ok(Failure::Transient(reason))
+    }
+}
+
+/// What a `skipped` frame means, for people.
+fn skipped_reason(size: u64, limit: u64) -> String {
+    format!("an event of {size} bytes was larger than the gateway forwards ({limit} bytes)")
 }
 
 #[cfg(test)]

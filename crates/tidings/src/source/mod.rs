@@ -98,6 +98,16 @@ pub enum SourceUpdate {
         channel: String,
         since: Option<i64>,
     },
+    /// One event on `channel` was skipped, not delivered: the gateway did
+    /// not forward it because it is larger than its maximum event size
+    /// (docs/gateway.md, "Large events"). `position` is where it sits in the
+    /// channel's history, when known; the source has moved past it, so a
+    /// resume does not ask for it again. `reason` says why, for people.
+    Skipped {
+        channel: String,
+        position: Option<String>,
+        reason: String,
+    },
     /// Everything on `channel` up to and including `position` has been
     /// handed on: keep it to resume from. The Redis source, which does not
     /// record, learns positions this way (once a second at most) rather

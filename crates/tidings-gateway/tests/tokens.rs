@@ -1,0 +1,228 @@
+//! Tokens on live connections and the rules a token must meet
+//! (docs/gateway.md, "Authentication"): a `refresh` keeps a connection past
+//! its first token's expiry; a refresh for another user, or a bad one,
+//! changes nothing; one whose `channels` claim leaves out a subscription
+//! ends it; `aud` / `iss` and the longest token lifetime are enforced when
+//! configured; and the desktop's
+//! gateway client reports an expired token instead of looping quietly.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Client, SECRET, TestGateway, config, inventory_event, secured_config, sign};
+use futures_util::StreamExt;
+use serde_json::json;
+use tidings::{Backoff, GatewaySourceConfig, SourceState, SourceUpdate, spawn_gateway_source};
+use tidings_events::Channel;
+use tidings_testkit::RedisServer;
+use tokio_tungstenite::tungstenite;
+use tokio_util::sync::CancellationToken;
+
+fn now() -> u64 {
+    jsonwebtoken::get_current_timestamp()
+}
+
+/// The gateway's clock leeway on `exp`, in seconds (docs/gateway.md).
+const LEEWAY: u64 = 5;
+
+/// The refusal of an upgrade: HTTP status and JSON body (panics if accepted).
+async fn refusal(url: &str, token: &str) -> (u16, serde_json::Value) {
+    match Client::connect(url, Some(token)).await {
+        Ok(_) => panic!("the upgrade was accepted"),
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().as_deref().unwrap_or_default();
+            (response.status().as_u16(), serde_json::from_slice(body).unwrap_or_default())
+        }
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_keeps_the_connection_open_past_its_first_tokens_expiry() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let first_exp = now() + 1;
+    let token = sign(json!({"sub": "u1", "exp": first_exp}), SECRET);
+    let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
+    client.subscribe(&["inventory"]).await;
+
+    let fresh_exp = now() + 3600;
+    let fresh = sign(json!({"sub": "u1", "exp": fresh_exp}), SECRET);
+    client.send_json(json!({"type": "refresh", "token": fresh})).await;
+    let refreshed = client.next_of("refreshed").await;
+    assert_eq!(refreshed, json!({"type": "refreshed", "exp": fresh_exp}));
+
+    // Nothing to await but time: the first token's end must pass unnoticed.
+    let first_end = std::time::UNIX_EPOCH + Duration::from_secs(first_exp + LEEWAY + 1);
+    tokio::time::sleep(first_end.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        .await;
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1", "still subscribed");
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains(r#"tidings_gateway_token_refreshes_total{outcome="accepted"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_for_another_user_is_refused_and_the_first_expiry_stands() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let token = sign(json!({"sub": "u1", "exp": now() + 1}), SECRET);
+    let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
+    client.subscribe(&["inventory"]).await;
+
+    let other = sign(json!({"sub": "u2", "exp": now() + 3600}), SECRET);
+    client.send_json(json!({"type": "refresh", "token": other})).await;
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], "unauthorized", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("own user (u1)"), "{error}");
+
+    let closed = tokio::time::timeout(Duration::from_secs(LEEWAY + 8), async {
+        loop {
+            match client.ws.next().await {
+                Some(Ok(tungstenite::Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                other => panic!("the connection ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed at the first token's expiry")
+    .expect("a close frame with a code");
+    assert_eq!(u16::from(closed.code), 4001, "{closed:?}");
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains(r#"tidings_gateway_token_refreshes_total{outcome="refused"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_badly_signed_refresh_is_refused_and_the_connection_goes_on() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let mut client = gateway.client_as("u1").await;
+    client.subscribe(&["inventory"]).await;
+
+    let forged =
+        sign(json!({"sub": "u1", "exp": now() + 3600}), "another-secret-another-secret-1234");
+    client.send_json(json!({"type": "refresh", "token": forged})).await;
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], "unauthorized", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("signed"), "{error}");
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+}
+
+#[tokio::test]
+async fn a_refresh_in_open_mode_is_refused() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(config(&redis.url())).await;
+    let mut client = gateway.client().await;
+    client.send_json(json!({"type": "refresh", "token": "a.b.c"})).await;
+    let error = client.next_of("error").await;
+    assert_eq!(error["code"], "unauthorized", "{error}");
+    assert!(error["message"].as_str().unwrap().contains("open mode"), "{error}");
+}
+
+#[tokio::test]
+async fn a_refresh_whose_channels_claim_leaves_out_a_subscription_ends_it() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let mut client = gateway.client_as("u1").await;
+    client.subscribe(&["inventory", "orders"]).await;
+
+    let narrower = sign(json!({"sub": "u1", "exp": now() + 3600, "channels": ["orders"]}), SECRET);
+    client.send_json(json!({"type": "refresh", "token": narrower})).await;
+    let unsubscribed = client.next_of("unsubscribed").await;
+    assert_eq!(unsubscribed["channels"], json!(["inventory"]));
+    let refreshed = client.next_of("refreshed").await;
+    assert_eq!(refreshed["dropped"], json!(["inventory"]), "{refreshed}");
+
+    redis.publish("ws:inventory", &inventory_event(1));
+    let order = r#"{"type":"test:order","n":1}"#;
+    redis.publish("ws:orders", order);
+    let event = client.next_event().await;
+    assert_eq!(event["channel"], "orders", "inventory is no longer delivered: {event}");
+}
+
+#[tokio::test]
+async fn audience_and_issuer_are_required_when_configured() {
+    let redis = RedisServer::start();
+    let mut config = secured_config(&redis.url());
+    config.jwt_audience = Some("tidings".into());
+    config.jwt_issuer = Some("https://erp.example".into());
+    let gateway = TestGateway::start(config).await;
+    let exp = now() + 3600;
+
+    let right = sign(
+        json!({"sub": "u1", "exp": exp, "aud": "tidings", "iss": "https://erp.example"}),
+        SECRET,
+    );
+    assert!(Client::connect(&gateway.ws_url(), Some(&right)).await.is_ok());
+    for (claims, expected) in [
+        (json!({"sub": "u1", "exp": exp, "iss": "https://erp.example"}), "aud"),
+        (json!({"sub": "u1", "exp": exp, "aud": "other", "iss": "https://erp.example"}), "aud"),
+        (json!({"sub": "u1", "exp": exp, "aud": "tidings"}), "iss"),
+        (json!({"sub": "u1", "exp": exp, "aud": "tidings", "iss": "https://evil.example"}), "iss"),
+    ] {
+        let (status, body) = refusal(&gateway.ws_url(), &sign(claims.clone(), SECRET)).await;
+        assert_eq!(status, 401, "{claims}");
+        assert!(body["message"].as_str().unwrap().contains(expected), "{claims}: {body}");
+    }
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains(r#"tidings_gateway_auth_failures_total{reason="bad_audience"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_living_longer_than_the_maximum_is_refused() {
+    let redis = RedisServer::start();
+    let mut config = secured_config(&redis.url());
+    config.max_token_lifetime = Some(Duration::from_secs(3600));
+    let gateway = TestGateway::start(config).await;
+
+    let short = sign(json!({"sub": "u1", "iat": now(), "exp": now() + 600}), SECRET);
+    assert!(Client::connect(&gateway.ws_url(), Some(&short)).await.is_ok());
+    for claims in [
+        json!({"sub": "u1", "iat": now(), "exp": now() + 7200}),
+        // Without `iat`, the lifetime left counts.
+        json!({"sub": "u1", "exp": now() + 7200}),
+    ] {
+        let (status, body) = refusal(&gateway.ws_url(), &sign(claims.clone(), SECRET)).await;
+        assert_eq!(status, 401, "{claims}");
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("--max-token-lifetime"), "{claims}: {body}");
+    }
+}
+
+#[tokio::test]
+async fn the_desktop_client_reports_an_expired_token_as_offline() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let token = sign(json!({"sub": "u1", "exp": now() + 1}), SECRET);
+    let config = GatewaySourceConfig {
+        backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(30) },
+        ..GatewaySourceConfig::new(gateway.ws_url(), Some(token), vec![Channel::Inventory])
+    };
+    let mut source = spawn_gateway_source(config, CancellationToken::new(), 16);
+    let reason = tokio::time::timeout(Duration::from_secs(LEEWAY + 10), async {
+        loop {
+            match source.updates.recv().await.expect("running") {
+                SourceUpdate::State(SourceState::Offline { reason }) => return reason,
+                SourceUpdate::State(SourceState::Reconnecting { reason, .. }) => {
+                    panic!("an expired token is not retried quietly: {reason}")
+                }
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("offline once the token expired");
+    assert!(reason.contains("token expired") && reason.contains("fresh token"), "{reason}");
+}
