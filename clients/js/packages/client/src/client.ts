@@ -34,6 +34,16 @@ type Peer =
   | { t: 'status'; status: UpstreamStatus }
   | { t: 'err'; code: string; message: string; channel?: string };
 
+/** A listener's bug must not keep the event from the others: reported as uncaught, asynchronously. */
+function report(error: unknown): void {
+  const g = globalThis as { reportError?: (error: unknown) => void };
+  if (g.reportError) g.reportError(error);
+  else
+    setTimeout(() => {
+      throw error;
+    });
+}
+
 class Emitter<A extends unknown[]> {
   private readonly set = new Set<(...args: A) => void>();
   add(callback: (...args: A) => void): () => void {
@@ -45,10 +55,7 @@ class Emitter<A extends unknown[]> {
       try {
         callback(...args);
       } catch (error) {
-        // One listener's bug must not keep the event from the others.
-        setTimeout(() => {
-          throw error;
-        });
+        report(error);
       }
     }
   }
@@ -253,9 +260,7 @@ export class TidingsClient {
       try {
         listener(message);
       } catch (error) {
-        setTimeout(() => {
-          throw error;
-        });
+        report(error);
       }
     }
   }
