@@ -40,6 +40,8 @@ step "clients/js: build, typecheck (tsc, strict)"
 (cd clients/js && npm run build && npm run typecheck)
 step "clients/js: bundle size (@tidings/client fails over 6 KB gzipped)"
 (cd clients/js && npm run size)
+step "examples/web: npm ci, typecheck and build (the browser tests run it)"
+(cd examples/web && npm ci --no-audit --no-fund && npm run build)
 # ---- end clients/js (its tests run after the Rust tests, on their binaries) ----
 
 step "cargo clippy (warnings are errors)"

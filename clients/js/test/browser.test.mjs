@@ -207,3 +207,60 @@ describe('the hooks in Chromium', () => {
     await a.page.close();
   });
 });
+
+describe('examples/web', () => {
+  it('InventoryPage and ApprovalsPage show what is published, as text', async () => {
+    const dist = join(JS, '..', '..', 'examples', 'web', 'dist');
+    const example = await serveDir(dist);
+    const page = await context.newPage();
+    const problems = [];
+    page.on('pageerror', (error) => problems.push(String(error)));
+    try {
+      await page.goto(`${example.url}?gateway=${encodeURIComponent(gateway.ws)}`);
+      await page.waitForSelector('text=live');
+      await publisher.publishInventoryChange({ action: 'outbound', productId: 'ex-1', productName: '<b>螺丝刀</b>', oldQuantity: 10, newQuantity: 7, operator: '张伟' });
+      const row = page.locator('tbody tr', { hasText: '螺丝刀' });
+      await row.waitFor();
+      assert.match(await row.textContent(), /<b>螺丝刀<\/b>outbound10 → 7-3张伟/);
+      await page.click('text=Approvals');
+      await page.waitForSelector('text=No approval activity yet.');
+      const approval = { resourceType: 'refund', resourceId: 'r-1', resourceNumber: 'RF-1', requesterId: 'u2', requesterName: '李娜' };
+      await publisher.publishApprovalRequest(approval);
+      await page.locator('tbody tr', { hasText: 'RF-1' }).filter({ hasText: 'pending' }).waitFor();
+      await publisher.publishApprovalResult('approved', { ...approval, approverName: '王伟', comment: 'fine' });
+      const done = page.locator('tbody tr', { hasText: 'RF-1' });
+      await done.filter({ hasText: 'approved (王伟)' }).waitFor();
+      assert.equal(await page.locator('tbody tr').count(), 1, 'updated in place');
+      assert.deepEqual(problems, []);
+    } finally {
+      await page.close();
+      await example.stop();
+    }
+  });
+});
+
+/** Serves a built directory (index.html and assets) on a free port. */
+async function serveDir(dir) {
+  const { readFile } = await import('node:fs/promises');
+  const { extname, normalize, sep } = await import('node:path');
+  const types = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.css': 'text/css' };
+  try {
+    await readFile(join(dir, 'index.html'));
+  } catch {
+    throw new Error(`${dir}/index.html is missing: run \`npm ci && npm run build\` in examples/web first (scripts/test.sh does)`);
+  }
+  const http = createServer(async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(dir + sep)) return res.writeHead(403).end();
+    let body;
+    try {
+      body = await readFile(file);
+    } catch {
+      return res.writeHead(404).end();
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
+  });
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${http.address().port}/`, stop: () => new Promise((resolve) => http.close(resolve)) };
+}
