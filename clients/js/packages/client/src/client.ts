@@ -77,6 +77,10 @@ export class TidingsClient {
   private started = false;
   private leader = false;
   private readonly onPageHide = (): void => this.post({ t: 'bye', tab: this.tab });
+  /** Back from the back/forward cache: tell the leader again what this tab wants. */
+  private readonly onPageShow = (event: PageTransitionEvent): void => {
+    if (event.persisted) this.changed();
+  };
 
   constructor(private readonly options: ClientOptions) {}
 
@@ -140,6 +144,7 @@ export class TidingsClient {
     this.channel = new BroadcastChannel(name);
     this.channel.onmessage = (message: MessageEvent<Peer>) => this.peer(message.data);
     addEventListener('pagehide', this.onPageHide);
+    addEventListener('pageshow', this.onPageShow);
     this.post({ t: 'want', tab: this.tab, channels: this.own() });
     void navigator.locks.request(name, () => {
       if (!this.started) return undefined;
@@ -156,6 +161,7 @@ export class TidingsClient {
     if (this.channel) {
       this.onPageHide();
       removeEventListener('pagehide', this.onPageHide);
+      removeEventListener('pageshow', this.onPageShow);
     }
     this.connection?.stop();
     this.connection = null;
