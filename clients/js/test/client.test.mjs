@@ -141,3 +141,57 @@ describe('the client against the gateway', () => {
     }
   });
 });
+
+describe('the client when the gateway is unreachable or frozen', () => {
+  it('retries with exponential backoff and full jitter', async () => {
+    // A port that accepts TCP and closes at once: every attempt fails fast.
+    const { createServer } = await import('node:net');
+    const attempts = [];
+    const server = createServer((socket) => {
+      attempts.push(Date.now());
+      socket.destroy();
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const client = new TidingsClient({ url: `ws://127.0.0.1:${server.address().port}/ws`, WebSocket, minDelayMs: 40, maxDelayMs: 640 });
+    try {
+      client.connect();
+      await until(() => attempts.length >= 9, '9 attempts', 15_000);
+      const gaps = attempts.slice(1).map((t, i) => t - attempts[i]);
+      // Attempt n waits anywhere in [0, min(640, 40·2^n)] (plus the failed connect itself).
+      gaps.forEach((gap, n) => assert.ok(gap <= Math.min(640, 40 * 2 ** n) + 80, `gap ${n} was ${gap} ms: ${gaps}`));
+      assert.ok(Math.max(...gaps) - Math.min(...gaps) > 10, `jittered, not fixed: ${gaps}`);
+      assert.equal(client.connected, false);
+    } finally {
+      client.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('notices a frozen gateway by its missing pongs and resumes once it answers again', async () => {
+    const gateway = await startGateway({ redisUrl: redis.url });
+    const client = new TidingsClient({ url: gateway.ws, WebSocket, pingIntervalMs: 200, pongTimeoutMs: 300, minDelayMs: 50, maxDelayMs: 200 });
+    const got = collect(client, ['finance']);
+    const states = [];
+    client.onConnectionChange((connected) => states.push(connected));
+    const record = { action: 'created', recordType: 'payment', recordId: 'f', recordNumber: 'N', amount: 1 };
+    try {
+      client.connect();
+      await until(() => client.connected, 'connected');
+      await publisher.publishFinanceEvent('payment', { ...record, recordId: 'before' });
+      await until(() => got.some((m) => m.data.recordId === 'before'), 'the first event');
+      gateway.proc.kill('SIGSTOP');
+      await until(() => !client.connected, 'the client to give the silent link up', 5_000);
+      await publisher.publishFinanceEvent('payment', { ...record, recordId: 'while-frozen' });
+      gateway.proc.kill('SIGCONT');
+      await until(() => client.connected, 'reconnected', 10_000);
+      await publisher.publishFinanceEvent('payment', { ...record, recordId: 'after' });
+      await until(() => got.some((m) => m.data.recordId === 'after'), 'the event after', 10_000);
+      assert.deepEqual(got.map((m) => m.data.recordId), ['before', 'while-frozen', 'after'], 'resumed with since: nothing lost, nothing twice');
+      assert.deepEqual(states.slice(0, 3), [true, false, true]);
+    } finally {
+      gateway.proc.kill('SIGCONT');
+      client.close();
+      await gateway.stop();
+    }
+  });
+});

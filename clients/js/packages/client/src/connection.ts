@@ -173,6 +173,7 @@ export class Connection {
     ws.onmessage = (message: MessageEvent) => {
       if (this.ws !== ws) return;
       clearTimeout(this.pongTimer);
+      this.pongTimer = undefined;
       let frame: unknown;
       try {
         frame = typeof message.data === 'string' ? JSON.parse(message.data) : null;
@@ -251,9 +252,12 @@ export class Connection {
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => {
       this.send({ type: 'ping' });
-      clearTimeout(this.pongTimer);
-      // Any frame clears this; silence means the link is dead (a half-open TCP).
-      this.pongTimer = setTimeout(() => this.ws?.close(), pongTimeoutMs);
+      // Any frame disarms this; silence means the link is dead (a half-open
+      // TCP, a frozen peer): no close handshake could complete, so drop it.
+      this.pongTimer ??= setTimeout(() => {
+        this.drop();
+        this.retry();
+      }, pongTimeoutMs);
     }, pingIntervalMs);
   }
 
@@ -290,6 +294,7 @@ export class Connection {
   private drop(): void {
     clearInterval(this.pingTimer);
     clearTimeout(this.pongTimer);
+    this.pongTimer = undefined;
     clearTimeout(this.refreshTimer);
     const ws = this.ws;
     const wasOpen = this.open;
