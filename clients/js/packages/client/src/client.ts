@@ -76,6 +76,7 @@ export class TidingsClient {
   private isConnected = false;
   private started = false;
   private leader = false;
+  private flushQueued = false;
   private readonly onPageHide = (): void => this.post({ t: 'bye', tab: this.tab });
   /** Back from the back/forward cache: tell the leader again what this tab wants. */
   private readonly onPageShow = (event: PageTransitionEvent): void => {
@@ -177,9 +178,19 @@ export class TidingsClient {
     return [...this.listeners.keys()];
   }
 
+  /**
+   * Listeners changed: tell the socket (or the leader) once the current task
+   * is done, so that React replacing one effect by the next (unsubscribe,
+   * then subscribe the same channel) sends nothing at all.
+   */
   private changed(): void {
-    if (this.connection) this.connection.setChannels(this.union());
-    else this.post({ t: 'want', tab: this.tab, channels: this.own() });
+    if (this.flushQueued) return;
+    this.flushQueued = true;
+    queueMicrotask(() => {
+      this.flushQueued = false;
+      if (this.connection) this.connection.setChannels(this.union());
+      else this.post({ t: 'want', tab: this.tab, channels: this.own() });
+    });
   }
 
   private union(): Set<string> {

@@ -112,7 +112,12 @@ export class Connection {
     const add = [...this.wanted].filter((c) => !this.asked.has(c));
     const remove = [...this.asked].filter((c) => !this.wanted.has(c));
     if (remove.length) {
-      for (const c of remove) this.asked.delete(c);
+      // Nobody wants these any more: a later subscribe starts live, as a
+      // fresh one would, instead of replaying everything since.
+      for (const c of remove) {
+        this.asked.delete(c);
+        this.positions.delete(c);
+      }
       this.send({ type: 'unsubscribe', channels: remove });
     }
     if (add.length) this.subscribe(add);
