@@ -208,6 +208,55 @@ describe('the hooks in Chromium', () => {
   });
 });
 
+describe('every hook', () => {
+  it('gets the events of its own channel, and subscribe()/unsubscribe() of useWebSocket add and remove channels', async () => {
+    const page = await context.newPage();
+    await page.goto(`${server.url}?all&user=u7&gw=${encodeURIComponent(gateway.ws)}`);
+    await page.waitForSelector('[data-testid="inventory"][data-connected="true"]', { state: 'attached' });
+    await until(() => page.evaluate(() => window.__t.client.isLeader), 'the tab leads');
+    const o = { orderType: 'sales', orderId: '1', orderNumber: 'SO-1', oldStatus: 'a', newStatus: 'b' };
+    const sends = [
+      () => publisher.notifyUser('u7', { notificationType: 'info', title: 't', message: 'm' }),
+      () => publisher.notifyUser('u8', { notificationType: 'info', title: 'not mine', message: 'm' }),
+      () => publisher.publishOrderStatus(o),
+      () => publisher.publishFinanceEvent('refund', { action: 'created', recordType: 'refund', recordId: 'r', recordNumber: 'n', amount: 5 }),
+      () => publisher.publishDataChange({ resource: 'category', action: 'created', resourceId: 'c' }),
+      () => publisher.publishDataChange({ resource: 'customer', action: 'created', resourceId: 'c' }),
+      () => publisher.publishDataChange({ resource: 'supplier', action: 'created', resourceId: 's' }),
+      () => publisher.publishDataChange({ resource: 'user', action: 'created', resourceId: 'u' }),
+      () => publisher.publishSystemEvent('alert', { level: 'critical', message: 'm' }),
+      () => publisher.broadcast('hello'),
+    ];
+    for (const send of sends) assert.equal((await send()).error, undefined);
+    const expected = {
+      useUserNotifications: ['user:u7:notifications notification'],
+      useOrderUpdates: ['orders order:status'],
+      useFinanceUpdates: ['finance finance:refund'],
+      useProductUpdates: ['products data:change'],
+      useCustomerUpdates: ['customers data:change'],
+      useSupplierUpdates: ['suppliers data:change'],
+      useSystemUpdates: ['system data:change', 'system system:alert'],
+      useBroadcast: ['broadcast broadcast'],
+    };
+    await until(async () => (await page.evaluate(() => window.__hooks.useBroadcast?.length)) === 1, 'the broadcast');
+    assert.deepEqual(await page.evaluate(() => window.__hooks), expected);
+    // useWebSocket's subscribe()/unsubscribe().
+    const orders = () => page.evaluate(() => window.__t.events.filter((m) => m.channel === 'orders').map((m) => m.data.orderId));
+    await page.evaluate(() => window.__sub.subscribe('orders'));
+    await until(async () => {
+      await publisher.publishOrderStatus({ ...o, orderId: 'sub' });
+      return (await orders()).includes('sub');
+    }, 'an order after subscribe()');
+    await page.evaluate(() => window.__sub.unsubscribe(['orders']));
+    const count = (await orders()).length;
+    await publisher.publishOrderStatus({ ...o, orderId: 'after-unsubscribe' });
+    // The hook of the same channel (useOrderUpdates) still gets it: the tab's socket stays subscribed for it.
+    await until(() => page.evaluate(() => window.__all.some((m) => m.data.orderId === 'after-unsubscribe')), 'useOrderUpdates');
+    assert.equal((await orders()).length, count, 'nothing more for the listener that unsubscribed');
+    await page.close();
+  });
+});
+
 describe('examples/web', () => {
   it('InventoryPage and ApprovalsPage show what is published, as text', async () => {
     const dist = join(JS, '..', '..', 'examples', 'web', 'dist');

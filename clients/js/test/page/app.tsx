@@ -2,7 +2,20 @@
 // uses them. Everything the network sends is rendered as text by React.
 import { useState } from 'react';
 import { createRoot } from 'react-dom/client';
-import { configure, useApprovalUpdates, useInventoryUpdates, useWebSocket } from '@tidings/client/react';
+import {
+  configure,
+  useApprovalUpdates,
+  useBroadcast,
+  useCustomerUpdates,
+  useFinanceUpdates,
+  useInventoryUpdates,
+  useOrderUpdates,
+  useProductUpdates,
+  useSupplierUpdates,
+  useSystemUpdates,
+  useUserNotifications,
+  useWebSocket,
+} from '@tidings/client/react';
 import type { TidingsMessage } from '@tidings/client/react';
 
 const params = new URLSearchParams(location.search);
@@ -49,10 +62,32 @@ function Extra() {
   return null;
 }
 
+// Every named hook, each recording `channel type` of what it got.
+const hooks: { [hook: string]: string[] } = {};
+(window as unknown as { __hooks: typeof hooks }).__hooks = hooks;
+const all: TidingsMessage[] = [];
+(window as unknown as { __all: typeof all }).__all = all;
+const record = (hook: string) => (m: TidingsMessage) => {
+  all.push(m);
+  (hooks[hook] ??= []).push(`${m.channel} ${String(m.data.type)}`);
+};
+function AllHooks() {
+  useUserNotifications(params.get('user'), record('useUserNotifications'));
+  useOrderUpdates(record('useOrderUpdates'));
+  useFinanceUpdates(record('useFinanceUpdates'));
+  useProductUpdates(record('useProductUpdates'));
+  useCustomerUpdates(record('useCustomerUpdates'));
+  useSupplierUpdates(record('useSupplierUpdates'));
+  useSystemUpdates(record('useSystemUpdates'));
+  useBroadcast(record('useBroadcast'));
+  return null;
+}
+
 createRoot(document.getElementById('root') as HTMLElement).render(
   <>
     <Inventory />
     <Approvals />
     <Extra />
+    {params.has('all') && <AllHooks />}
   </>,
 );
