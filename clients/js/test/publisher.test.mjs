@@ -85,8 +85,20 @@ describe('the nine helpers', () => {
       const wrong = await publisher.publishInventoryChange({ action: 'teleport', productId: '1', oldQuantity: 1, newQuantity: 2 });
       assert.equal(wrong.error.kind, 'invalid');
       assert.equal(await db.exists('tidings:history:{ws:user:u1:*:notifications}'), 0);
-      assert.equal(reported.length, 2);
-      assert.equal(warnings.length, 2);
+      // Whatever business code passes, nothing is thrown at it.
+      const odd = await Promise.all([
+        publisher.publishInventoryChange(undefined),
+        publisher.notifyUser('u1', null),
+        publisher.publishDataChange({ resource: 'planet', action: 'created', resourceId: '1' }),
+        publisher.publishFinanceEvent('bogus', { action: 'created', recordType: 'payment', recordId: 'r', recordNumber: 'n', amount: 1 }),
+        publisher.publishDataChange({ resource: 'product', action: 'created', resourceId: '1', changes: { big: 1n } }),
+        publisher.publishApprovalResult('approved', undefined),
+      ]);
+      for (const outcome of odd.slice(0, 5)) assert.equal(outcome.error?.kind, 'invalid', JSON.stringify(outcome));
+      assert.equal(odd[5].approval.error?.kind, 'invalid');
+      assert.equal(odd[5].notification.error?.kind, 'invalid');
+      assert.equal(reported.length, 9);
+      assert.equal(warnings.length, 9);
     } finally {
       await publisher.close();
     }

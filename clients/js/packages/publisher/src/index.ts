@@ -164,57 +164,71 @@ export class Publisher {
 
   /** `notification` on `user:{userId}:notifications`. */
   notifyUser(userId: string, notification: NewNotification): Promise<PublishOutcome> {
-    if (typeof userId !== 'string' || !USER_ID.test(userId)) {
-      return Promise.resolve(this.fail('', '', 'invalid', `notification not sent: ${JSON.stringify(String(userId)).slice(0, 140)} is not a valid user id (1 to 128 letters, digits, - _ . @)`));
-    }
-    const fields = { ...notification, notificationType: notification.notificationType ?? notification.type, userId };
-    return this.send(`user:${userId}:notifications`, event('notification', 'notificationType,title,message,actionUrl,actionLabel', fields));
+    return this.safely(() => {
+      if (typeof userId !== 'string' || !USER_ID.test(userId)) {
+        return this.fail('', '', 'invalid', `notification not sent: ${JSON.stringify(String(userId)).slice(0, 140)} is not a valid user id (1 to 128 letters, digits, - _ . @)`);
+      }
+      const fields = { ...notification, notificationType: notification.notificationType ?? notification.type, userId };
+      return this.send(`user:${userId}:notifications`, event('notification', 'notificationType,title,message,actionUrl,actionLabel', fields));
+    });
   }
 
   /** `inventory:change` on `inventory`, with `changeAmount` = new − old. */
   publishInventoryChange(change: InventoryUpdate): Promise<PublishOutcome> {
-    const fields = { ...change, changeAmount: change.newQuantity - change.oldQuantity };
-    return this.send('inventory', event('inventory:change', 'action,productId,oldQuantity,newQuantity,changeAmount,productName,variantId,reason,operator', fields));
+    return this.safely(() => {
+      const fields = { ...change, changeAmount: change.newQuantity - change.oldQuantity };
+      return this.send('inventory', event('inventory:change', 'action,productId,oldQuantity,newQuantity,changeAmount,productName,variantId,reason,operator', fields));
+    });
   }
 
   /** `order:status` on `orders`. */
   publishOrderStatus(order: OrderUpdate): Promise<PublishOutcome> {
-    return this.send('orders', event('order:status', 'orderType,orderId,orderNumber,oldStatus,newStatus,customerId,customerName', order));
+    return this.safely(() => this.send('orders', event('order:status', 'orderType,orderId,orderNumber,oldStatus,newStatus,customerId,customerName', order)));
   }
 
   /** `approval:request` on `approvals`. */
   publishApprovalRequest(approval: ApprovalInfo): Promise<PublishOutcome> {
-    return this.send('approvals', event('approval:request', APPROVAL, approval));
+    return this.safely(() => this.send('approvals', event('approval:request', APPROVAL, approval)));
   }
 
   /** `approval:approved` / `approval:rejected` on `approvals`, and a notification to the requester (attempted even if the first failed). */
   async publishApprovalResult(decision: ApprovalDecision, approval: ApprovalInfo): Promise<ApprovalResultOutcome> {
     const type = decision === 'approved' ? 'approval:approved' : 'approval:rejected';
-    const published = await this.send('approvals', event(type, APPROVAL, approval));
-    const notification = await this.notifyUser(approval.requesterId, requesterNotice(decision, approval));
+    const published = await this.safely(() => this.send('approvals', event(type, APPROVAL, approval)));
+    const notification = await this.safely(() => this.notifyUser(approval.requesterId, requesterNotice(decision, approval)));
     return { approval: published, notification };
   }
 
   /** `finance:payment` / `finance:refund` / `finance:overdue` on `finance`. */
   publishFinanceEvent(kind: FinanceEventType, record: FinanceUpdate): Promise<PublishOutcome> {
-    return this.send('finance', event(`finance:${kind}`, FINANCE, record));
+    return this.safely(() => this.send('finance', event(`finance:${kind}`, FINANCE, record)));
   }
 
   /** `data:change` on its resource's channel (products, customers, suppliers; users on system). */
   publishDataChange(change: DataUpdate): Promise<PublishOutcome> {
-    const channel = DATA_CHANNEL[change.resource] ?? 'system';
-    return this.send(channel, event('data:change', 'resource,action,resourceId,resourceName,changes', change));
+    return this.safely(() => this.send(DATA_CHANNEL[change.resource] ?? 'system', event('data:change', 'resource,action,resourceId,resourceName,changes', change)));
   }
 
   /** `system:maintenance` / `system:update` / `system:alert` on `system`. */
   publishSystemEvent(kind: SystemEventType, notice: SystemNoticeInfo): Promise<PublishOutcome> {
-    return this.send('system', event(`system:${kind}`, SYSTEM, notice));
+    return this.safely(() => this.send('system', event(`system:${kind}`, SYSTEM, notice)));
   }
 
   /** `broadcast` on `broadcast` (level `info` unless given). */
   broadcast(message: BroadcastInfo | string): Promise<PublishOutcome> {
-    const info = typeof message === 'string' ? { message } : message;
-    return this.send('broadcast', event('broadcast', 'message,level,title', { ...info, level: info.level ?? 'info' }));
+    return this.safely(() => {
+      const info = typeof message === 'string' ? { message } : message;
+      return this.send('broadcast', event('broadcast', 'message,level,title', { ...info, level: info.level ?? 'info' }));
+    });
+  }
+
+  /** Runs a helper so that nothing it meets (a missing argument, say) is thrown at the caller. */
+  private async safely(run: () => PublishOutcome | Promise<PublishOutcome>): Promise<PublishOutcome> {
+    try {
+      return await run();
+    } catch (error) {
+      return this.fail('', '', 'invalid', `not sent: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
 
   /** Closes the shared connection (publishing afterwards opens a new one). */
