@@ -43,7 +43,13 @@ async function servePage() {
     else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
   });
   await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${http.address().port}/`, stop: () => new Promise((resolve) => http.close(resolve)) };
+  return {
+    url: `http://127.0.0.1:${http.address().port}/`,
+    stop: () => {
+      http.closeAllConnections();
+      return new Promise((resolve) => http.close(resolve));
+    },
+  };
 }
 
 before(async () => {
@@ -311,5 +317,11 @@ async function serveDir(dir) {
     res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
   });
   await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${http.address().port}/`, stop: () => new Promise((resolve) => http.close(resolve)) };
+  return {
+    url: `http://127.0.0.1:${http.address().port}/`,
+    stop: () => {
+      http.closeAllConnections();
+      return new Promise((resolve) => http.close(resolve));
+    },
+  };
 }
