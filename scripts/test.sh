@@ -19,6 +19,8 @@ cargo fmt --all -- --check
 # the locked npm packages; Chromium comes from scripts/setup.sh.
 step "UI: npm ci"
 (cd ui && npm ci --no-audit --no-fund)
+step "UI: format and lint (Biome; 'npm run format' fixes the layout)"
+(cd ui && npm run lint)
 step "UI: typecheck (tsc, strict)"
 (cd ui && npm run typecheck)
 step "UI: production build"

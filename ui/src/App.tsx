@@ -5,6 +5,8 @@
 import type { VNode } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import type { Actions } from './actions';
+import { SCREENS } from './bindings/constants';
+import type { Screen } from './bindings/Screen';
 import type { FeedId } from './bindings/FeedId';
 import { useNow } from './clock';
 import { Banners, Sidebar, Toasts, TopBar, type NavEntry } from './components/Chrome';
@@ -19,21 +21,6 @@ import { Overview } from './screens/Overview';
 import { SettingsScreen } from './screens/SettingsScreen';
 import type { Store } from './state/observable';
 import type { AppState } from './state/store';
-
-export const SCREENS = [
-  'overview',
-  'inventory',
-  'orders',
-  'approvals',
-  'finance',
-  'system',
-  'data',
-  'broadcast',
-  'mine',
-  'debug',
-  'settings',
-] as const;
-export type Screen = (typeof SCREENS)[number];
 
 function screenFromHash(): Screen {
   const name = location.hash.replace(/^#\/?/, '');
@@ -62,7 +49,8 @@ export function App({ store, actions }: { store: Store<AppState>; actions: Actio
   for (const n of Object.values(state.unread)) unreadTotal += n ?? 0;
   useEffect(() => {
     document.documentElement.lang = locale;
-    document.title = unreadTotal > 0 ? `(${unreadTotal > 999 ? '999+' : unreadTotal}) ${t('app.title')}` : t('app.title');
+    document.title =
+      unreadTotal > 0 ? `(${unreadTotal > 999 ? '999+' : unreadTotal}) ${t('app.title')}` : t('app.title');
   }, [locale, unreadTotal]);
 
   const go = (id: string): void => {

@@ -13,9 +13,11 @@ function cached<T extends Intl.NumberFormat | Intl.DateTimeFormat | Intl.Relativ
   key: string,
   make: () => T,
 ): T {
-  let f = cache.get(key);
-  if (!f) cache.set(key, (f = make()));
-  return f as T;
+  const hit = cache.get(key);
+  if (hit) return hit as T;
+  const made = make();
+  cache.set(key, made);
+  return made;
 }
 
 /** Money in yuan: `¥1,234.50` (narrow symbol, so English shows ¥ too, not CN¥). */

@@ -41,8 +41,7 @@ export const ipc = {
   getSettings: (): Promise<Settings> => invoke<Settings>('get_settings'),
 
   /** Resolves with the settings as saved; rejects with a readable reason. */
-  setSettings: (settings: Settings): Promise<Settings> =>
-    invoke<Settings>('set_settings', { settings }),
+  setSettings: (settings: Settings): Promise<Settings> => invoke<Settings>('set_settings', { settings }),
 
   sendTestNotification: (): Promise<void> => invoke<void>('send_test_notification'),
 

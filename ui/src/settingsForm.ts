@@ -36,7 +36,8 @@ export function validateSettings(s: Settings): FieldErrors {
   }
   if (!Number.isFinite(s.lowStockThreshold) || s.lowStockThreshold < 0) errors.lowStockThreshold = 'set.err.number';
   if (!Number.isInteger(s.coalesceCount) || s.coalesceCount < 1) errors.coalesceCount = 'set.err.positive';
-  if (!Number.isInteger(s.coalesceWindowSecs) || s.coalesceWindowSecs < 1) errors.coalesceWindowSecs = 'set.err.positive';
+  if (!Number.isInteger(s.coalesceWindowSecs) || s.coalesceWindowSecs < 1)
+    errors.coalesceWindowSecs = 'set.err.positive';
   const base = s.erpBaseUrl.trim();
   if (base !== '' && !/^https?:\/\/[^\s/]+/i.test(base)) errors.erpBaseUrl = 'set.err.erpBase';
   return errors;

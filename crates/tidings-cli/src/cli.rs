@@ -41,6 +41,12 @@ pub struct Cli {
     )]
     pub redis_url: String,
 
+    /// Allow a `rediss://…#insecure` --redis (TLS without certificate
+    /// checks) for publish, demo, record and gateway. Without it such a URL
+    /// is refused (exit 2); `tail` always checks certificates.
+    #[arg(long, global = true, env = "TIDINGS_INSECURE_TLS")]
+    pub insecure_tls: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -30,14 +30,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Err(refusal) = check_insecure_tls(&cli) {
+        eprintln!("error: {refusal}");
+        return exit::Exit::BadInput.into();
+    }
+    let insecure_tls = cli.insecure_tls;
     let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Publish(kind) => publish::run(&cli.redis_url, kind).await,
             Command::Tail(args) => tail::run(&cli.redis_url, args).await,
             Command::Demo(args) => demo::run(&cli.redis_url, args).await,
-            Command::Gateway(args) => gateway(&cli.redis_url, args).await,
+            Command::Gateway(mut args) => {
+                args.insecure_tls |= insecure_tls;
+                gateway(&cli.redis_url, args).await
+            }
             Command::Token(args) => token::run(&args),
-            Command::Record(args) => record::run(&cli.redis_url, &args).await,
+            Command::Record(args) => record::run(&cli.redis_url, &args, insecure_tls).await,
         }
     });
     match outcome {
@@ -47,6 +55,31 @@ fn main() -> ExitCode {
             exit::Exit::Failure.into()
         }
     }
+}
+
+/// Refuses a `rediss://…#insecure` --redis (TLS without certificate checks)
+/// unless `--insecure-tls` was given, and always for `tail`, which reads
+/// Redis through the subscriber the desktop app uses (it always checks
+/// certificates). The gateway checks a URL from its own file itself.
+fn check_insecure_tls(cli: &Cli) -> Result<(), String> {
+    if matches!(cli.command, Command::Token(_)) || !tidings::asks_for_insecure_tls(&cli.redis_url) {
+        return Ok(());
+    }
+    let url = tidings::redact_url(&cli.redis_url);
+    if matches!(cli.command, Command::Tail(_)) {
+        return Err(format!(
+            "--redis {url} asks for TLS without certificate checks (#insecure), which `tidings tail` never does; \
+             use a certificate the system trusts"
+        ));
+    }
+    if cli.insecure_tls {
+        return Ok(());
+    }
+    Err(format!(
+        "--redis {url} asks for TLS without certificate checks (#insecure): anyone on the path could read and \
+         forge every event. Use a certificate the system trusts, or pass --insecure-tls (TIDINGS_INSECURE_TLS) \
+         if you really mean it"
+    ))
 }
 
 /// Logs go to stderr, filtered by `TIDINGS_LOG` (e.g. `debug`). By default
@@ -92,7 +125,8 @@ async fn gateway(
         Err(
             error @ (tidings_gateway::GatewayError::Config(_)
             | tidings_gateway::GatewayError::ConfigFile { .. }
-            | tidings_gateway::GatewayError::OpenModeNotLoopback(_)),
+            | tidings_gateway::GatewayError::OpenModeNotLoopback(_)
+            | tidings_gateway::GatewayError::InsecureTls(_)),
         ) => {
             eprintln!("error: {error}");
             Ok(exit::Exit::BadInput)

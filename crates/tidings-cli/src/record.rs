@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tidings::Backoff;
 use tidings::history::HistoryConfig;
-use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
+use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder_with_tls};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::RecordArgs;
 use crate::exit::Exit;
 
-pub async fn run(redis_url: &str, args: &RecordArgs) -> anyhow::Result<Exit> {
+pub async fn run(redis_url: &str, args: &RecordArgs, insecure_tls: bool) -> anyhow::Result<Exit> {
     let config = RecorderConfig {
         url: redis_url.to_owned(),
         history: Some(HistoryConfig {
@@ -29,8 +29,9 @@ pub async fn run(redis_url: &str, args: &RecordArgs) -> anyhow::Result<Exit> {
     let signals = tokio::spawn(crate::cancel_on_signal(shutdown.clone()));
     let live = AtomicBool::new(false);
     let mut refusal = None;
-    run_recorder(
+    run_recorder_with_tls(
         config,
+        insecure_tls,
         |recorded| match recorded {
             Recorded::Live if !live.swap(true, Ordering::Relaxed) => {
                 eprintln!("recording every ws:* event in {}", tidings::redact_url(redis_url));

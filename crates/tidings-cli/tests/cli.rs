@@ -1,7 +1,8 @@
 //! The `tidings` binary against a real redis-server: each publish kind
 //! reaches its channel, bad input exits 2 naming the problem, `tail` shows
-//! typed, legacy and malformed messages and survives a Redis restart, and
-//! `demo --seed` is reproducible.
+//! typed, legacy and malformed messages and survives a Redis restart,
+//! `demo --seed` is reproducible, and `rediss://…#insecure` needs
+//! `--insecure-tls`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
@@ -316,6 +317,38 @@ fn bad_input_exits_2_with_a_message_naming_the_problem() {
     // None of them reached Redis.
     assert!(tidings(&server, &["publish", "broadcast", "--message", "marker"]).status.success());
     assert_eq!(listener.next().0, "ws:broadcast");
+}
+
+#[test]
+fn tls_without_certificate_checks_exits_2_naming_the_flag_unless_it_is_given() {
+    let url = "rediss://:s3cret@127.0.0.1:1/#insecure";
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tidings"))
+            .args(args)
+            .env("TIDINGS_REDIS_URL", url)
+            .env_remove("TIDINGS_LOG")
+            .env_remove("TIDINGS_INSECURE_TLS")
+            .output()
+            .expect("run tidings")
+    };
+    for args in [
+        &["publish", "broadcast", "--message", "m"][..],
+        &["record"][..],
+        &["gateway"][..],
+        &["tail"][..],
+        &["--insecure-tls", "tail"][..],
+    ] {
+        let output = run(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("#insecure") && !stderr.contains("s3cret"), "{args:?}: {stderr}");
+        if args != ["tail"] && args != ["--insecure-tls", "tail"] {
+            assert!(stderr.contains("--insecure-tls"), "{args:?}: {stderr}");
+        }
+    }
+    // With the flag the URL is used: nothing listens on port 1, so Redis is unreachable.
+    let output = run(&["--insecure-tls", "publish", "broadcast", "--message", "m"]);
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output.stderr));
 }
 
 #[test]

@@ -40,6 +40,45 @@ impl FeedId {
     ];
 }
 
+/// A screen of the dashboard, in the order of its navigation (and of the
+/// Ctrl+1… shortcuts); the location hash names it (`#/approvals`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Screen {
+    Overview,
+    Inventory,
+    Orders,
+    Approvals,
+    Finance,
+    System,
+    Data,
+    Broadcast,
+    Mine,
+    Debug,
+    Settings,
+}
+
+impl Screen {
+    pub const ALL: [Screen; 11] = [
+        Screen::Overview,
+        Screen::Inventory,
+        Screen::Orders,
+        Screen::Approvals,
+        Screen::Finance,
+        Screen::System,
+        Screen::Data,
+        Screen::Broadcast,
+        Screen::Mine,
+        Screen::Debug,
+        Screen::Settings,
+    ];
+}
+
+/// Newest items per feed the window keeps in memory as they stream in. The
+/// core itself keeps fewer per feed and sends those in a snapshot
+/// ([`crate::pipeline::FEED_CAP`]); older ones are paged in from history.
+pub const WINDOW_FEED_CAP: usize = 2000;
+
 /// One typed event as the dashboard shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tidings_desk::ipc::{HistoryQuery, Snapshot, UiBatch};
+use tidings_desk::ipc::{FeedId, HistoryQuery, Screen, Snapshot, UiBatch, WINDOW_FEED_CAP};
 use ts_rs::{Config, TS};
 
 fn committed_dir() -> PathBuf {
@@ -19,6 +19,31 @@ fn generate(into: &Path) {
     Snapshot::export_all(&config).expect("export Snapshot");
     UiBatch::export_all(&config).expect("export UiBatch");
     HistoryQuery::export_all(&config).expect("export HistoryQuery");
+    Screen::export_all(&config).expect("export Screen");
+    std::fs::write(into.join("constants.ts"), constants()).expect("write constants.ts");
+}
+
+/// The lists and limits the UI takes from Rust rather than copying them.
+fn constants() -> String {
+    let names = |values: Vec<serde_json::Value>| {
+        values.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    };
+    let feeds = names(FeedId::ALL.iter().map(|f| serde_json::to_value(f).unwrap()).collect());
+    let screens = names(Screen::ALL.iter().map(|s| serde_json::to_value(s).unwrap()).collect());
+    format!(
+        "// Generated from crates/tidings-desk/src/ipc.rs by the bindings test; do not edit.\n\
+         import type {{ FeedId }} from './FeedId';\n\
+         import type {{ Screen }} from './Screen';\n\
+         \n\
+         /** Every feed, in the order the dashboard lists them (`FeedId::ALL`). */\n\
+         export const FEED_IDS = [{feeds}] as const satisfies readonly FeedId[];\n\
+         \n\
+         /** Every screen, in navigation order (`Screen::ALL`). */\n\
+         export const SCREENS = [{screens}] as const satisfies readonly Screen[];\n\
+         \n\
+         /** Newest items per feed the window keeps in memory (`WINDOW_FEED_CAP`). */\n\
+         export const WINDOW_FEED_CAP = {WINDOW_FEED_CAP};\n"
+    )
 }
 
 fn read_tree(root: &Path) -> BTreeMap<PathBuf, String> {

@@ -123,6 +123,39 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "N", env = "TIDINGS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Most TCP connections not (yet) upgraded to WebSocket: HTTP requests,
+    /// handshakes in progress, idle keep-alive and half-open connections.
+    /// More are answered 503 at once. [default: 1024]
+    #[arg(long, value_name = "N", env = "TIDINGS_MAX_PENDING_CONNECTIONS")]
+    pub max_pending_connections: Option<usize>,
+
+    /// Most TCP connections (pending and WebSocket) from one client address
+    /// (IPv6: one /64); more get HTTP 429. Loopback clients are not counted
+    /// unless --limit-loopback. [default: 1000]
+    #[arg(long, value_name = "N", env = "TIDINGS_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+
+    /// Count loopback clients under --max-connections-per-ip too (off: a
+    /// reverse proxy on this machine brings every client from 127.0.0.1).
+    #[arg(long, env = "TIDINGS_LIMIT_LOOPBACK")]
+    pub limit_loopback: bool,
+
+    /// Most WebSocket connections of one user (the token's `sub`); more get
+    /// HTTP 429. [default: 32]
+    #[arg(long, value_name = "N", env = "TIDINGS_MAX_CONNECTIONS_PER_USER")]
+    pub max_connections_per_user: Option<usize>,
+
+    /// Seconds a client has to send a request's headers, counted from the
+    /// accept or, on a kept-alive connection, from the previous response: so
+    /// also how long an idle keep-alive connection stays open. [default: 10]
+    #[arg(long, value_name = "SECS", env = "TIDINGS_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<f64>,
+
+    /// Allow `rediss://…#insecure` (TLS without certificate checks) in
+    /// --redis. Without it such a URL is refused at start.
+    #[arg(long, env = "TIDINGS_INSECURE_TLS")]
+    pub insecure_tls: bool,
+
     /// Most channels one connection may subscribe to. [default: 64]
     #[arg(long, value_name = "N", env = "TIDINGS_MAX_SUBSCRIPTIONS")]
     pub max_subscriptions: Option<usize>,
@@ -180,6 +213,12 @@ impl fmt::Debug for GatewayArgs {
             .field("insecure_bind", &self.insecure_bind)
             .field("allowed_origins", &self.allowed_origins)
             .field("max_connections", &self.max_connections)
+            .field("max_pending_connections", &self.max_pending_connections)
+            .field("max_connections_per_ip", &self.max_connections_per_ip)
+            .field("limit_loopback", &self.limit_loopback)
+            .field("max_connections_per_user", &self.max_connections_per_user)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("insecure_tls", &self.insecure_tls)
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("outbound_buffer_bytes", &self.outbound_buffer_bytes)
@@ -206,6 +245,12 @@ struct FileConfig {
     insecure_bind: Option<bool>,
     allowed_origins: Option<Vec<String>>,
     max_connections: Option<usize>,
+    max_pending_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    limit_loopback: Option<bool>,
+    max_connections_per_user: Option<usize>,
+    header_read_timeout: Option<f64>,
+    insecure_tls: Option<bool>,
     max_subscriptions: Option<usize>,
     max_frame_bytes: Option<usize>,
     outbound_buffer_bytes: Option<usize>,
@@ -233,6 +278,16 @@ pub struct GatewayConfig {
     /// Empty = any origin.
     pub allowed_origins: Vec<String>,
     pub max_connections: usize,
+    /// TCP connections not upgraded to WebSocket (see `listener`).
+    pub max_pending_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Whether loopback clients count under `max_connections_per_ip`.
+    pub limit_loopback: bool,
+    pub max_connections_per_user: usize,
+    /// Bound on reading a request's headers, and on an idle keep-alive.
+    pub header_read_timeout: Duration,
+    /// Whether `rediss://…#insecure` is allowed.
+    pub insecure_tls: bool,
     pub max_subscriptions: usize,
     pub max_frame_bytes: usize,
     pub outbound_buffer_bytes: usize,
@@ -263,6 +318,12 @@ impl GatewayConfig {
             insecure_bind: false,
             allowed_origins: Vec::new(),
             max_connections: 10_000,
+            max_pending_connections: 1024,
+            max_connections_per_ip: 1000,
+            limit_loopback: false,
+            max_connections_per_user: 32,
+            header_read_timeout: Duration::from_secs(10),
+            insecure_tls: false,
             max_subscriptions: 64,
             max_frame_bytes: 64 * 1024,
             outbound_buffer_bytes: 1024 * 1024,
@@ -314,6 +375,26 @@ impl GatewayConfig {
         };
         config.max_connections =
             pick(args.max_connections, file.max_connections, config.max_connections);
+        config.max_pending_connections = pick(
+            args.max_pending_connections,
+            file.max_pending_connections,
+            config.max_pending_connections,
+        );
+        config.max_connections_per_ip = pick(
+            args.max_connections_per_ip,
+            file.max_connections_per_ip,
+            config.max_connections_per_ip,
+        );
+        config.max_connections_per_user = pick(
+            args.max_connections_per_user,
+            file.max_connections_per_user,
+            config.max_connections_per_user,
+        );
+        config.limit_loopback = args.limit_loopback || file.limit_loopback.unwrap_or(false);
+        config.insecure_tls = args.insecure_tls || file.insecure_tls.unwrap_or(false);
+        config.header_read_timeout =
+            seconds("header-read-timeout", args.header_read_timeout.or(file.header_read_timeout))?
+                .unwrap_or(config.header_read_timeout);
         config.max_subscriptions =
             pick(args.max_subscriptions, file.max_subscriptions, config.max_subscriptions);
         config.max_frame_bytes =
@@ -351,6 +432,9 @@ impl GatewayConfig {
     pub fn validate(&self) -> Result<(), GatewayError> {
         for (name, value) in [
             ("max-connections", self.max_connections),
+            ("max-pending-connections", self.max_pending_connections),
+            ("max-connections-per-ip", self.max_connections_per_ip),
+            ("max-connections-per-user", self.max_connections_per_user),
             ("max-subscriptions", self.max_subscriptions),
             ("max-frame-bytes", self.max_frame_bytes),
             ("outbound-buffer-bytes", self.outbound_buffer_bytes),
@@ -372,9 +456,16 @@ impl GatewayConfig {
             return Err(GatewayError::OpenModeNotLoopback(self.listen));
         }
         if self.broker == BrokerKind::Redis {
-            redis::Client::open(self.redis_url.as_str()).map_err(|error| {
+            let client = redis::Client::open(self.redis_url.as_str()).map_err(|error| {
                 config_error(format!("bad --redis URL {}: {error}", redact_url(&self.redis_url)))
             })?;
+            let insecure = matches!(
+                client.get_connection_info().addr(),
+                redis::ConnectionAddr::TcpTls { insecure: true, .. }
+            );
+            if insecure && !self.insecure_tls {
+                return Err(GatewayError::InsecureTls(redact_url(&self.redis_url)));
+            }
         }
         Ok(())
     }
@@ -481,6 +572,19 @@ mod tests {
         assert_eq!(config.broker, BrokerKind::Memory);
         assert_eq!(config.max_subscriptions, 64);
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn tls_without_certificate_checks_is_refused_unless_told_and_the_error_names_the_flag() {
+        let args = GatewayArgs {
+            redis_url: Some("rediss://:hunter2@redis.example:6380/#insecure".into()),
+            ..Default::default()
+        };
+        let error = GatewayConfig::from_args(&args).unwrap_err().to_string();
+        assert!(error.contains("--insecure-tls") && error.contains("#insecure"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let args = GatewayArgs { insecure_tls: true, ..args };
+        assert!(GatewayConfig::from_args(&args).unwrap().insecure_tls);
     }
 
     #[test]

@@ -209,7 +209,8 @@ struct Connection<S> {
     grant: Grant,
     outbox: Arc<Outbox>,
     subscriptions: Vec<Channel>,
-    /// Channel names whose `subscribed` waits for the upstream to be live.
+    /// Channel names whose `subscribed` waits for the upstream to be live;
+    /// no duplicates, so at most `max_subscriptions` (each is held).
     waiting_for_live: Vec<String>,
     /// The `since` positions of those channels.
     waiting_since: BTreeMap<String, String>,
@@ -432,7 +433,13 @@ where
                 return self.confirm_and_replay(replies, granted, &since).await;
             } else {
                 // Confirmed by `upstream_changed` once events can flow again.
-                self.waiting_for_live.extend(granted);
+                // Each channel waits once, however often it is asked for, so
+                // the list stays within the connection's subscriptions.
+                for name in granted {
+                    if !self.waiting_for_live.contains(&name) {
+                        self.waiting_for_live.push(name);
+                    }
+                }
                 self.waiting_since.extend(since);
             }
         }
@@ -679,7 +686,10 @@ where
                 (CLOSE_SLOW_CONSUMER, "history unavailable right now; reconnect and resume", None)
             }
             End::TokenExpired => {
-                metrics.auth_failures.with_label_values(&["expired_while_connected"]).inc();
+                metrics
+                    .auth_failures
+                    .with_label_values(&[crate::metrics::EXPIRED_WHILE_CONNECTED])
+                    .inc();
                 (CLOSE_TOKEN_EXPIRED, "token expired; reconnect with a fresh token", None)
             }
             End::Idle => {

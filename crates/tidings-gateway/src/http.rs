@@ -6,7 +6,10 @@
 //! `ws` feature, which is built on an older tungstenite. Everything that can
 //! refuse a client happens before the 101 answer, as a plain HTTP status:
 //! 426 (not a WebSocket upgrade), 403 (origin not allowed), 401 (no or bad
-//! token), 503 (connection cap reached, or shutting down).
+//! token), 429 (the user's connection cap reached), 503 (connection cap
+//! reached, or shutting down). Bounds applied before any request is read
+//! (pending connections, per address, header-read timeout) are in
+//! [`crate::listener`].
 //!
 //! Origins: browsers send `Origin` on every WebSocket upgrade; other clients
 //! (the desktop app, `websocat`, tests) send none and are not judged by it.
@@ -36,6 +39,7 @@ use tokio_util::task::TaskTracker;
 use crate::auth::{AuthError, Authenticator, Grant};
 use crate::config::Secret;
 use crate::connection::{self, Shared, Slot};
+use crate::listener::{Admission, PeerPlace, RETRY_AFTER_FULL, RETRY_AFTER_PER_USER};
 use crate::upstream::Broker;
 
 /// Largest `POST /api/publish` body.
@@ -51,6 +55,8 @@ pub struct AppState {
     pub api_key: Option<Secret>,
     /// Owns every connection task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Per-address and per-user connection counts (`listener`).
+    pub admission: Arc<Admission>,
 }
 
 /// The gateway's routes.
@@ -135,6 +141,28 @@ async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response 
             "the gateway is shutting down; reconnect to another one",
         );
     }
+    let user_place = match grant.user() {
+        None => None,
+        Some(user) => match app.admission.enter_user(user.as_str()) {
+            Some(place) => Some(place),
+            None => {
+                metrics.connections_refused.with_label_values(&["per_user"]).inc();
+                tracing::debug!(user = user.as_str(), "upgrade refused: 429, per-user cap");
+                let limit = app.shared.config.max_connections_per_user;
+                let mut response = refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections_for_user",
+                    &format!(
+                        "this user already has {limit} connections open, the most allowed; close one or retry later"
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_PER_USER));
+                return response;
+            }
+        },
+    };
     let Some(slot) = Slot::reserve(&app.shared) else {
         metrics.connections_refused.with_label_values(&["capacity"]).inc();
         let mut response = refuse(
@@ -142,13 +170,17 @@ async fn upgrade(State(app): State<AppState>, mut request: Request) -> Response 
             "too_many_connections",
             "the gateway has reached its connection limit; retry later",
         );
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_FULL));
         return response;
     };
 
+    // The connection's place under its address's cap is held for as long
+    // as the WebSocket lives (the HTTP side gives its copy back at upgrade).
+    let peer_place = request.extensions_mut().remove::<PeerPlace>();
     let on_upgrade = hyper::upgrade::on(&mut request);
     let config = websocket_config(app.shared.config.max_frame_bytes);
     app.tracker.spawn(async move {
+        let _places = (peer_place, user_place);
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(

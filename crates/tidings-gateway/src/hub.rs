@@ -235,6 +235,12 @@ impl Hub {
         }
     }
 
+    /// Every channel with at least one subscriber (logical names).
+    pub fn channels_with_subscribers(&self) -> Vec<String> {
+        let channels = self.channels.read().unwrap_or_else(|poison| poison.into_inner());
+        channels.keys().cloned().collect()
+    }
+
     /// How many connections are subscribed to `channel` right now.
     pub fn subscriber_count(&self, channel: &Channel) -> usize {
         let channels = self.channels.read().unwrap_or_else(|poison| poison.into_inner());

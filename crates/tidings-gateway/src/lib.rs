@@ -10,6 +10,8 @@
 //!   reconnects, the in-process broker, and publishing.
 //! - [`connection`]: one task per WebSocket client.
 //! - [`http`]: the axum router: `/ws`, `/healthz`, `/metrics`, `/api/publish`.
+//! - [`listener`]: the accept loop: header-read timeout, the bound on
+//!   connections not yet upgraded, per-address and per-user caps.
 //! - [`metrics`]: the Prometheus registry of one gateway.
 //! - [`server`]: [`Gateway::bind`] and [`run`], which tie it together under one
 //!   shutdown token.
@@ -19,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod http;
 pub mod hub;
+pub mod listener;
 pub mod metrics;
 pub mod server;
 pub mod upstream;
@@ -49,6 +52,12 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "--redis {0} asks for TLS without certificate checks (#insecure): anyone on the path could read \
+         and forge every event. Use a certificate the system trusts, or pass --insecure-tls \
+         (TIDINGS_INSECURE_TLS) if you really mean it"
+    )]
+    InsecureTls(String),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }

@@ -14,7 +14,7 @@ use tidings_events::frame::ErrorCode;
 /// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
 /// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
 /// refused API keys.
-pub const AUTH_FAILURE_REASONS: [&str; 9] = [
+pub const AUTH_FAILURE_REASONS: [&str; 10] = [
     "missing",
     "expired",
     "bad_signature",
@@ -24,7 +24,15 @@ pub const AUTH_FAILURE_REASONS: [&str; 9] = [
     "forbidden",
     "bad_api_key",
     "missing_api_key",
+    EXPIRED_WHILE_CONNECTED,
 ];
+
+/// The `reason` of a connection closed (4001) when its token expired.
+pub const EXPIRED_WHILE_CONNECTED: &str = "expired_while_connected";
+
+/// Every `reason` of `tidings_gateway_connections_refused_total`.
+pub const REFUSAL_REASONS: [&str; 6] =
+    ["capacity", "origin", "shutting_down", "pending", "per_ip", "per_user"];
 
 /// Label for every per-user channel in `tidings_gateway_subscriptions`.
 pub const USER_CHANNELS_LABEL: &str = "user:*:notifications";
@@ -37,8 +45,13 @@ pub struct Metrics {
     pub connections: IntGauge,
     /// WebSocket connections accepted since start.
     pub connections_accepted: IntCounter,
-    /// Upgrades refused, by reason (`capacity`, `origin`, `shutting_down`).
+    /// Connections and upgrades refused, by reason ([`REFUSAL_REASONS`]).
     pub connections_refused: IntCounterVec,
+    /// TCP connections not (yet) upgraded to WebSocket.
+    pub pending_connections: IntGauge,
+    /// Connections closed because a request's headers did not arrive in time
+    /// (slow or idle clients, idle keep-alives).
+    pub header_timeouts: IntCounter,
     /// Live subscriptions by channel.
     pub subscriptions: IntGaugeVec,
     /// Messages received from the broker, by outcome
@@ -63,6 +76,8 @@ pub struct Metrics {
     pub client_errors: IntCounterVec,
     /// Times the Redis subscription was lost and set up again.
     pub redis_reconnects: IntCounter,
+    /// Times the upstream task ended unexpectedly and was started again.
+    pub upstream_restarts: IntCounter,
     /// 1 while the broker link is live, 0 while reconnecting.
     pub upstream_live: IntGauge,
     /// Events accepted by `POST /api/publish`.
@@ -105,8 +120,20 @@ impl Metrics {
             ),
             connections_refused: counter_vec(
                 "connections_refused_total",
-                "WebSocket upgrades refused, by reason",
+                "Connections and WebSocket upgrades refused, by reason",
                 "reason",
+            ),
+            pending_connections: register(
+                &registry,
+                IntGauge::with_opts(opts(
+                    "pending_connections",
+                    "TCP connections not (yet) upgraded to WebSocket",
+                ))
+                .expect("valid gauge"),
+            ),
+            header_timeouts: counter(
+                "header_timeouts_total",
+                "Connections closed because request headers did not arrive within the header-read timeout",
             ),
             subscriptions: register(
                 &registry,
@@ -156,6 +183,10 @@ impl Metrics {
                 "redis_reconnects_total",
                 "Times the Redis subscription was set up again",
             ),
+            upstream_restarts: counter(
+                "upstream_restarts_total",
+                "Times the upstream task ended unexpectedly and was started again",
+            ),
             upstream_live: register(
                 &registry,
                 IntGauge::with_opts(opts("upstream_live", "1 while the broker link is live"))
@@ -172,7 +203,7 @@ impl Metrics {
         for outcome in ["typed", "legacy", "malformed", "unknown_channel"] {
             metrics.messages_in.with_label_values(&[outcome]).inc_by(0);
         }
-        for reason in ["capacity", "origin", "shutting_down"] {
+        for reason in REFUSAL_REASONS {
             metrics.connections_refused.with_label_values(&[reason]).inc_by(0);
         }
         for reason in AUTH_FAILURE_REASONS {

@@ -5,8 +5,9 @@
 //! cancelled. [`run`] is the entry point of the `tidings-gateway` binary and
 //! of `tidings gateway`: configuration, logging, then `bind`.
 //!
-//! Every task (the Redis subscriber, the HTTP server, each connection) is
-//! spawned on one [`TaskTracker`] and watches one [`CancellationToken`].
+//! Every task (the Redis subscriber, the accept loop of
+//! [`crate::listener`], each connection) is spawned on one [`TaskTracker`]
+//! and watches one [`CancellationToken`].
 //! Shutdown: the token is cancelled → the listener stops accepting, each
 //! connection sends close 1001 and waits briefly for the reply → the future
 //! returns once every task has ended, or after `shutdown_timeout` with a
@@ -28,10 +29,14 @@ use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat, redact_ur
 use crate::connection::Shared;
 use crate::http::{AppState, router};
 use crate::hub::Hub;
+use crate::listener::{Admission, Server};
 use crate::metrics::Metrics;
 use tidings::history::History;
 
-use crate::upstream::{Broker, MemoryBroker, RedisBroker, UpstreamStatus, run_redis_subscriber};
+use crate::upstream::{
+    Broker, MemoryBroker, RedisBroker, Upstream, UpstreamStatus, UpstreamTask,
+    supervise_redis_subscriber,
+};
 
 /// A gateway, as a library.
 #[derive(Debug)]
@@ -49,6 +54,9 @@ pub struct BoundGateway {
     pub upstream: watch::Receiver<UpstreamStatus>,
     /// Serves until the shutdown token is cancelled, then shuts down gracefully.
     pub serving: Serving,
+    /// The supervised upstream task (tests end it to check the supervision).
+    #[doc(hidden)]
+    pub upstream_task: UpstreamTask,
 }
 
 impl std::fmt::Debug for BoundGateway {
@@ -87,6 +95,7 @@ impl Gateway {
         let (status_tx, status_rx) =
             watch::channel(UpstreamStatus::reconnecting("connecting to the broker"));
         let mut memory_status = None;
+        let upstream_task = UpstreamTask::default();
         let broker = match config.broker {
             BrokerKind::Memory => {
                 metrics.upstream_live.set(1);
@@ -103,13 +112,19 @@ impl Gateway {
                         redact_url(&config.redis_url)
                     ))
                 })?;
-                tracker.spawn(run_redis_subscriber(
-                    redis.clone(),
-                    Arc::clone(&hub),
-                    status_tx,
-                    metrics.clone(),
-                    config.redis_backoff_max,
-                    config.history,
+                let upstream = Upstream {
+                    redis: redis.clone(),
+                    hub: Arc::clone(&hub),
+                    status: status_tx,
+                    metrics: metrics.clone(),
+                    backoff_max: config.redis_backoff_max,
+                    history: config.history,
+                    insecure_tls: config.insecure_tls,
+                };
+                tracker.spawn(supervise_redis_subscriber(
+                    upstream,
+                    upstream_task.clone(),
+                    tracker.clone(),
                     shutdown.clone(),
                 ));
                 Broker::Redis(redis)
@@ -142,7 +157,10 @@ impl Gateway {
                 crate::connection::MAX_REPLAY_READS,
             )),
         });
+        let admission = Admission::new(&config);
+        let metrics_for_server = shared.metrics.clone();
         let state = AppState {
+            admission: Arc::clone(&admission),
             shared,
             broker,
             auth,
@@ -158,22 +176,16 @@ impl Gateway {
             "gateway listening"
         );
 
-        let serve_shutdown = shutdown.clone();
-        // TCP_NODELAY: event frames are small and written as they come; with
-        // Nagle on, a frame written while the previous one is unacknowledged
-        // waits for the peer's delayed ACK (up to 40 ms on Linux).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "could not set TCP_NODELAY");
-            }
-        });
-        tracker.spawn(async move {
-            let server =
-                axum::serve(listener, app).with_graceful_shutdown(serve_shutdown.cancelled_owned());
-            if let Err(error) = server.await {
-                tracing::error!(%error, "HTTP server stopped");
-            }
-        });
+        let server = Server {
+            listener,
+            router: app,
+            admission,
+            metrics: metrics_for_server,
+            config: Arc::clone(&config),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+        };
+        tracker.spawn(server.run());
         let future = async move {
             shutdown.cancelled().await;
             tracing::info!("shutting down: closing connections with 1001");
@@ -190,7 +202,7 @@ impl Gateway {
             drop(memory_status);
             Ok(())
         };
-        Ok(BoundGateway { addr, upstream: status_rx, serving: Box::pin(future) })
+        Ok(BoundGateway { addr, upstream: status_rx, serving: Box::pin(future), upstream_task })
     }
 }
 

@@ -25,6 +25,9 @@
 //! was recorded since the last position it dispatched (by this project's
 //! publishers or another gateway), then skips live messages that replay
 //! covered; a channel it cannot fully replay gets a `missed` frame.
+//!
+//! Supervision: [`supervise_redis_subscriber`] owns that task and starts it
+//! again, after a jittered backoff, if it ever ends before shutdown.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,12 +35,13 @@ use std::time::Duration;
 use redis::AsyncCommands;
 use tidings::Backoff;
 use tidings::history::{History, HistoryConfig, Page, Position};
-use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder};
+use tidings::recorder::{Duty, Recorded, RecorderConfig, run_recorder_with_tls};
 use tidings::resume::{self, Replay};
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tidings_events::frame::{ServerFrame, UpstreamState};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::config::redact_url;
 use crate::hub::Hub;
@@ -45,6 +49,8 @@ use crate::metrics::Metrics;
 
 /// How long Redis may take to answer a PING or to connect.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on the eviction check at start (it delays the first subscribe).
+const EVICTION_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Ceiling of the first wait before reconnecting (full jitter below it).
 const BACKOFF_START: Duration = Duration::from_millis(100);
 
@@ -213,6 +219,24 @@ impl RedisBroker {
         Err(failure)
     }
 
+    /// Warns (a log line saying what to do) when Redis may have evicted the
+    /// history's epoch ([`tidings::history::eviction_warning`]); a Redis
+    /// that cannot be asked is left to the subscriber to report.
+    pub async fn warn_about_eviction(&self) {
+        let check = async {
+            let mut commands = self.commands().await?;
+            tidings::history::eviction_warning(&mut commands)
+                .await
+                .map_err(|error| error.to_string())
+        };
+        match tokio::time::timeout(EVICTION_CHECK_TIMEOUT, check).await {
+            Ok(Ok(Some(warning))) => tracing::warn!(redis = %self.url_for_logs, "{warning}"),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::debug!(%error, "could not check Redis's eviction policy"),
+            Err(_) => tracing::debug!("checking Redis's eviction policy took too long"),
+        }
+    }
+
     async fn ping(&self) -> Result<(), String> {
         let mut commands = self.commands().await?;
         let command = redis::cmd("PING");
@@ -245,21 +269,130 @@ impl MemoryBroker {
     }
 }
 
+/// A handle on the running upstream task, for tests that need it to die as
+/// a crash would (see [`supervise_redis_subscriber`]).
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamTask(Arc<Mutex<Option<tokio::task::AbortHandle>>>);
+
+impl UpstreamTask {
+    /// Ends the running upstream task at once, as a panic would; the
+    /// supervisor starts a new one. False when none is running.
+    #[doc(hidden)]
+    pub fn abort_for_test(&self) -> bool {
+        let current = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        current.as_ref().map(tokio::task::AbortHandle::abort).is_some()
+    }
+
+    fn set(&self, handle: tokio::task::AbortHandle) {
+        *self.0.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(handle);
+    }
+}
+
+/// After this long running, an upstream task that ends starts the backoff
+/// from the beginning again.
+const RESTART_RESET: Duration = Duration::from_secs(60);
+/// Ceiling of the first wait before restarting a dead upstream task.
+const RESTART_START: Duration = Duration::from_secs(1);
+
+/// How long to wait before restart `attempt` (1, 2, …): half the ceiling
+/// (1 s doubling to `max`) plus up to as much again at random, so a crash
+/// loop neither spins nor restarts every gateway in step.
+fn restart_delay(attempt: u32, max: Duration) -> Duration {
+    let max = max.max(RESTART_START);
+    let doublings = attempt.saturating_sub(1).min(16);
+    let floor = (RESTART_START / 2).saturating_mul(1 << doublings).min(max / 2);
+    floor + Backoff { initial: RESTART_START / 2, max: max / 2 }.delay(attempt)
+}
+
+/// Everything the upstream task needs, kept by its supervisor to start it again.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub redis: RedisBroker,
+    pub hub: Arc<Hub>,
+    pub status: watch::Sender<UpstreamStatus>,
+    pub metrics: Metrics,
+    pub backoff_max: Duration,
+    pub history: Option<HistoryConfig>,
+    /// `--insecure-tls`: a `rediss://…#insecure` URL is used as it says.
+    pub insecure_tls: bool,
+}
+
+/// First, with history on, warns if Redis may have evicted the history's
+/// epoch ([`RedisBroker::warn_about_eviction`]). Then runs
+/// [`run_redis_subscriber`] on `tracker` until `shutdown`, and starts
+/// it again whenever it ends before that (a panic, say): meanwhile the
+/// upstream is `reconnecting` (so `/healthz` answers 503 and clients get a
+/// `status` frame), every subscribed channel gets a `missed` frame (what
+/// was published in between is not replayed: the new task starts with no
+/// positions), and the restart waits a jittered backoff ([`restart_delay`]:
+/// 0.5–1 s, doubling up to `backoff_max`; from the start again once a task
+/// ran for a minute). Counted in `upstream_restarts_total`.
+pub async fn supervise_redis_subscriber(
+    upstream: Upstream,
+    task: UpstreamTask,
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    if upstream.history.is_some() {
+        // Before the recorder runs: its first append would make a new epoch.
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = upstream.redis.warn_about_eviction() => {}
+        }
+    }
+    let mut attempt = 0u32;
+    loop {
+        let started = std::time::Instant::now();
+        let running = tracker.spawn(run_redis_subscriber(upstream.clone(), shutdown.clone()));
+        task.set(running.abort_handle());
+        let ended = running.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let reason = match ended {
+            Ok(()) => "the Redis subscriber task ended".to_owned(),
+            Err(error) if error.is_panic() => {
+                let panic = error.into_panic();
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|text| (*text).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("the Redis subscriber task panicked: {message}")
+            }
+            Err(_) => "the Redis subscriber task was stopped".to_owned(),
+        };
+        if started.elapsed() >= RESTART_RESET {
+            attempt = 0;
+        }
+        attempt = attempt.saturating_add(1);
+        let delay = restart_delay(attempt, upstream.backoff_max);
+        tracing::error!(%reason, retry_in = ?delay, "upstream task ended unexpectedly; starting it again");
+        upstream.metrics.upstream_live.set(0);
+        upstream.metrics.upstream_restarts.inc();
+        upstream.status.send_replace(UpstreamStatus::reconnecting(format!(
+            "{reason}; starting it again, events resume without any action"
+        )));
+        for channel in upstream.hub.channels_with_subscribers() {
+            upstream
+                .hub
+                .announce(&channel, &ServerFrame::Missed { channel: channel.clone(), since: None });
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
 /// Holds the Redis subscription until `shutdown`, through the workspace's
 /// recorder ([`tidings::recorder`], always-on): every `ws:*` message is
 /// recorded (with history on) and dispatched to the hub in order with its
 /// position; after a reconnect the recorder first replays what was missed,
 /// and a channel it cannot fully replay gets a `missed` frame. Link changes
 /// become `status` frames.
-pub async fn run_redis_subscriber(
-    redis: RedisBroker,
-    hub: Arc<Hub>,
-    status: watch::Sender<UpstreamStatus>,
-    metrics: Metrics,
-    backoff_max: Duration,
-    history: Option<HistoryConfig>,
-    shutdown: CancellationToken,
-) {
+pub async fn run_redis_subscriber(upstream: Upstream, shutdown: CancellationToken) {
+    let Upstream { redis, hub, status, metrics, backoff_max, history, insecure_tls } = upstream;
     let config = RecorderConfig {
         url: redis.url.clone(),
         history,
@@ -309,5 +442,23 @@ pub async fn run_redis_subscriber(
             });
         }
     };
-    run_recorder(config, on_recorded, shutdown).await;
+    run_recorder_with_tls(config, insecure_tls, on_recorded, shutdown).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_waits_half_its_ceiling_plus_jitter_doubling_up_to_the_max() {
+        for _ in 0..100 {
+            let first = restart_delay(1, Duration::from_secs(5));
+            assert!(first >= Duration::from_millis(500) && first <= RESTART_START, "{first:?}");
+            let late = restart_delay(20, Duration::from_secs(5));
+            assert!(
+                late >= Duration::from_millis(2500) && late <= Duration::from_secs(5),
+                "{late:?}"
+            );
+        }
+    }
 }

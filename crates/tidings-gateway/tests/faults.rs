@@ -1,5 +1,6 @@
 //! Faults: Redis killed and restarted mid-stream (connections stay open, get
-//! `status` frames, and receive events again with no action), and graceful
+//! `status` frames, and receive events again with no action), a dead
+//! upstream task (503 from `/healthz`, then started again), and graceful
 //! shutdown (close 1001 to every client, done within a bound, even when a
 //! client never answers).
 
@@ -78,6 +79,30 @@ async fn a_client_connecting_while_redis_is_down_is_told_and_confirmed_once_live
 }
 
 #[tokio::test]
+async fn repeated_subscribes_during_an_outage_are_confirmed_once() {
+    let mut redis = RedisServer::start();
+    let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
+    let mut client = gateway.client().await;
+    redis.kill();
+    assert_eq!(client.next_of("status").await["upstream"], "reconnecting");
+
+    // A client retrying its subscribe while Redis is down: the channel
+    // waits once, not once per frame.
+    for _ in 0..200 {
+        client.send_json(serde_json::json!({"type":"subscribe","channels":["inventory"]})).await;
+    }
+    client.send_json(serde_json::json!({"type":"ping"})).await;
+    assert_eq!(client.next_of("pong").await["type"], "pong");
+
+    redis.restart();
+    assert_eq!(client.next_of("status").await["upstream"], "live");
+    let subscribed = client.next_of("subscribed").await;
+    assert_eq!(subscribed["channels"], serde_json::json!(["inventory"]));
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+}
+
+#[tokio::test]
 async fn healthz_says_whether_redis_is_reachable() {
     let mut redis = RedisServer::start();
     let gateway = TestGateway::start(quick_reconnect(&redis.url())).await;
@@ -91,6 +116,101 @@ async fn healthz_says_whether_redis_is_reachable() {
     assert_eq!(down.status(), 503);
     let body: serde_json::Value = down.json().await.unwrap();
     assert_eq!(body["upstream"], "reconnecting", "{body}");
+}
+
+#[tokio::test]
+async fn a_dead_upstream_task_makes_healthz_503_and_is_started_again() {
+    let redis = RedisServer::start();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let bound = tidings_gateway::Gateway::bind(quick_reconnect(&redis.url()), shutdown.clone())
+        .await
+        .unwrap();
+    let upstream_task = bound.upstream_task.clone();
+    let gateway = TestGateway {
+        addr: bound.addr,
+        upstream: bound.upstream,
+        shutdown,
+        task: Some(tokio::spawn(bound.serving)),
+    };
+    let mut client = gateway.client().await;
+    client.subscribe(&["inventory"]).await;
+
+    // The task dies as a panic would end it.
+    assert!(upstream_task.abort_for_test());
+    let down = client.next_of("status").await;
+    assert_eq!(down["upstream"], "reconnecting", "{down}");
+    assert!(down["message"].as_str().is_some_and(|m| m.contains("task")), "{down}");
+    let missed = client.next_of("missed").await;
+    assert_eq!(missed["channel"], "inventory", "{missed}");
+    // The restart waits at least half a second, so this is asked meanwhile.
+    let health = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+
+    assert_eq!(client.next_of("status").await["upstream"], "live");
+    redis.publish("ws:inventory", &inventory_event(1));
+    assert_eq!(client.next_event().await["data"]["productId"], "p1");
+    let health = reqwest::get(gateway.http_url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let metrics = gateway.metrics().await;
+    assert!(metrics.contains("tidings_gateway_upstream_restarts_total 1"), "{metrics}");
+}
+
+/// Log lines of this test's thread (the gateway runs on it: a
+/// current-thread runtime), for the warnings a test expects.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts a gateway on `redis`, subscribes once (so the upstream is live,
+/// and the start-up check made before it has run), and returns its log.
+async fn log_of_a_start(redis: &RedisServer) -> String {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let mut gateway = TestGateway::start(config(&redis.url())).await;
+    gateway.subscribed(&["inventory"]).await;
+    gateway.stop().await;
+    captured.text()
+}
+
+#[tokio::test]
+async fn a_history_without_its_epoch_under_an_evicting_policy_is_warned_about_at_start() {
+    let redis = RedisServer::start();
+    // History streams but no epoch: what an allkeys-* policy leaves behind.
+    redis.cli(&["XADD", "tidings:history:{ws:inventory}", "*", "payload", "{}"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let log = log_of_a_start(&redis).await;
+    let warning = log.lines().find(|line| line.contains("no tidings:epoch"));
+    let warning = warning.unwrap_or_else(|| panic!("no warning in {log}"));
+    assert!(warning.contains("WARN") && warning.contains("allkeys-lru"), "{warning}");
+    assert!(warning.contains("maxmemory-policy noeviction"), "{warning}");
+
+    // A policy that never evicts the epoch: nothing to say.
+    redis.cli(&["DEL", "tidings:epoch"]);
+    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
+    let log = log_of_a_start(&redis).await;
+    assert!(!log.contains("no tidings:epoch"), "{log}");
 }
 
 #[tokio::test]

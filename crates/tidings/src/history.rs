@@ -34,6 +34,62 @@ pub fn stream_key(redis_channel: &str) -> String {
     format!("tidings:history:{{{redis_channel}}}")
 }
 
+/// What to tell the operator when Redis may have evicted the epoch: the
+/// epoch is missing while history streams exist, and `maxmemory-policy` is
+/// neither `noeviction` nor a `volatile-*` one (which only evict keys with
+/// an expiry; the epoch has none). Then every position handed out before
+/// is void, and Redis will do it again under memory pressure. `None` when
+/// all is well. Reads at most 10 `SCAN` pages; a Redis that refuses
+/// `CONFIG GET` counts as an unknown, so unsafe, policy.
+pub async fn eviction_warning<C: ConnectionLike>(
+    connection: &mut C,
+) -> Result<Option<String>, HistoryError> {
+    let epoch: i64 = redis::cmd("EXISTS").arg(EPOCH_KEY).query_async(connection).await?;
+    if epoch == 1 {
+        return Ok(None);
+    }
+    let mut cursor = 0u64;
+    let mut streams = false;
+    for _page in 0..10 {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg("tidings:history:*")
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(connection)
+            .await?;
+        streams = !keys.is_empty();
+        cursor = next;
+        if streams || cursor == 0 {
+            break;
+        }
+    }
+    if !streams {
+        return Ok(None);
+    }
+    let policy: Option<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async::<Vec<String>>(connection)
+        .await
+        .ok()
+        .and_then(|pair| pair.into_iter().nth(1));
+    if policy
+        .as_deref()
+        .is_some_and(|policy| policy == "noeviction" || policy.starts_with("volatile-"))
+    {
+        return Ok(None);
+    }
+    let policy = policy.unwrap_or_else(|| "unknown (CONFIG GET refused)".to_owned());
+    Ok(Some(format!(
+        "Redis holds history streams (tidings:history:*) but no {EPOCH_KEY}, and its maxmemory-policy is {policy}: \
+         Redis most likely evicted the epoch to free memory, so every position handed out before is void and \
+         clients' next resumes report events missing. Set `maxmemory-policy noeviction` (or a volatile-* policy, \
+         which never evicts the epoch) and give Redis enough maxmemory for the history"
+    )))
+}
+
 /// Key of the recording duty: the session id of the one recorder that
 /// proves coverage, with a short expiry it keeps renewing (docs/positions.md,
 /// "Coverage").

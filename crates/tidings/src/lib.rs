@@ -47,3 +47,4 @@ pub use source::{
     Backoff, GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState,
     SourceUpdate, Subscription, spawn_gateway_source, spawn_redis_source,
 };
+pub use tls::asks_for_insecure_tls;

@@ -21,6 +21,10 @@
 //!   duty every [`STANDBY_POLL`] and takes it over when it lapses. So N
 //!   desktops cost one append per event, not N.
 //!
+//! Memory: the last position handed on per channel ([`Delivered`]) is
+//! bounded by [`MAX_DELIVERED_CHANNELS`] and forgets channels idle past the
+//! history's `max_age`.
+//!
 //! Ending: the task runs until its token is cancelled; it then gives the
 //! duty back, so a successor does not wait for the lease to expire.
 
@@ -103,10 +107,22 @@ pub struct RecorderConfig {
 /// never work is logged and ends the task at once.
 pub async fn run_recorder(
     config: RecorderConfig,
+    consumer: impl FnMut(Recorded) + Send,
+    cancel: CancellationToken,
+) {
+    run_recorder_with_tls(config, false, consumer, cancel).await;
+}
+
+/// [`run_recorder`], also accepting a `rediss://…#insecure` URL (TLS
+/// without certificate checks) when `insecure_tls`: only for an operator's
+/// explicit `--insecure-tls` (the gateway, `tidings record`).
+pub async fn run_recorder_with_tls(
+    config: RecorderConfig,
+    insecure_tls: bool,
     mut consumer: impl FnMut(Recorded) + Send,
     cancel: CancellationToken,
 ) {
-    let endpoint = match Endpoint::parse(&config.url) {
+    let endpoint = match Endpoint::parse_with(&config.url, insecure_tls) {
         Ok(endpoint) => endpoint,
         Err(reason) => {
             tracing::error!(%reason, "recorder cannot start");
@@ -118,7 +134,10 @@ pub async fn run_recorder(
         endpoint,
         history: config.history.map(History::new),
         duty: config.duty,
-        delivered: HashMap::new(),
+        delivered: Delivered::new(
+            MAX_DELIVERED_CHANNELS,
+            config.history.map_or(Duration::ZERO, |history| history.max_age),
+        ),
         previous_session: None,
         holding: None,
     };
@@ -176,7 +195,7 @@ struct Recorder {
     duty: Duty,
     /// The last position handed on per channel: where a replay after a
     /// reconnect starts ([`Duty::Always`]).
-    delivered: HashMap<String, Position>,
+    delivered: Delivered,
     /// This recorder's previous session id: it may take its own stale duty
     /// over at once after a reconnect (recording the gap).
     previous_session: Option<String>,
@@ -241,7 +260,7 @@ impl Recorder {
         let claim = history.claim(&mut commands, session, since, previous, LEASE).await?;
         let mut replays = Vec::new();
         if self.duty == Duty::Always {
-            for (channel, from) in &self.delivered {
+            for (channel, from) in self.delivered.iter() {
                 replays.push(resume::replay(history, &mut commands, channel, from, since).await?);
             }
         }
@@ -360,10 +379,95 @@ impl Recorder {
                 payload: entry.payload.into(),
                 position: Some(entry.position.clone()),
             });
-            self.delivered.insert(replay.channel.clone(), entry.position);
+            self.delivered.insert(&replay.channel, entry.position);
         }
         if let Some(last) = self.delivered.get(&replay.channel) {
             floors.raise(&replay.channel, last.clone());
+        }
+    }
+}
+
+/// Most channels whose last handed-on position a recorder remembers.
+pub const MAX_DELIVERED_CHANNELS: usize = 100_000;
+/// How often, at most, idle channels are looked for while under the cap.
+const FORGET_IDLE_EVERY: Duration = Duration::from_secs(60);
+
+/// The last position handed on per channel ([`Duty::Always`]): where the
+/// replay after a reconnect starts. Bounded, since user channels come and
+/// go: a channel with nothing handed on for longer than the history's
+/// `max_age` is forgotten (its stream has expired by then, so no replay
+/// from it could be exact), and past `max_entries` the least recently
+/// active tenth is forgotten. A forgotten channel is not replayed after a
+/// reconnect, like one never seen: its next message is handed on as usual.
+#[derive(Debug)]
+pub(crate) struct Delivered {
+    entries: HashMap<String, (Position, std::time::Instant)>,
+    max_entries: usize,
+    /// Zero: never forget for idleness (history kept forever).
+    max_idle: Duration,
+    looked: std::time::Instant,
+}
+
+impl Delivered {
+    pub(crate) fn new(max_entries: usize, max_idle: Duration) -> Self {
+        Delivered {
+            entries: HashMap::new(),
+            max_entries: max_entries.max(1),
+            max_idle,
+            looked: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn get(&self, channel: &str) -> Option<&Position> {
+        self.entries.get(channel).map(|(position, _)| position)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&String, &Position)> {
+        self.entries.iter().map(|(channel, (position, _))| (channel, position))
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn insert(&mut self, channel: &str, position: Position) {
+        self.insert_at(channel, position, std::time::Instant::now());
+    }
+
+    fn insert_at(&mut self, channel: &str, position: Position, now: std::time::Instant) {
+        if let Some(entry) = self.entries.get_mut(channel) {
+            *entry = (position, now);
+            return;
+        }
+        self.entries.insert(channel.to_owned(), (position, now));
+        if self.entries.len() > self.max_entries
+            || now.saturating_duration_since(self.looked) >= FORGET_IDLE_EVERY
+        {
+            self.forget(now);
+        }
+    }
+
+    fn forget(&mut self, now: std::time::Instant) {
+        self.looked = now;
+        if !self.max_idle.is_zero() {
+            let max_idle = self.max_idle;
+            self.entries.retain(|_, (_, at)| now.saturating_duration_since(*at) <= max_idle);
+        }
+        if self.entries.len() > self.max_entries {
+            let keep = self.max_entries - self.max_entries / 10;
+            let mut by_age: Vec<(std::time::Instant, String)> =
+                self.entries.iter().map(|(channel, (_, at))| (*at, channel.clone())).collect();
+            by_age.sort_unstable();
+            let forget = by_age.len() - keep;
+            for (_, channel) in by_age.into_iter().take(forget) {
+                self.entries.remove(&channel);
+            }
+            tracing::debug!(
+                forgotten = forget,
+                kept = keep,
+                "recorder forgot its least recently active channels"
+            );
         }
     }
 }
@@ -390,7 +494,7 @@ struct Live<'a> {
     commands: MultiplexedConnection,
     holding: bool,
     floors: Floors,
-    delivered: &'a mut HashMap<String, Position>,
+    delivered: &'a mut Delivered,
     holder_slot: &'a mut Option<(String, MultiplexedConnection)>,
     marks: mpsc::Sender<u64>,
     /// Mark number → the Redis time read just before it was sent.
@@ -486,7 +590,7 @@ impl Live<'_> {
             if replayed || repeated {
                 continue;
             }
-            self.delivered.insert(channel.clone(), position.clone());
+            self.delivered.insert(&channel, position.clone());
             consumer(Recorded::Message { channel, payload, position: Some(position) });
         }
         Ok(marks)
@@ -594,4 +698,43 @@ fn is_recordable(channel: &str) -> bool {
 
 fn new_session() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position(n: u64) -> Position {
+        format!("e1:{n}-0").parse().unwrap_or_else(|_| panic!("a position for {n}"))
+    }
+
+    #[test]
+    fn past_its_cap_the_recorder_forgets_its_least_recently_active_channels() {
+        let mut delivered = Delivered::new(10, Duration::from_secs(3600));
+        let start = std::time::Instant::now();
+        for n in 0..10 {
+            delivered.insert_at(&format!("ws:user:u{n}:notifications"), position(n), start);
+        }
+        // The first user is active again, so it is no longer the oldest.
+        let later = start + Duration::from_secs(1);
+        delivered.insert_at("ws:user:u0:notifications", position(100), later);
+        delivered.insert_at("ws:user:u10:notifications", position(10), later);
+        assert!(delivered.len() <= 10, "{}", delivered.len());
+        assert_eq!(delivered.get("ws:user:u0:notifications"), Some(&position(100)));
+        assert_eq!(delivered.get("ws:user:u10:notifications"), Some(&position(10)));
+        assert_eq!(delivered.get("ws:user:u1:notifications"), None);
+    }
+
+    #[test]
+    fn a_channel_idle_past_the_history_age_is_forgotten() {
+        let mut delivered = Delivered::new(1000, Duration::from_secs(60));
+        let start = std::time::Instant::now();
+        delivered.insert_at("ws:user:idle:notifications", position(1), start);
+        delivered.insert_at("ws:inventory", position(2), start + Duration::from_secs(30));
+        let much_later = start + Duration::from_secs(120);
+        delivered.insert_at("ws:orders", position(3), much_later);
+        assert_eq!(delivered.get("ws:user:idle:notifications"), None);
+        assert_eq!(delivered.get("ws:inventory"), None);
+        assert_eq!(delivered.get("ws:orders"), Some(&position(3)));
+    }
 }

@@ -44,13 +44,22 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 #[derive(Debug)]
 enum Target {
-    Tcp { host: String, port: u16 },
-    Tls { host: String, port: u16 },
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    /// `verify: false` only for `#insecure` with the operator's explicit consent.
+    Tls {
+        host: String,
+        port: u16,
+        verify: bool,
+    },
     Unix(std::path::PathBuf),
 }
 
-/// A Redis server to subscribe to, parsed once from its URL.
-#[derive(Debug)]
+/// A Redis server to subscribe to, parsed once from its URL. Its `Debug`
+/// shows only the label: the password (and the client, which holds it)
+/// must never reach a log.
 pub(crate) struct Endpoint {
     /// For messages: the URL with its password hidden.
     pub(crate) label: String,
@@ -60,6 +69,12 @@ pub(crate) struct Endpoint {
     /// For ordinary commands (history), which a subscribed connection
     /// cannot run.
     pub(crate) client: redis::Client,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("label", &self.label).finish_non_exhaustive()
+    }
 }
 
 /// A subscribed connection: its two halves, and messages that arrived
@@ -72,7 +87,14 @@ pub(crate) struct Connected {
 
 impl Endpoint {
     /// Reads `url`; an error says what is wrong, with the password hidden.
+    /// `rediss://…#insecure` (no certificate checks) is refused.
     pub(crate) fn parse(url: &str) -> Result<Self, String> {
+        Self::parse_with(url, false)
+    }
+
+    /// [`Endpoint::parse`], accepting `#insecure` when `insecure_tls` (the
+    /// operator passed `--insecure-tls`).
+    pub(crate) fn parse_with(url: &str, insecure_tls: bool) -> Result<Self, String> {
         let label = redact_url(url);
         let client = redis::Client::open(url).map_err(|error| {
             format!(
@@ -84,13 +106,13 @@ impl Endpoint {
             redis::ConnectionAddr::Tcp(host, port) => {
                 Target::Tcp { host: host.clone(), port: *port }
             }
-            redis::ConnectionAddr::TcpTls { insecure: true, .. } => {
+            redis::ConnectionAddr::TcpTls { insecure: true, .. } if !insecure_tls => {
                 return Err(format!(
-                    "Redis URL {label} asks for TLS without certificate checks (#insecure); the subscriber always checks certificates"
+                    "Redis URL {label} asks for TLS without certificate checks (#insecure); certificates are always checked here"
                 ));
             }
-            redis::ConnectionAddr::TcpTls { host, port, .. } => {
-                Target::Tls { host: host.clone(), port: *port }
+            redis::ConnectionAddr::TcpTls { host, port, insecure, .. } => {
+                Target::Tls { host: host.clone(), port: *port, verify: !insecure }
             }
             redis::ConnectionAddr::Unix(path) => Target::Unix(path.clone()),
             other => return Err(format!("Redis address {other:?} is not supported")),
@@ -117,12 +139,17 @@ impl Endpoint {
                 let _ = stream.set_nodelay(true);
                 Box::new(stream)
             }
-            Target::Tls { host, port } => {
+            Target::Tls { host, port, verify } => {
                 let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
                     .await
                     .map_err(unreachable)?;
                 let _ = stream.set_nodelay(true);
-                let config = crate::tls::client_config()
+                let config = if *verify {
+                    crate::tls::client_config()
+                } else {
+                    crate::tls::insecure_client_config()
+                };
+                let config = config
                     .map_err(|error| Failure::Refused(format!("TLS setup failed: {error}")))?;
                 let name =
                     rustls::pki_types::ServerName::try_from(host.clone()).map_err(|error| {
@@ -434,6 +461,22 @@ mod tests {
         assert!(matches!(classify(mark), Push::Mark(42)));
         let plain = Reply::Array(Some(vec![bulk("pong"), bulk("")]));
         assert!(matches!(classify(plain), Push::Other));
+    }
+
+    #[test]
+    fn tls_without_certificate_checks_is_refused_unless_the_operator_allowed_it() {
+        let url = "rediss://:pw@redis.example:6380/#insecure";
+        let error = Endpoint::parse(url).unwrap_err();
+        assert!(error.contains("#insecure") && !error.contains("pw@"), "{error}");
+        let endpoint = Endpoint::parse_with(url, true).unwrap();
+        assert!(
+            matches!(endpoint.target, Target::Tls { verify: false, .. }),
+            "{:?}",
+            endpoint.target
+        );
+        let checked = Endpoint::parse_with("rediss://redis.example:6380", true).unwrap();
+        assert!(matches!(checked.target, Target::Tls { verify: true, .. }), "{:?}", checked.target);
+        assert!(crate::tls::insecure_client_config().is_ok());
     }
 
     #[test]

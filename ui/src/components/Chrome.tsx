@@ -143,7 +143,9 @@ export function Banners(): VNode {
           <span class="banner-text">{summarize(critical, t)}</span>
           <span class="banner-time">{formatDateTime(critical.event.timestamp, t.locale)}</span>
           {state.criticals.length > 1 ? (
-            <span class="banner-more">{t('sys.bannerMore', { n: formatNumber(state.criticals.length - 1, t.locale) })}</span>
+            <span class="banner-more">
+              {t('sys.bannerMore', { n: formatNumber(state.criticals.length - 1, t.locale) })}
+            </span>
           ) : null}
           <button type="button" class="btn small on-danger" onClick={() => actions.acknowledge(critical.id)}>
             {t('sys.acknowledge')}
@@ -256,8 +258,9 @@ export function Sidebar({
           <span class={`nav-icon icon-${entry.id}`} aria-hidden="true" />
           <span class="nav-label">{t(entry.label)}</span>
           {entry.badge ? (
-            <span class="badge hot" aria-label={t('nav.unread', { n: entry.badge })}>
-              {entry.badge > 999 ? '999+' : entry.badge}
+            <span class="badge hot">
+              <span aria-hidden="true">{entry.badge > 999 ? '999+' : entry.badge}</span>
+              <span class="sr-only">{t('nav.unread', { n: entry.badge })}</span>
             </span>
           ) : null}
         </button>

@@ -120,12 +120,7 @@ export function VirtualList<T>(props: VirtualListProps<T>): VNode {
   }
 
   return (
-    <div
-      class={`vlist ${props.className ?? ''}`}
-      role="table"
-      aria-label={props.label}
-      aria-rowcount={rows.length + 1}
-    >
+    <div class={`vlist ${props.className ?? ''}`} role="table" aria-label={props.label} aria-rowcount={rows.length + 1}>
       {props.header ? (
         <div class="vhead" role="row" aria-rowindex={1}>
           {props.header}

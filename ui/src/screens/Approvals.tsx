@@ -6,12 +6,12 @@
 import type { VNode } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { FeedItem } from '../bindings/FeedItem';
-import { Cell, Empty, HeadCell, LoadOlder, feedRowAttrs, RelTime, ScreenHeader, Tag, TimeCell, useFocus } from '../components/bits';
-import { VirtualList } from '../components/VirtualList';
+import { Cell, Empty, RelTime, Tag, TimeCell, useFocus } from '../components/bits';
+import { FeedScreen, useFeedRows } from '../components/FeedScreen';
 import { useApp } from '../context';
 import { formatDateTime } from '../format';
 import { isApproval, isMine } from '../state/approvals';
-import { currentUser, rowsOf } from '../state/store';
+import { currentUser } from '../state/store';
 
 type Tab = 'pending' | 'results' | 'mine';
 const TABS: readonly Tab[] = ['pending', 'results', 'mine'];
@@ -23,10 +23,10 @@ export function Approvals(): VNode {
   const focus = useFocus('approvals');
 
   const pending = useMemo(() => [...state.pending.values()].reverse(), [state.pending]);
-  const all = useMemo(() => rowsOf(state, 'approvals'), [state.feeds.approvals, state.older.approvals]);
+  const all = useFeedRows('approvals');
   const results = useMemo(() => all.filter((i) => i.event.type !== 'approval:request'), [all]);
   const mine = useMemo(() => all.filter((i) => isApproval(i.event) && isMine(i.event, user)), [all, user]);
-  const lists: Record<Tab, FeedItem[]> = { pending, results, mine };
+  const lists: Record<Tab, readonly FeedItem[]> = { pending, results, mine };
 
   // A focus request shows the tab holding the item: pending while it is open.
   const focusTab: Tab | null =
@@ -92,72 +92,71 @@ export function Approvals(): VNode {
     );
   };
 
-  return (
-    <section class="screen">
-      <ScreenHeader title={t('apr.title')}>
-        <div class="segmented" role="tablist" aria-label={t('apr.title')}>
-          {TABS.map((id) => (
-            <button
-              type="button"
-              role="tab"
-              key={id}
-              data-tab={id}
-              aria-selected={shown === id}
-              class={shown === id ? 'seg on' : 'seg'}
-              onClick={() => choose(id)}
-            >
-              {t(`apr.tab.${id}`)}
-              <span class="badge">{lists[id].length}</span>
-            </button>
-          ))}
-        </div>
-        <span class="muted small">{user ? t('apr.mineHint', { user }) : t('apr.noUser')}</span>
-      </ScreenHeader>
-      {shown === 'pending' ? (
-        <VirtualList
-          key="pending"
-          label={t('apr.pending')}
-          rows={pending}
-          rowHeight={48}
-          rowKey={(i) => i.id}
-          rowAttrs={feedRowAttrs}
-          renderRow={renderPending}
-          {...focus}
-          header={
-            <div class="grid grid-apr-p">
-              <HeadCell>{t('apr.what')}</HeadCell>
-              <HeadCell>{t('apr.who')}</HeadCell>
-              <HeadCell>{t('apr.since')}</HeadCell>
-              <HeadCell>{t('apr.comment')}</HeadCell>
-              <HeadCell>{t('apr.approver')}</HeadCell>
-            </div>
-          }
-          empty={<p class="muted">{t('apr.noPending')}</p>}
-        />
-      ) : (
-        <VirtualList
-          key={shown}
-          label={t(`apr.tab.${shown}`)}
-          rows={lists[shown]}
-          rowHeight={40}
-          rowKey={(i) => i.id}
-          rowAttrs={feedRowAttrs}
-          renderRow={renderResult}
-          {...focus}
-          header={
-            <div class="grid grid-apr-r">
-              <HeadCell>{t('common.time')}</HeadCell>
-              <HeadCell>{t('apr.outcome')}</HeadCell>
-              <HeadCell>{t('apr.what')}</HeadCell>
-              <HeadCell>{t('apr.who')}</HeadCell>
-              <HeadCell>{t('apr.approver')}</HeadCell>
-              <HeadCell>{t('apr.comment')}</HeadCell>
-            </div>
-          }
-          empty={shown === 'mine' ? <p class="muted">{t('apr.noMine')}</p> : <Empty />}
-          footer={<LoadOlder feed="approvals" />}
-        />
-      )}
-    </section>
+  const tabs = (
+    <>
+      <div class="segmented" role="tablist" aria-label={t('apr.title')}>
+        {TABS.map((id) => (
+          <button
+            type="button"
+            role="tab"
+            key={id}
+            data-tab={id}
+            aria-selected={shown === id}
+            class={shown === id ? 'seg on' : 'seg'}
+            onClick={() => choose(id)}
+          >
+            {t(`apr.tab.${id}`)}
+            <span class="badge">{lists[id].length}</span>
+          </button>
+        ))}
+      </div>
+      <span class="muted small">{user ? t('apr.mineHint', { user }) : t('apr.noUser')}</span>
+    </>
+  );
+
+  return shown === 'pending' ? (
+    <FeedScreen
+      feed="approvals"
+      title={t('apr.title')}
+      label={t('apr.pending')}
+      listKey="pending"
+      count={false}
+      older={false}
+      tools={tabs}
+      rows={pending}
+      grid="grid-apr-p"
+      rowHeight={48}
+      renderRow={renderPending}
+      columns={[
+        { label: t('apr.what') },
+        { label: t('apr.who') },
+        { label: t('apr.since') },
+        { label: t('apr.comment') },
+        { label: t('apr.approver') },
+      ]}
+      empty={<p class="muted">{t('apr.noPending')}</p>}
+    />
+  ) : (
+    <FeedScreen
+      feed="approvals"
+      title={t('apr.title')}
+      label={t(`apr.tab.${shown}`)}
+      listKey={shown}
+      count={false}
+      tools={tabs}
+      rows={lists[shown]}
+      grid="grid-apr-r"
+      rowHeight={40}
+      renderRow={renderResult}
+      columns={[
+        { label: t('common.time') },
+        { label: t('apr.outcome') },
+        { label: t('apr.what') },
+        { label: t('apr.who') },
+        { label: t('apr.approver') },
+        { label: t('apr.comment') },
+      ]}
+      empty={shown === 'mine' ? <p class="muted">{t('apr.noMine')}</p> : <Empty />}
+    />
   );
 }

@@ -22,11 +22,7 @@ export function clip(raw: string): string {
   return raw.length > RAW_SHOWN ? `${raw.slice(0, RAW_SHOWN)}…` : raw;
 }
 
-export function filterDebug(
-  entries: readonly DebugEntry[],
-  pattern: string,
-  outcome: Outcome | 'all',
-): DebugEntry[] {
+export function filterDebug(entries: readonly DebugEntry[], pattern: string, outcome: Outcome | 'all'): DebugEntry[] {
   const out: DebugEntry[] = [];
   for (let i = entries.length - 1; i >= 0; i--) {
     const e = entries[i] as DebugEntry;
@@ -46,10 +42,7 @@ export function Debug(): VNode {
   const rows = useMemo(() => filterDebug(source, pattern.trim(), outcome), [source, pattern, outcome]);
   const loc = t.locale;
   const c = state.counters;
-  const reasons = useMemo(
-    () => [...state.reasons.entries()].sort((a, b) => b[1] - a[1]),
-    [state.reasons],
-  );
+  const reasons = useMemo(() => [...state.reasons.entries()].sort((a, b) => b[1] - a[1]), [state.reasons]);
 
   return (
     <section class="screen debug">
@@ -99,7 +92,9 @@ export function Debug(): VNode {
           {t('dbg.clear')}
         </button>
         {frozen ? (
-          <span class="muted">{t('dbg.newWhilePaused', { n: formatNumber(state.lastDebugSeq - frozen.seq, loc) })}</span>
+          <span class="muted">
+            {t('dbg.newWhilePaused', { n: formatNumber(state.lastDebugSeq - frozen.seq, loc) })}
+          </span>
         ) : null}
       </ScreenHeader>
       <div class="counters" aria-live="off">

@@ -7,11 +7,10 @@ import type { VNode } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
 import type { FeedItem } from '../bindings/FeedItem';
 import type { InventoryChange } from '../bindings/InventoryChange';
-import { Cell, Empty, HeadCell, LoadOlder, feedRowAttrs, ScreenHeader, Tag, TimeCell, useFocus, type Tone } from '../components/bits';
-import { VirtualList } from '../components/VirtualList';
+import { Cell, Tag, TimeCell, type Tone } from '../components/bits';
+import { FeedScreen } from '../components/FeedScreen';
 import { useApp } from '../context';
 import { formatChange, formatNumber } from '../format';
-import { rowsOf } from '../state/store';
 
 const ACTION_TONE: Record<InventoryChange['action'], Tone> = {
   adjust: 'accent',
@@ -35,23 +34,18 @@ export function Inventory(): VNode {
   const { state, t } = useApp();
   const [filter, setFilter] = useState('');
   const threshold = state.settings.lowStockThreshold;
-  const all = useMemo(() => rowsOf(state, 'inventory'), [state.feeds.inventory, state.older.inventory]);
   const [lowOnly, setLowOnly] = useState(false);
   const needle = filter.trim();
-  const filtered = needle !== '' || lowOnly;
-  const rows = useMemo(
+  const matches = useMemo(
     () =>
-      filtered
-        ? all.filter(
-            (i) =>
-              i.event.type === 'inventory:change' &&
-              matchesProduct(i.event, needle) &&
-              (!lowOnly || i.event.newQuantity < threshold),
-          )
-        : all,
-    [all, needle, lowOnly, threshold],
+      needle !== '' || lowOnly
+        ? (i: FeedItem) =>
+            i.event.type === 'inventory:change' &&
+            matchesProduct(i.event, needle) &&
+            (!lowOnly || i.event.newQuantity < threshold)
+        : null,
+    [needle, lowOnly, threshold],
   );
-  const focus = useFocus('inventory');
   const loc = t.locale;
 
   const renderRow = (item: FeedItem): VNode => {
@@ -91,48 +85,43 @@ export function Inventory(): VNode {
   };
 
   return (
-    <section class="screen" aria-labelledby="screen-title">
-      <ScreenHeader title={t('inv.title')} count={rows.length}>
-        <label class="check legend">
+    <FeedScreen
+      feed="inventory"
+      title={t('inv.title')}
+      grid="grid-inv"
+      rowHeight={40}
+      filter={matches}
+      renderRow={renderRow}
+      columns={[
+        { label: t('common.time') },
+        { label: t('inv.product') },
+        { label: t('inv.action') },
+        { label: t('inv.change'), class: 'num' },
+        { label: t('inv.quantity'), class: 'num' },
+        { label: t('inv.reason') },
+        { label: t('inv.operator') },
+      ]}
+      tools={
+        <>
+          <label class="check legend">
+            <input
+              type="checkbox"
+              checked={lowOnly}
+              onChange={(ev) => setLowOnly((ev.target as HTMLInputElement).checked)}
+            />
+            <span class="swatch low" aria-hidden="true" />
+            {t('inv.lowOnly', { n: formatNumber(threshold, loc) })}
+          </label>
           <input
-            type="checkbox"
-            checked={lowOnly}
-            onChange={(ev) => setLowOnly((ev.target as HTMLInputElement).checked)}
+            type="search"
+            class="input"
+            placeholder={t('inv.filter')}
+            aria-label={t('inv.filter')}
+            value={filter}
+            onInput={(ev) => setFilter((ev.target as HTMLInputElement).value)}
           />
-          <span class="swatch low" aria-hidden="true" />
-          {t('inv.lowOnly', { n: formatNumber(threshold, loc) })}
-        </label>
-        <input
-          type="search"
-          class="input"
-          placeholder={t('inv.filter')}
-          aria-label={t('inv.filter')}
-          value={filter}
-          onInput={(ev) => setFilter((ev.target as HTMLInputElement).value)}
-        />
-      </ScreenHeader>
-      <VirtualList
-        label={t('inv.title')}
-        rows={rows}
-        rowHeight={40}
-        rowKey={(i) => i.id}
-        rowAttrs={feedRowAttrs}
-        renderRow={renderRow}
-        {...focus}
-        header={
-          <div class="grid grid-inv">
-            <HeadCell>{t('common.time')}</HeadCell>
-            <HeadCell>{t('inv.product')}</HeadCell>
-            <HeadCell>{t('inv.action')}</HeadCell>
-            <HeadCell class="num">{t('inv.change')}</HeadCell>
-            <HeadCell class="num">{t('inv.quantity')}</HeadCell>
-            <HeadCell>{t('inv.reason')}</HeadCell>
-            <HeadCell>{t('inv.operator')}</HeadCell>
-          </div>
-        }
-        empty={<Empty filtered={filtered} />}
-        footer={filtered ? null : <LoadOlder feed="inventory" />}
-      />
-    </section>
+        </>
+      }
+    />
   );
 }

@@ -6,20 +6,17 @@
 //! a refused link shows "Link blocked" with the core's reason.
 
 import type { VNode } from 'preact';
-import { useMemo, useState } from 'preact/hooks';
+import { useState } from 'preact/hooks';
 import type { FeedItem } from '../bindings/FeedItem';
-import { Cell, Empty, HeadCell, LoadOlder, feedRowAttrs, ScreenHeader, Tag, TimeCell, useFocus } from '../components/bits';
-import { VirtualList } from '../components/VirtualList';
+import { Cell, Tag, TimeCell } from '../components/bits';
+import { FeedScreen, useFeedRows } from '../components/FeedScreen';
 import { useApp } from '../context';
-import { rowsOf } from '../state/store';
 import { LEVEL_TONE } from './Feeds';
 
 export function Mine(): VNode {
   const { state, t, actions } = useApp();
   const [unreadOnly, setUnreadOnly] = useState(false);
-  const all = useMemo(() => rowsOf(state, 'mine'), [state.feeds.mine, state.older.mine]);
-  const rows = useMemo(() => (unreadOnly ? all.filter((i) => !i.read) : all), [all, unreadOnly]);
-  const focus = useFocus('mine');
+  const all = useFeedRows('mine');
 
   const renderRow = (item: FeedItem): VNode => {
     const e = item.event;
@@ -73,50 +70,45 @@ export function Mine(): VNode {
   };
 
   return (
-    <section class="screen">
-      <ScreenHeader title={t('mine.title')} count={rows.length}>
-        <span class="muted">{t('nav.unread', { n: state.unread.mine })}</span>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={unreadOnly}
-            onChange={(ev) => setUnreadOnly((ev.target as HTMLInputElement).checked)}
-          />
-          {t('mine.unreadOnly')}
-        </label>
-        <button
-          type="button"
-          class="btn"
-          disabled={state.unread.mine === 0 && !all.some((i) => !i.read)}
-          onClick={() => actions.markAllRead('mine')}
-        >
-          {t('mine.markAll')}
-        </button>
-      </ScreenHeader>
-      <VirtualList
-        label={t('mine.title')}
-        rows={rows}
-        rowHeight={60}
-        rowKey={(i) => i.id}
-        rowAttrs={feedRowAttrs}
-        renderRow={renderRow}
-        {...focus}
-        header={
-          <div class="grid grid-mine">
-            <HeadCell>
-              <span class="sr-only">{t('mine.unread')}</span>
-            </HeadCell>
-            <HeadCell>{t('common.time')}</HeadCell>
-            <HeadCell>{t('sys.level')}</HeadCell>
-            <HeadCell>{t('bc.message')}</HeadCell>
-            <HeadCell>
-              <span class="sr-only">{t('mine.action')}</span>
-            </HeadCell>
-          </div>
-        }
-        empty={<Empty filtered={unreadOnly} />}
-        footer={unreadOnly ? null : <LoadOlder feed="mine" />}
-      />
-    </section>
+    <FeedScreen
+      feed="mine"
+      title={t('mine.title')}
+      grid="grid-mine"
+      rowHeight={60}
+      filter={unreadOnly ? isUnread : null}
+      renderRow={renderRow}
+      columns={[
+        { label: t('mine.unread'), hidden: true },
+        { label: t('common.time') },
+        { label: t('sys.level') },
+        { label: t('bc.message') },
+        { label: t('mine.action'), hidden: true },
+      ]}
+      tools={
+        <>
+          <span class="muted">{t('nav.unread', { n: state.unread.mine })}</span>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={unreadOnly}
+              onChange={(ev) => setUnreadOnly((ev.target as HTMLInputElement).checked)}
+            />
+            {t('mine.unreadOnly')}
+          </label>
+          <button
+            type="button"
+            class="btn"
+            disabled={state.unread.mine === 0 && !all.some((i) => !i.read)}
+            onClick={() => actions.markAllRead('mine')}
+          >
+            {t('mine.markAll')}
+          </button>
+        </>
+      }
+    />
   );
+}
+
+function isUnread(item: FeedItem): boolean {
+  return !item.read;
 }

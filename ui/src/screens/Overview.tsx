@@ -8,7 +8,7 @@ import { useApp } from '../context';
 import { formatNumber } from '../format';
 import type { MessageKey } from '../i18n';
 import { summarize } from '../summary';
-import { FEED_IDS } from '../state/store';
+import { FEED_IDS } from '../bindings/constants';
 import { ConnectionPill } from '../components/Chrome';
 
 const LATEST = 4;

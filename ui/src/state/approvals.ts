@@ -19,11 +19,7 @@ export type ApprovalEvent = Extract<
 >;
 
 export function isApproval(event: FeedItem['event']): event is ApprovalEvent {
-  return (
-    event.type === 'approval:request' ||
-    event.type === 'approval:approved' ||
-    event.type === 'approval:rejected'
-  );
+  return event.type === 'approval:request' || event.type === 'approval:approved' || event.type === 'approval:rejected';
 }
 
 /** The key that pairs a result with its request. */

@@ -6,6 +6,7 @@
 //! `FEED_CAP` / `DEBUG_CAP` entries and drop the oldest), so memory stays flat
 //! however fast events come; the full record lives in Rust's local history.
 
+import { FEED_IDS, WINDOW_FEED_CAP } from '../bindings/constants';
 import type { DebugCounters } from '../bindings/DebugCounters';
 import type { DebugEntry } from '../bindings/DebugEntry';
 import type { FeedId } from '../bindings/FeedId';
@@ -17,19 +18,8 @@ import type { Toast } from '../bindings/Toast';
 import type { UiBatch } from '../bindings/UiBatch';
 import { foldPending } from './approvals';
 
-export const FEED_IDS: readonly FeedId[] = [
-  'inventory',
-  'orders',
-  'approvals',
-  'finance',
-  'system',
-  'data',
-  'broadcast',
-  'mine',
-];
-
 /** Newest items kept per feed in memory; older ones are in Rust's history. */
-export const FEED_CAP = 2000;
+export const FEED_CAP = WINDOW_FEED_CAP;
 /** Older items loaded from history per feed ("load older"). */
 export const OLDER_CAP = 2000;
 export const DEBUG_CAP = 2000;
@@ -203,9 +193,9 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
   if (newItems.length) {
     const byFeed = new Map<FeedId, FeedItem[]>();
     for (const item of newItems) {
-      let list = byFeed.get(item.feed);
-      if (!list) byFeed.set(item.feed, (list = []));
-      list.push(item);
+      const list = byFeed.get(item.feed);
+      if (list) list.push(item);
+      else byFeed.set(item.feed, [item]);
     }
     feeds = { ...feeds };
     totals = { ...totals };

@@ -25,18 +25,40 @@ function floodEvent(templates: readonly Event[], n: number): Event {
     case 'inventory:change': {
       const oldQuantity = n % 300;
       const newQuantity = (n * 7) % 300;
-      return { ...base, productId: `P-${n % 5000}`, oldQuantity, newQuantity, changeAmount: newQuantity - oldQuantity, timestamp: ts };
+      return {
+        ...base,
+        productId: `P-${n % 5000}`,
+        oldQuantity,
+        newQuantity,
+        changeAmount: newQuantity - oldQuantity,
+        timestamp: ts,
+      };
     }
     case 'order:status':
-      return { ...base, orderId: `o-${n}`, orderNumber: `SO-2026-${String(n % 1_000_000).padStart(6, '0')}`, timestamp: ts };
+      return {
+        ...base,
+        orderId: `o-${n}`,
+        orderNumber: `SO-2026-${String(n % 1_000_000).padStart(6, '0')}`,
+        timestamp: ts,
+      };
     case 'approval:request':
     case 'approval:approved':
     case 'approval:rejected':
-      return { ...base, resourceId: `r-${n % 3000}`, resourceNumber: `SO-2026-${String(n % 3000).padStart(6, '0')}`, timestamp: ts };
+      return {
+        ...base,
+        resourceId: `r-${n % 3000}`,
+        resourceNumber: `SO-2026-${String(n % 3000).padStart(6, '0')}`,
+        timestamp: ts,
+      };
     case 'finance:payment':
     case 'finance:refund':
     case 'finance:overdue':
-      return { ...base, recordNumber: `PM-2026-${String(n % 1_000_000).padStart(6, '0')}`, amount: (n % 100_000) + 0.5, timestamp: ts };
+      return {
+        ...base,
+        recordNumber: `PM-2026-${String(n % 1_000_000).padStart(6, '0')}`,
+        amount: (n % 100_000) + 0.5,
+        timestamp: ts,
+      };
     default:
       return { ...base, timestamp: ts } as Event;
   }
@@ -61,7 +83,13 @@ self.onmessage = (ev: MessageEvent<Start>) => {
         const it = item(seq++, floodEvent(templates, sent + k));
         items.push(it);
         unread[it.feed] = (unread[it.feed] ?? 0) + 1;
-        debug.push({ seq: debugSeq++, channel: `ws:${it.channel}`, receivedAt: it.receivedAt, outcome: 'typed', raw: JSON.stringify(it.event) });
+        debug.push({
+          seq: debugSeq++,
+          channel: `ws:${it.channel}`,
+          receivedAt: it.receivedAt,
+          outcome: 'typed',
+          raw: JSON.stringify(it.event),
+        });
       }
       sent += n;
       const counters = { received: sent, typed: sent, legacy: 0, malformed: 0, duplicates: 0 };

@@ -58,7 +58,10 @@ export async function serveDist(extra = {}) {
     }
     try {
       const body = readFileSync(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'cache-control': 'no-store',
+      });
       res.end(body);
     } catch {
       res.writeHead(404).end();
@@ -136,11 +139,17 @@ function prioritise(profile) {
       .map((line) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line))
       .filter(Boolean)
       .map(([, pid, ppid, args]) => ({ pid, ppid, args }));
-    const roots = table.filter((p) => p.args.includes(`--user-data-dir=${profile}`) && !p.args.includes('--type=')).map((p) => p.pid);
+    const roots = table
+      .filter((p) => p.args.includes(`--user-data-dir=${profile}`) && !p.args.includes('--type='))
+      .map((p) => p.pid);
     const pids = new Set(roots);
     for (let grew = true; grew; ) {
       grew = false;
-      for (const p of table) if (pids.has(p.ppid) && !pids.has(p.pid)) pids.add(p.pid), (grew = true);
+      for (const p of table)
+        if (pids.has(p.ppid) && !pids.has(p.pid)) {
+          pids.add(p.pid);
+          grew = true;
+        }
     }
     if (pids.size === 0) return false;
     // Nice values are per thread on Linux: renice every thread of each process.
@@ -197,4 +206,16 @@ export async function openApp(context, baseUrl, script, { fixture = 'sample', la
   return { page, problems };
 }
 
-export const SCREENS = ['overview', 'inventory', 'orders', 'approvals', 'finance', 'system', 'data', 'broadcast', 'mine', 'debug', 'settings'];
+export const SCREENS = [
+  'overview',
+  'inventory',
+  'orders',
+  'approvals',
+  'finance',
+  'system',
+  'data',
+  'broadcast',
+  'mine',
+  'debug',
+  'settings',
+];

@@ -10,7 +10,6 @@
 import { mockIPC } from '@tauri-apps/api/mocks';
 import type { DebugEntry } from '../../src/bindings/DebugEntry';
 import type { Event } from '../../src/bindings/Event';
-import type { FeedId } from '../../src/bindings/FeedId';
 import type { FeedItem } from '../../src/bindings/FeedItem';
 import type { Language } from '../../src/bindings/Language';
 import type { Settings } from '../../src/bindings/Settings';
@@ -153,7 +152,9 @@ mockIPC((cmd, args) => {
 function emit(batch: Partial<UiBatch>): void {
   if (channelId === null) throw new Error('the app has not subscribed yet');
   const full: UiBatch = { items: [], debug: [], toasts: [], ...batch };
-  (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } }).__TAURI_INTERNALS__.runCallback(channelId, { index: index++, message: full });
+  (
+    window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } }
+  ).__TAURI_INTERNALS__.runCallback(channelId, { index: index++, message: full });
 }
 
 function items(events: Event[]): FeedItem[] {

@@ -27,7 +27,8 @@ after(async () => {
 
 const open = (options) => openApp(browser.context, server.url, script, options);
 const rows = (page, feed) => page.locator(`[data-testid="row"][data-feed="${feed}"]`);
-const calls = (page, cmd) => page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
+const calls = (page, cmd) =>
+  page.evaluate((c) => window.__mock.calls.filter((x) => x.cmd === c).map((x) => x.args), cmd);
 const tab = async (page, id) => {
   await page.click(`[role="tab"][data-tab="${id}"]`);
   await page.waitForSelector(`[role="tab"][data-tab="${id}"][aria-selected="true"]`);
@@ -73,7 +74,9 @@ describe('every screen in both languages', () => {
     const { page } = await open({ language: 'en' });
     assert.equal(await page.textContent('[data-testid="nav-orders"] .nav-label'), 'Orders');
     await page.selectOption('.topbar select', 'zh-CN');
-    await page.waitForFunction(() => document.querySelector('[data-testid="nav-orders"] .nav-label')?.textContent === '订单');
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="nav-orders"] .nav-label')?.textContent === '订单',
+    );
     const saved = await calls(page, 'set_settings');
     assert.equal(saved.at(-1).settings.language, 'zh-CN');
     await page.close();
@@ -108,9 +111,14 @@ describe('page errors', () => {
       });
     });
     await page.waitForFunction(() =>
-      window.__mock.calls.some((c) => c.cmd === 'report_ui_error' && String(c.args.message).includes('boom from the test')),
+      window.__mock.calls.some(
+        (c) => c.cmd === 'report_ui_error' && String(c.args.message).includes('boom from the test'),
+      ),
     );
-    assert.ok(problems.some((p) => p.includes('boom from the test')), 'the page error happened');
+    assert.ok(
+      problems.some((p) => p.includes('boom from the test')),
+      'the page error happened',
+    );
     await page.close();
   });
 });
@@ -120,7 +128,14 @@ describe('feeds render the events they are given', () => {
     const { page } = await open({ hash: 'inventory' });
     assert.equal(await rows(page, 'inventory').count(), await fixtureCount(page, 'inventory'));
     const text = await page.textContent('main');
-    for (const s of ['不锈钢保温杯 500ml', 'USB-C Charging Cable 1 m', 'Wireless Mouse M330', '+100', '采购入库 PO-2026-000812', '王伟']) {
+    for (const s of [
+      '不锈钢保温杯 500ml',
+      'USB-C Charging Cable 1 m',
+      'Wireless Mouse M330',
+      '+100',
+      '采购入库 PO-2026-000812',
+      '王伟',
+    ]) {
       assert.ok(text.includes(s), `inventory shows ${s}`);
     }
     // Threshold 10: 8 (cable) and 2 (mouse) are low; 14 (tea) is not.
@@ -170,14 +185,20 @@ describe('feeds render the events they are given', () => {
     const mine = await page.locator('[data-testid="row"]').allTextContents();
     // Mine (u-1001): asked for RF-31 and RT-9 (+ its rejection), decides ADJ-5, approved PAY-77.
     for (const n of ['RF-2026-000031', 'ADJ-2026-000005', 'RT-2026-000009', 'PAY-2026-000077']) {
-      assert.ok(mine.some((r) => r.includes(n)), `mine shows ${n}`);
+      assert.ok(
+        mine.some((r) => r.includes(n)),
+        `mine shows ${n}`,
+      );
     }
     assert.ok(!mine.some((r) => r.includes('SO-2026-000130')));
     await page.close();
   });
 
   it('finance shows amounts as yuan in the locale, overdue highlighted', async () => {
-    for (const [language, amount] of [['en', '¥128,450.50'], ['zh-CN', '¥128,450.50']]) {
+    for (const [language, amount] of [
+      ['en', '¥128,450.50'],
+      ['zh-CN', '¥128,450.50'],
+    ]) {
       const { page } = await open({ hash: 'finance', language });
       assert.equal(await rows(page, 'finance').count(), await fixtureCount(page, 'finance'));
       assert.ok((await page.textContent('main')).includes(amount), `${language} shows ${amount}`);
@@ -231,7 +252,9 @@ describe('feeds render the events they are given', () => {
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="row"] .dot.on').length === 0);
     assert.deepEqual(await calls(page, 'mark_all_read'), [{ feed: 'mine' }]);
     // The window title counts what is still unread elsewhere.
-    const unread = await page.evaluate(() => Object.entries(window.__mock.snapshot.unread).reduce((n, [f, c]) => n + (f === 'mine' ? 0 : c), 0));
+    const unread = await page.evaluate(() =>
+      Object.entries(window.__mock.snapshot.unread).reduce((n, [f, c]) => n + (f === 'mine' ? 0 : c), 0),
+    );
     assert.equal(await page.title(), `(${unread}) Tidings`);
     await page.close();
   });
@@ -278,11 +301,20 @@ describe('debug log', () => {
     const shown = async () => Number((await page.textContent('.screen-head .count')).replace(/\D/g, ''));
     const all = await shown();
     assert.equal(all, await page.evaluate(() => window.__mock.snapshot.debug.length));
-    for (const [kind, n] of [['malformed', 3], ['legacy', 2], ['all', all]]) {
+    for (const [kind, n] of [
+      ['malformed', 3],
+      ['legacy', 2],
+      ['all', all],
+    ]) {
       await page.selectOption('.screen-head select', kind);
-      await page.waitForFunction((want) => document.querySelector('.screen-head .count').textContent.replace(/\D/g, '') === String(want), n);
+      await page.waitForFunction(
+        (want) => document.querySelector('.screen-head .count').textContent.replace(/\D/g, '') === String(want),
+        n,
+      );
       if (kind !== 'all') {
-        const kinds = await page.locator('[data-testid="debug-row"]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
+        const kinds = await page
+          .locator('[data-testid="debug-row"]')
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-kind')));
         assert.deepEqual(kinds, Array(n).fill(kind));
       }
     }
@@ -296,12 +328,19 @@ describe('debug log', () => {
     await page.fill('input.mono', 'ws:*');
     await page.click('button[aria-pressed]'); // pause
     await page.evaluate(() =>
-      window.__mock.emit({ debug: [{ seq: 5_000_000, channel: 'ws:orders', receivedAt: Date.now(), outcome: 'legacy', raw: '{"type":"x"}' }] }),
+      window.__mock.emit({
+        debug: [
+          { seq: 5_000_000, channel: 'ws:orders', receivedAt: Date.now(), outcome: 'legacy', raw: '{"type":"x"}' },
+        ],
+      }),
     );
     await page.waitForSelector('text=1 new while paused');
     assert.equal(await shown(), all);
     await page.click('button[aria-pressed]'); // resume
-    await page.waitForFunction((n) => document.querySelector('.screen-head .count').textContent.includes(String(n + 1)), all);
+    await page.waitForFunction(
+      (n) => document.querySelector('.screen-head .count').textContent.includes(String(n + 1)),
+      all,
+    );
     assert.equal(await page.locator('[data-testid="debug-row"]').first().getAttribute('data-kind'), 'legacy');
 
     await page.click('button:has-text("Clear")');
@@ -316,7 +355,16 @@ describe('live updates', () => {
     const before = await rows(page, 'inventory').count();
     await page.evaluate(() => {
       const [it] = window.__mock.items([
-        { type: 'inventory:change', action: 'outbound', productId: 'P-777', productName: '蓝牙耳机 Pro', oldQuantity: 30, newQuantity: 5, changeAmount: -25, timestamp: Date.now() },
+        {
+          type: 'inventory:change',
+          action: 'outbound',
+          productId: 'P-777',
+          productName: '蓝牙耳机 Pro',
+          oldQuantity: 30,
+          newQuantity: 5,
+          changeAmount: -25,
+          timestamp: Date.now(),
+        },
       ]);
       window.__mock.emit({ items: [it] });
     });
@@ -333,16 +381,28 @@ describe('live updates', () => {
     assert.equal(await status.getAttribute('data-state'), 'live');
     await page.evaluate(() =>
       window.__mock.emit({
-        status: { kind: 'gateway', url: 'wss://erp.example.com/ws', connection: { state: 'reconnecting', attempt: 3, retry_at: Date.now() + 5000, reason: 'connection refused' }, missedSince: null },
+        status: {
+          kind: 'gateway',
+          url: 'wss://erp.example.com/ws',
+          connection: { state: 'reconnecting', attempt: 3, retry_at: Date.now() + 5000, reason: 'connection refused' },
+          missedSince: null,
+        },
       }),
     );
     await page.waitForSelector('[data-testid="status"][data-state="reconnecting"]');
     assert.match(await status.textContent(), /Reconnecting in [3-5] s.*attempt 3.*connection refused/);
-    await page.waitForFunction(() => /Reconnecting in [23] s/.test(document.querySelector('[data-testid="status"]').textContent));
+    await page.waitForFunction(() =>
+      /Reconnecting in [23] s/.test(document.querySelector('[data-testid="status"]').textContent),
+    );
 
     await page.evaluate(() =>
       window.__mock.emit({
-        status: { kind: 'gateway', url: 'wss://erp.example.com/ws', connection: { state: 'offline', reason: 'token expired' }, missedSince: Date.UTC(2026, 0, 5, 1, 30) },
+        status: {
+          kind: 'gateway',
+          url: 'wss://erp.example.com/ws',
+          connection: { state: 'offline', reason: 'token expired' },
+          missedSince: Date.UTC(2026, 0, 5, 1, 30),
+        },
       }),
     );
     await page.waitForSelector('[data-testid="status"][data-state="offline"]');
@@ -360,11 +420,14 @@ describe('live updates', () => {
     await page.close();
   });
 
-  it("an in-app toast (no notification daemon) shows its item with Show, and stays until dismissed when critical", async () => {
+  it('an in-app toast (no notification daemon) shows its item with Show, and stays until dismissed when critical', async () => {
     const { page } = await open({ hash: 'overview' });
     const target = await page.evaluate(() => window.__mock.snapshot.feeds.approvals[0].id);
     await page.evaluate(
-      (itemId) => window.__mock.emit({ toasts: [{ title: '审批请求 SO-2026-000130', body: '陈静 申请大客户折扣 15%', urgency: 'critical', itemId }] }),
+      (itemId) =>
+        window.__mock.emit({
+          toasts: [{ title: '审批请求 SO-2026-000130', body: '陈静 申请大客户折扣 15%', urgency: 'critical', itemId }],
+        }),
       target,
     );
     const toast = page.locator('.toast', { hasText: '审批请求 SO-2026-000130' });
@@ -388,7 +451,9 @@ describe('live updates', () => {
   it('relative times tick without new events', async () => {
     const { page } = await open({ hash: 'inventory' });
     await page.evaluate(() => {
-      const [it] = window.__mock.items([{ type: 'broadcast', level: 'info', message: 'tick', timestamp: Date.now() - 7000 }]);
+      const [it] = window.__mock.items([
+        { type: 'broadcast', level: 'info', message: 'tick', timestamp: Date.now() - 7000 },
+      ]);
       window.__mock.emit({ items: [it] });
     });
     await go(page, 'broadcast');
@@ -426,15 +491,28 @@ describe('hostile strings', () => {
       if (screen === 'approvals') {
         for (const id of ['results', 'mine']) await tab(page, id);
       }
-      const injected = await page.evaluate(() => document.querySelectorAll('[data-xss], img, iframe, svg, object, embed, a[href]').length);
+      const injected = await page.evaluate(
+        () => document.querySelectorAll('[data-xss], img, iframe, svg, object, embed, a[href]').length,
+      );
       assert.equal(injected, 0, `no injected element on ${screen}`);
     }
     await page.evaluate(() => {
-      window.__mock.emit({ toasts: [{ title: '<img src=x onerror="window.__pwned=1" data-xss>', body: '<script data-xss>window.__pwned=1</script>', urgency: 'critical' }] });
+      window.__mock.emit({
+        toasts: [
+          {
+            title: '<img src=x onerror="window.__pwned=1" data-xss>',
+            body: '<script data-xss>window.__pwned=1</script>',
+            urgency: 'critical',
+          },
+        ],
+      });
     });
     await page.waitForSelector('.toast');
     assert.ok((await page.textContent('.toast')).includes('<img src=x'));
-    assert.ok((await page.textContent('main')).includes('<script data-xss>') || (await page.textContent('body')).includes('<script data-xss>'));
+    assert.ok(
+      (await page.textContent('main')).includes('<script data-xss>') ||
+        (await page.textContent('body')).includes('<script data-xss>'),
+    );
     // The action button asks Rust; a javascript: actionUrl never runs here.
     await go(page, 'mine');
     const actions = page.locator('[data-testid="row"] button.primary');
@@ -455,11 +533,27 @@ describe('action links', () => {
     assert.match(await button.textContent(), /↗ erp\.example\.com/);
     await page.evaluate(() =>
       window.__mock.emit({
-        items: [{
-          id: 'mine#trick', seq: 9_000_000, feed: 'mine', channel: 'user:u-1001:notifications', receivedAt: Date.now(), read: false, extra: {},
-          event: { type: 'notification', notificationType: 'warning', title: '账户安全提醒', message: '请重新登录', actionUrl: '//evil.example/login', actionLabel: '立即登录', timestamp: Date.now() },
-          link: { state: 'refused', reason: 'the link starts with // and would leave the ERP for another host' },
-        }],
+        items: [
+          {
+            id: 'mine#trick',
+            seq: 9_000_000,
+            feed: 'mine',
+            channel: 'user:u-1001:notifications',
+            receivedAt: Date.now(),
+            read: false,
+            extra: {},
+            event: {
+              type: 'notification',
+              notificationType: 'warning',
+              title: '账户安全提醒',
+              message: '请重新登录',
+              actionUrl: '//evil.example/login',
+              actionLabel: '立即登录',
+              timestamp: Date.now(),
+            },
+            link: { state: 'refused', reason: 'the link starts with // and would leave the ERP for another host' },
+          },
+        ],
       }),
     );
     const refused = page.locator('[data-testid="row"] [data-testid="link-refused"]');
@@ -512,11 +606,18 @@ describe('under load', () => {
     await page.evaluate(() => window.__mock.flood({ rate: 20_000, seconds: 2, batchMax: 500 }));
     const heapAgain = await heap();
 
-    const threads = new Map(trace.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
-    const tasks = trace.filter(
-      (e) => e.ph === 'X' && e.name === 'ThreadControllerImpl::RunTask' && threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain',
+    const threads = new Map(
+      trace.filter((e) => e.name === 'thread_name').map((e) => [`${e.pid}:${e.tid}`, e.args.name]),
     );
-    const slow = tasks.filter((e) => e.dur > 50_000).map((e) => ({ wallMs: Math.round(e.dur / 1000), cpuMs: Math.round((e.tdur ?? e.dur) / 1000) }));
+    const tasks = trace.filter(
+      (e) =>
+        e.ph === 'X' &&
+        e.name === 'ThreadControllerImpl::RunTask' &&
+        threads.get(`${e.pid}:${e.tid}`) === 'CrRendererMain',
+    );
+    const slow = tasks
+      .filter((e) => e.dur > 50_000)
+      .map((e) => ({ wallMs: Math.round(e.dur / 1000), cpuMs: Math.round((e.tdur ?? e.dur) / 1000) }));
     const busyMachine = Math.max(loadBefore, loadAfter) / cpus().length > 1;
     const figures = {
       chromiumReniced: reniced,
@@ -548,10 +649,16 @@ describe('under load', () => {
     // used little CPU can still be stretched past 50 ms; the figures above
     // show each such task's CPU time.
     if (!busyMachine) assert.deepEqual(longTasks, [], 'no long task over 50 ms while 20k events/s arrive');
-    else if (longTasks.length) console.log(`flood: machine load ${figures.loadPerCore}/core; ${longTasks.length} wall-clock long tasks, CPU time of each under 50 ms`);
+    else if (longTasks.length)
+      console.log(
+        `flood: machine load ${figures.loadPerCore}/core; ${longTasks.length} wall-clock long tasks, CPU time of each under 50 ms`,
+      );
     // Feeds and the debug log are capped: after 100k events the heap is a few MB over the start.
     assert.ok(heapAfter - heapBefore < 30 * 2 ** 20, `heap grew by ${figures.heapAfterMB - figures.heapBeforeMB} MB`);
-    assert.ok(heapAgain - heapAfter < 6 * 2 ** 20, `heap kept growing: ${figures.heapAfterMB} → ${figures.heapAfter140kEventsMB} MB`);
+    assert.ok(
+      heapAgain - heapAfter < 6 * 2 ** 20,
+      `heap kept growing: ${figures.heapAfterMB} → ${figures.heapAfter140kEventsMB} MB`,
+    );
     assert.ok(result.frames / (result.ms / 1000) > 20, `the page kept painting (${figures.fps} frames/s)`);
     assert.ok(clickMs < 1500, `a click during the flood is answered (${clickMs} ms)`);
     // The newest events are on screen.

@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 const css = readFileSync(new URL('../../src/styles/theme.css', import.meta.url), 'utf8');
 
 function palette(block: string): Map<string, string> {
-  return new Map([...block.matchAll(/--([\w-]+):\s*(#[0-9a-fA-F]{6})\s*;/g)].map((m) => [m[1] as string, m[2] as string]));
+  return new Map(
+    [...block.matchAll(/--([\w-]+):\s*(#[0-9a-fA-F]{6})\s*;/g)].map((m) => [m[1] as string, m[2] as string]),
+  );
 }
 
 const light = palette(css.slice(0, css.indexOf('@media')));
@@ -20,7 +22,7 @@ function luminance(hex: string): number {
   return 0.2126 * r + 0.7152 * g + 0.0722 * b;
 }
 
-export function contrast(a: string, b: string): number {
+function contrast(a: string, b: string): number {
   const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x) as [number, number];
   return (hi + 0.05) / (lo + 0.05);
 }
@@ -58,7 +60,10 @@ const PAIRS: [string, string][] = [
 ];
 
 describe('theme contrast (WCAG AA, 4.5:1)', () => {
-  for (const [name, colours] of [['light', light], ['dark', dark]] as const) {
+  for (const [name, colours] of [
+    ['light', light],
+    ['dark', dark],
+  ] as const) {
     it(`${name}: every text colour on its backgrounds`, () => {
       const failing = PAIRS.map(([fg, bg]) => {
         const a = colours.get(fg);

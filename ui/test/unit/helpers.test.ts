@@ -46,12 +46,23 @@ describe('validateSettings', () => {
 
   it('Redis needs a user id', () => {
     const s = settings('en');
-    expect(validateSettings({ ...s, source: { kind: 'redis', url: 'redis://127.0.0.1:6379' } }).userId).toBe('set.err.userRequired');
+    expect(validateSettings({ ...s, source: { kind: 'redis', url: 'redis://127.0.0.1:6379' } }).userId).toBe(
+      'set.err.userRequired',
+    );
   });
 });
 
 describe('matchesProduct', () => {
-  const e: InventoryChange = { action: 'adjust', productId: 'P-10023', productName: '不锈钢保温杯 500ml', variantId: 'BLK', oldQuantity: 1, newQuantity: 2, changeAmount: 1, timestamp: NOW };
+  const e: InventoryChange = {
+    action: 'adjust',
+    productId: 'P-10023',
+    productName: '不锈钢保温杯 500ml',
+    variantId: 'BLK',
+    oldQuantity: 1,
+    newQuantity: 2,
+    changeAmount: 1,
+    timestamp: NOW,
+  };
 
   it('matches name, id or variant, ignoring case', () => {
     expect(matchesProduct(e, '保温杯')).toBe(true);
@@ -64,7 +75,9 @@ describe('matchesProduct', () => {
 describe('isOverdue', () => {
   it('is true for finance:overdue and for an overdue action', () => {
     const items = sampleItems(NOW).filter((i) => i.feed === 'finance');
-    expect(items.filter(isOverdue).map((i) => (i.event as { recordNumber: string }).recordNumber)).toEqual(['PM-2026-000390']);
+    expect(items.filter(isOverdue).map((i) => (i.event as { recordNumber: string }).recordNumber)).toEqual([
+      'PM-2026-000390',
+    ]);
   });
 });
 
@@ -89,10 +102,27 @@ describe('filterDebug', () => {
 
 describe('summarize', () => {
   it('says what an event is about, in each language', () => {
-    const order = item(1, { type: 'order:status', orderType: 'sales', orderId: 'o', orderNumber: 'SO-2026-000123', oldStatus: 'pending', newStatus: 'shipped', customerName: '上海星辰贸易有限公司', timestamp: NOW });
+    const order = item(1, {
+      type: 'order:status',
+      orderType: 'sales',
+      orderId: 'o',
+      orderNumber: 'SO-2026-000123',
+      oldStatus: 'pending',
+      newStatus: 'shipped',
+      customerName: '上海星辰贸易有限公司',
+      timestamp: NOW,
+    });
     expect(summarize(order, translator('en'))).toBe('SO-2026-000123 Pending → Shipped · 上海星辰贸易有限公司');
     expect(summarize(order, translator('zh-CN'))).toMatch(/^SO-2026-000123 .+ → .+ · 上海星辰贸易有限公司$/);
-    const pay = item(2, { type: 'finance:payment', action: 'confirmed', recordType: 'payment', recordId: 'r', recordNumber: 'PM-1', amount: 1234.5, timestamp: NOW });
+    const pay = item(2, {
+      type: 'finance:payment',
+      action: 'confirmed',
+      recordType: 'payment',
+      recordId: 'r',
+      recordNumber: 'PM-1',
+      amount: 1234.5,
+      timestamp: NOW,
+    });
     expect(summarize(pay, translator('en'))).toContain('¥1,234.50');
   });
 });

@@ -18,7 +18,15 @@ function sources(dir: string): string[] {
 const files = [...sources(join(ui, 'src')), join(ui, 'index.html')];
 
 describe('no HTML from strings', () => {
-  for (const api of ['innerHTML', 'outerHTML', 'dangerouslySetInnerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function']) {
+  for (const api of [
+    'innerHTML',
+    'outerHTML',
+    'dangerouslySetInnerHTML',
+    'insertAdjacentHTML',
+    'document.write',
+    'eval(',
+    'new Function',
+  ]) {
     it(`no source file uses ${api}`, () => {
       const offenders = files.filter((f) => readFileSync(f, 'utf8').includes(api));
       expect(offenders).toEqual([]);
@@ -31,9 +39,7 @@ describe('no HTML from strings', () => {
   });
 
   it('only ipc.ts talks to Tauri', () => {
-    const offenders = files.filter(
-      (f) => !f.endsWith('ipc.ts') && readFileSync(f, 'utf8').includes('@tauri-apps/api'),
-    );
+    const offenders = files.filter((f) => !f.endsWith('ipc.ts') && readFileSync(f, 'utf8').includes('@tauri-apps/api'));
     expect(offenders).toEqual([]);
   });
 });
@@ -65,10 +71,13 @@ describe('content security policy', () => {
 
   const tauriConf = join(ui, '..', 'src-tauri', 'tauri.conf.json');
   // Skipped (and reported as skipped) in a checkout without the Tauri shell.
-  it.runIf(existsSync(tauriConf))("matches the CSP in Tauri's config (frame-ancestors aside: a meta tag cannot set it)", () => {
-    const conf = JSON.parse(readFileSync(tauriConf, 'utf8')) as { app: { security: { csp: string } } };
-    const tauri = parse(conf.app.security.csp);
-    tauri.delete('frame-ancestors');
-    expect(parse(meta)).toEqual(tauri);
-  });
+  it.runIf(existsSync(tauriConf))(
+    "matches the CSP in Tauri's config (frame-ancestors aside: a meta tag cannot set it)",
+    () => {
+      const conf = JSON.parse(readFileSync(tauriConf, 'utf8')) as { app: { security: { csp: string } } };
+      const tauri = parse(conf.app.security.csp);
+      tauri.delete('frame-ancestors');
+      expect(parse(meta)).toEqual(tauri);
+    },
+  );
 });

@@ -63,7 +63,11 @@ describe('applyBatches', () => {
   });
 
   it('drops items the snapshot already had (seq not above the last one)', () => {
-    const state = applyBatches(empty(), [batch({ items: [item(5, inv(5))] }), batch({ items: [item(5, inv(5)), item(4, inv(4)), item(6, inv(6))] })], NOW);
+    const state = applyBatches(
+      empty(),
+      [batch({ items: [item(5, inv(5))] }), batch({ items: [item(5, inv(5)), item(4, inv(4)), item(6, inv(6))] })],
+      NOW,
+    );
     expect(state.feeds.inventory.map((i) => i.seq)).toEqual([5, 6]);
   });
 
@@ -91,10 +95,22 @@ describe('applyBatches', () => {
   });
 
   it('takes the latest status, counters and unread counts', () => {
-    const status = { kind: 'redis' as const, url: 'redis://x', connection: { state: 'offline' as const, reason: 'refused' }, missedSince: NOW };
+    const status = {
+      kind: 'redis' as const,
+      url: 'redis://x',
+      connection: { state: 'offline' as const, reason: 'refused' },
+      missedSince: NOW,
+    };
     const state = applyBatches(
       empty(),
-      [batch({ unread: { orders: 3 } }), batch({ status, unread: { mine: 1 }, counters: { received: 9, typed: 8, legacy: 1, malformed: 0, duplicates: 0 } })],
+      [
+        batch({ unread: { orders: 3 } }),
+        batch({
+          status,
+          unread: { mine: 1 },
+          counters: { received: 9, typed: 8, legacy: 1, malformed: 0, duplicates: 0 },
+        }),
+      ],
       NOW,
     );
     expect(state.status).toEqual(status);
@@ -111,7 +127,11 @@ describe('applyBatches', () => {
   });
 
   it('keeps the newest TOAST_CAP toasts', () => {
-    const toasts = Array.from({ length: TOAST_CAP + 2 }, (_, k) => ({ title: `t${k}`, body: '', urgency: 'normal' as const }));
+    const toasts = Array.from({ length: TOAST_CAP + 2 }, (_, k) => ({
+      title: `t${k}`,
+      body: '',
+      urgency: 'normal' as const,
+    }));
     const state = applyBatches(empty(), [batch({ toasts })], NOW);
     expect(state.toasts.map((t) => t.toast.title)).toEqual(toasts.slice(2).map((t) => t.title));
   });
@@ -156,9 +176,26 @@ describe('read state and acknowledgements', () => {
 
 describe('approvals', () => {
   const request = (id: string, seq: number) =>
-    item(seq, { type: 'approval:request', resourceType: 'order', resourceId: id, resourceNumber: `SO-${id}`, requesterId: 'u2', requesterName: '陈静', timestamp: NOW });
+    item(seq, {
+      type: 'approval:request',
+      resourceType: 'order',
+      resourceId: id,
+      resourceNumber: `SO-${id}`,
+      requesterId: 'u2',
+      requesterName: '陈静',
+      timestamp: NOW,
+    });
   const decided = (id: string, seq: number) =>
-    item(seq, { type: 'approval:approved', resourceType: 'order', resourceId: id, resourceNumber: `SO-${id}`, requesterId: 'u2', requesterName: '陈静', approverId: USER, timestamp: NOW });
+    item(seq, {
+      type: 'approval:approved',
+      resourceType: 'order',
+      resourceId: id,
+      resourceNumber: `SO-${id}`,
+      requesterId: 'u2',
+      requesterName: '陈静',
+      approverId: USER,
+      timestamp: NOW,
+    });
 
   it('a decision removes its request from pending; a resubmission makes it pending again', () => {
     let state = applyBatches(empty(), [batch({ items: [request('1', 1), request('2', 2)] })], NOW);
@@ -198,4 +235,3 @@ describe('notices from the core', () => {
     expect(applyBatches(told, [batch({})], NOW).notice).toBe('The history database was damaged');
   });
 });
-
