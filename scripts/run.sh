@@ -211,6 +211,9 @@ echo "run: demo publishing in the background (pid $demo_pid)"
 
 TIDINGS_TOKEN="$("$tidings" token --user u1)"
 export TIDINGS_TOKEN
+# The web example (examples/web, docs/web.md) signs in as u1 with the same token.
+(umask 077 && printf '%s\n' "$TIDINGS_TOKEN" >"$workdir/web-token")
+echo "run: web example: cd examples/web && npm install && VITE_TIDINGS_URL=ws://$listen/ws VITE_TIDINGS_TOKEN=\$(cat $workdir/web-token) npm run dev"
 unset TIDINGS_JWT_SECRET
 echo "run: opening the desktop app as u1 with the $profile profile; Ctrl-C here stops everything"
 set +e

@@ -33,6 +33,19 @@ step "UI: browser tests (Chromium, IPC mocked)"
 (cd ui && npm run test:browser)
 # ---- end UI ----
 
+# ---- Web client and publisher (clients/js; docs/web.md) ----
+# The locked npm packages only; builds copy the event types from
+# ui/src/bindings and the append script from crates/tidings.
+step "clients/js: npm ci"
+(cd clients/js && npm ci --no-audit --no-fund)
+step "clients/js: build, typecheck (tsc, strict)"
+(cd clients/js && npm run build && npm run typecheck)
+step "clients/js: bundle size (@tidings/client fails over 6 KB gzipped)"
+(cd clients/js && npm run size)
+step "examples/web: npm ci, typecheck and build (the browser tests run it)"
+(cd examples/web && npm ci --no-audit --no-fund && npm run build)
+# ---- end clients/js (its tests run after the Rust tests, on their binaries) ----
+
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -44,6 +57,14 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast --features tidings-desk-app/custom-protocol
 fi
+
+# Against the binaries the Rust tests just built: a real redis-server, the
+# gateway, `tidings record`/`tail`/`publish`, and Chromium for the hooks.
+step "clients/js: tests (publisher, Rust<->TypeScript contract, client against the gateway)"
+cargo build -p tidings-gateway -p tidings-cli --bins --locked
+(cd clients/js && npm test)
+step "clients/js: browser tests (hooks in Chromium, real gateway and Redis)"
+(cd clients/js && npm run test:browser)
 
 # A few seconds of fuzzing per parser that reads what the network sent: the
 # Redis source's RESP reader, the event decoder, the gateway's client-frame
