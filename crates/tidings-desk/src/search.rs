@@ -7,13 +7,11 @@
 //! `P-30001`). It holds the text values of each stored event (the JSON's
 //! strings, `type` included, not its keys) and is kept by triggers on the
 //! `items` table, so whoever writes or prunes items keeps it without knowing
-//! of it. It is contentless (the text is in `items` already) with
-//! `contentless_delete`, so pruning deletes from it as usual.
-//!
-//! A search term shorter than three characters cannot use a trigram index;
-//! such terms are matched by scanning the events' text values, newest
-//! first, and stop at the page's limit — quick when the term is common,
-//! a full scan when it is rare (figures in docs/desktop.md, "Search").
+//! of it. It keeps its text (about a third of the database): a term shorter
+//! than three characters cannot use a trigram index, and is matched with
+//! `LIKE` over that text, newest first, stopping at the page's limit —
+//! quick when the term is common, a scan of the text when it is rare
+//! (figures in docs/desktop.md, "Measured").
 //!
 //! A [`Searcher`] opens its own read-only connection, so a search runs on a
 //! blocking thread of its own and never waits for, or holds up, the
@@ -35,7 +33,7 @@ pub const MAX_RESULTS: u32 = 500;
 pub const MAX_EXPORT: u32 = 100_000;
 
 /// The index's schema version, kept in SQLite's `user_version`.
-const INDEX_VERSION: i64 = 1;
+const INDEX_VERSION: i64 = 2;
 
 /// The text values of an event's JSON, space-separated: what is indexed.
 const TEXT_OF_PAYLOAD: &str =
@@ -52,16 +50,14 @@ pub(crate) fn install(connection: &Connection) -> rusqlite::Result<()> {
     let text_of_new = TEXT_OF_PAYLOAD.replace("payload", "new.payload");
     connection.execute_batch(&format!(
         "BEGIN;
-         CREATE VIRTUAL TABLE IF NOT EXISTS items_text USING fts5(
-             body, content = '', contentless_delete = 1, tokenize = 'trigram'
-         );
+         DROP TABLE IF EXISTS items_text;
+         CREATE VIRTUAL TABLE items_text USING fts5(body, tokenize = 'trigram');
          CREATE TRIGGER IF NOT EXISTS items_text_insert AFTER INSERT ON items BEGIN
              INSERT INTO items_text (rowid, body) VALUES (new.rowid, {text_of_new});
          END;
          CREATE TRIGGER IF NOT EXISTS items_text_delete AFTER DELETE ON items BEGIN
              DELETE FROM items_text WHERE rowid = old.rowid;
          END;
-         DELETE FROM items_text;
          INSERT INTO items_text (rowid, body) SELECT rowid, {TEXT_OF_PAYLOAD} FROM items;
          PRAGMA user_version = {INDEX_VERSION};
          COMMIT;"
@@ -158,20 +154,28 @@ struct Plan {
 impl Plan {
     fn of(query: &SearchQuery, limit: u32) -> Plan {
         let (indexed, short) = split_terms(&query.text);
-        let mut sql = String::from(
-            "SELECT i.id, i.seq, i.channel, i.received_at, i.read, i.payload FROM items i",
-        );
+        let columns = "SELECT i.id, i.seq, i.channel, i.received_at, i.read, i.payload";
         let mut args: Vec<Box<dyn rusqlite::ToSql>> = Vec::new();
-        if !indexed.is_empty() {
-            sql.push_str(" JOIN items_text t ON t.rowid = i.rowid WHERE items_text MATCH ?");
-            args.push(Box::new(fts_query(&indexed)));
+        // With words to find, the index drives, newest match first (its
+        // rowid order is arrival order: items are only ever appended, and
+        // pruning takes the oldest), and the scan stops at the limit however
+        // common the words are.
+        let (mut sql, order) = if indexed.is_empty() && short.is_empty() {
+            (format!("{columns} FROM items i WHERE 1 = 1"), " ORDER BY i.seq DESC")
         } else {
-            sql.push_str(" WHERE 1 = 1");
+            (
+                format!(
+                    "{columns} FROM items_text t JOIN items i ON i.rowid = t.rowid WHERE 1 = 1"
+                ),
+                " ORDER BY t.rowid DESC",
+            )
+        };
+        if !indexed.is_empty() {
+            sql.push_str(" AND items_text MATCH ?");
+            args.push(Box::new(fts_query(&indexed)));
         }
         for term in short {
-            sql.push_str(
-                " AND EXISTS (SELECT 1 FROM json_tree(i.payload) WHERE type = 'text' AND value LIKE ? ESCAPE '\\')",
-            );
+            sql.push_str(" AND t.body LIKE ? ESCAPE '\\'");
             args.push(Box::new(format!("%{}%", escape_like(&term))));
         }
         if !query.feeds.is_empty() {
@@ -197,7 +201,8 @@ impl Plan {
             sql.push_str(" AND i.seq < ?");
             args.push(Box::new(before as i64));
         }
-        sql.push_str(" ORDER BY i.seq DESC LIMIT ?");
+        sql.push_str(order);
+        sql.push_str(" LIMIT ?");
         args.push(Box::new(i64::from(limit)));
         Plan { sql, args }
     }
