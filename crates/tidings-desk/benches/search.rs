@@ -90,7 +90,7 @@ fn stored(n: u64) -> StoredItem {
             feed: feed_of(&event),
             channel: "bench".into(),
             received_at: T0 + n as i64,
-            read: n % 3 == 0,
+            read: n.is_multiple_of(3),
             extra: extra_fields(&event, raw),
             link: None,
             event,
