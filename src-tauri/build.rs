@@ -36,6 +36,8 @@ fn main() {
         "acknowledge",
         "pause_notifications",
         "report_ui_error",
+        "search",
+        "export_search",
     ]);
     tauri_build::try_build(tauri_build::Attributes::new().app_manifest(manifest))
         .expect("tauri-build failed: check tauri.conf.json and capabilities/");

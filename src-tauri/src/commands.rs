@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
-use tidings_desk::ipc::{FeedId, FeedItem, HistoryQuery, Settings, Snapshot, UiBatch};
+use tidings_desk::ipc::{
+    FeedId, FeedItem, HistoryQuery, SearchQuery, SearchResults, Settings, Snapshot, UiBatch,
+};
 use tidings_desk::{Desk, DeskError};
 use tokio::sync::{RwLock, mpsc};
 
@@ -122,6 +124,34 @@ pub async fn history(
     core: State<'_, Arc<Core>>,
 ) -> Result<Vec<FeedItem>, String> {
     core.with(async |desk| desk.history(query).await).await
+}
+
+/// Searches the whole local history (the Search screen).
+#[tauri::command]
+pub async fn search(
+    query: SearchQuery,
+    core: State<'_, Arc<Core>>,
+) -> Result<SearchResults, String> {
+    core.with(async |desk| desk.search(query).await).await
+}
+
+/// Writes every match of `query` as CSV into the user's Downloads folder
+/// (the home folder when there is none) and answers with the file's path.
+#[tauri::command]
+pub async fn export_search(
+    query: SearchQuery,
+    app: AppHandle,
+    core: State<'_, Arc<Core>>,
+) -> Result<String, String> {
+    use tauri::Manager;
+    let folder = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|error| format!("no Downloads or home folder to export into: {error}"))?;
+    core.with(async |desk| desk.export_search(query, &folder).await)
+        .await
+        .map(|path| path.display().to_string())
 }
 
 #[tauri::command]

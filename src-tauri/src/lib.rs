@@ -146,6 +146,8 @@ pub fn run() {
             commands::acknowledge,
             commands::pause_notifications,
             commands::report_ui_error,
+            commands::search,
+            commands::export_search,
         ])
         .setup({
             let tasks = Arc::clone(&tasks);

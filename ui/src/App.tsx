@@ -18,6 +18,7 @@ import { Broadcasts, DataChanges, Finance, Orders, System } from './screens/Feed
 import { Inventory } from './screens/Inventory';
 import { Mine } from './screens/Mine';
 import { Overview } from './screens/Overview';
+import { Search } from './screens/Search';
 import { SettingsScreen } from './screens/SettingsScreen';
 import type { Store } from './state/observable';
 import type { AppState } from './state/store';
@@ -94,6 +95,7 @@ export function App({ store, actions }: { store: Store<AppState>; actions: Actio
     { id: 'data', label: 'nav.data', badge: badge('data') },
     { id: 'broadcast', label: 'nav.broadcast', badge: badge('broadcast') },
     { id: 'mine', label: 'nav.mine', badge: badge('mine') },
+    { id: 'search', label: 'nav.search' },
     { id: 'debug', label: 'nav.debug' },
     { id: 'settings', label: 'nav.settings' },
   ];
@@ -135,6 +137,8 @@ function renderScreen(screen: Screen, go: (id: string) => void): VNode {
       return <Broadcasts />;
     case 'mine':
       return <Mine />;
+    case 'search':
+      return <Search />;
     case 'debug':
       return <Debug />;
     case 'settings':

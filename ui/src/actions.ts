@@ -3,6 +3,9 @@
 //! immediately. A command that fails shows as a toast with the reason.
 
 import type { FeedId } from './bindings/FeedId';
+import type { FeedItem } from './bindings/FeedItem';
+import type { SearchQuery } from './bindings/SearchQuery';
+import type { SearchResults } from './bindings/SearchResults';
 import type { Language } from './bindings/Language';
 import type { Settings } from './bindings/Settings';
 import { errorText, type Ipc } from './ipc';
@@ -17,6 +20,7 @@ import {
   focusOn,
   markAllRead,
   markRead,
+  OLDER_CAP,
   oldestSeq,
   setSettings,
   TOAST_CAP,
@@ -79,6 +83,40 @@ export function createActions(store: Store<AppState>, ipc: Ipc, t: () => Transla
         const feed = feedOfItem(s, itemId);
         return feed ? focusOn(s, feed, itemId) : s;
       });
+    },
+    /**
+     * Shows a search result in its feed: pages older items in from history
+     * until it is there (at most the feed's older cap). Resolves false when
+     * it is further back than that, and the screen says so.
+     */
+    async showInFeed(item: FeedItem): Promise<boolean> {
+      const present = (s: AppState): boolean =>
+        s.feeds[item.feed].some((i) => i.id === item.id) || s.older[item.feed].some((i) => i.id === item.id);
+      try {
+        for (let page = 0; !present(store.get()); page++) {
+          const s = store.get();
+          const before = oldestSeq(s, item.feed);
+          if (s.olderDone[item.feed] || page * HISTORY_PAGE >= OLDER_CAP || (before !== null && before < item.seq))
+            return false;
+          const items = await ipc.history({
+            feed: item.feed,
+            beforeSeq: before ?? Number.MAX_SAFE_INTEGER,
+            limit: HISTORY_PAGE,
+          });
+          store.update((st) => addOlder(st, item.feed, items, HISTORY_PAGE));
+        }
+        store.update((s) => focusOn(s, item.feed, item.id));
+        return true;
+      } catch (error) {
+        fail(error);
+        return false;
+      }
+    },
+    search(query: SearchQuery): Promise<SearchResults> {
+      return ipc.search(query);
+    },
+    exportSearch(query: SearchQuery): Promise<string> {
+      return ipc.exportSearch(query);
     },
     clearDebug(): void {
       store.update(clearDebug);

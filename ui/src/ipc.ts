@@ -10,6 +10,8 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import type { FeedId } from './bindings/FeedId';
 import type { FeedItem } from './bindings/FeedItem';
 import type { HistoryQuery } from './bindings/HistoryQuery';
+import type { SearchQuery } from './bindings/SearchQuery';
+import type { SearchResults } from './bindings/SearchResults';
 import type { Settings } from './bindings/Settings';
 import type { Snapshot } from './bindings/Snapshot';
 import type { UiBatch } from './bindings/UiBatch';
@@ -32,6 +34,12 @@ export const ipc = {
   snapshot: (): Promise<Snapshot> => invoke<Snapshot>('snapshot'),
 
   history: (query: HistoryQuery): Promise<FeedItem[]> => invoke<FeedItem[]>('history', { query }),
+
+  /** Full text over the whole local history, newest first. */
+  search: (query: SearchQuery): Promise<SearchResults> => invoke<SearchResults>('search', { query }),
+
+  /** Writes every match as CSV into Downloads; resolves with the file's path. */
+  exportSearch: (query: SearchQuery): Promise<string> => invoke<string>('export_search', { query }),
 
   markRead: (ids: string[]): Promise<void> => invoke<void>('mark_read', { ids }),
 

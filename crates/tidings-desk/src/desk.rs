@@ -2,6 +2,7 @@
 //! and talks to it through a bounded command queue; every method is a short
 //! request and answer, so commands from the UI never block on the network.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DeskConfig;
-use crate::ipc::{FeedId, FeedItem, FocusRequest, HistoryQuery, Settings, Snapshot, UiBatch};
+use crate::ipc::{
+    FeedId, FeedItem, FocusRequest, HistoryQuery, SearchQuery, SearchResults, Settings, Snapshot,
+    UiBatch,
+};
 use crate::notify::{NotificationResponse, Notifier};
 use crate::pipeline::{self, Command, PipelineParts, UI_QUEUE};
+use crate::search::Searcher;
 use crate::store::Store;
 
 /// Events are kept this long, and at most this many, in local history.
@@ -37,6 +42,8 @@ pub enum DeskError {
 #[derive(Debug)]
 pub struct Desk {
     commands: mpsc::Sender<Command>,
+    /// Where the history database is, for searches on their own connection.
+    data_dir: PathBuf,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -52,6 +59,7 @@ impl Desk {
     ) -> Result<(Desk, mpsc::Receiver<UiBatch>), DeskError> {
         let (store, set_aside) =
             Store::open_or_set_aside(&config.data_dir, HISTORY_MAX_ITEMS, HISTORY_MAX_AGE)?;
+        let data_dir = config.data_dir.clone();
         let (ui, batches) = mpsc::channel(UI_QUEUE);
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let parts = PipelineParts {
@@ -66,7 +74,7 @@ impl Desk {
             cancel: cancel.clone(),
         };
         let task = tokio::spawn(pipeline::run(parts));
-        Ok((Desk { commands, cancel, task }, batches))
+        Ok((Desk { commands, data_dir, cancel, task }, batches))
     }
 
     /// Test hook: ends the source's task without the pipeline asking, as
@@ -95,6 +103,41 @@ impl Desk {
     /// Everything the UI needs for its first frame.
     pub async fn snapshot(&self) -> Result<Snapshot, DeskError> {
         self.ask(Command::Snapshot).await
+    }
+
+    /// Searches the whole history on a blocking thread of its own, so a
+    /// slow search never holds up the pipeline (see `search`).
+    pub async fn search(&self, query: SearchQuery) -> Result<SearchResults, DeskError> {
+        let dir = self.data_dir.clone();
+        tokio::task::spawn_blocking(move || Searcher::open(&dir)?.search(&query))
+            .await
+            .map_err(|_| DeskError::Stopped)?
+            .map_err(DeskError::from)
+    }
+
+    /// Writes every match of `query` as CSV to a new file in `into` and
+    /// returns its path (`tidings-search-YYYYMMDD-HHMMSS.csv`).
+    pub async fn export_search(
+        &self,
+        query: SearchQuery,
+        into: &Path,
+    ) -> Result<PathBuf, DeskError> {
+        let dir = self.data_dir.clone();
+        let name = format!("tidings-search-{}.csv", chrono::Local::now().format("%Y%m%d-%H%M%S"));
+        let path = into.join(name);
+        let target = path.clone();
+        tokio::task::spawn_blocking(move || -> Result<(), DeskError> {
+            let csv = Searcher::open(&dir)?.export_csv(&query)?;
+            std::fs::write(&target, csv).map_err(|error| {
+                DeskError::Refused(format!(
+                    "could not write {}: {error}; choose another folder",
+                    target.display()
+                ))
+            })
+        })
+        .await
+        .map_err(|_| DeskError::Stopped)??;
+        Ok(path)
     }
 
     pub async fn history(&self, query: HistoryQuery) -> Result<Vec<FeedItem>, DeskError> {

@@ -54,12 +54,14 @@ pub enum Screen {
     Data,
     Broadcast,
     Mine,
+    /// Full-text search over the whole local history.
+    Search,
     Debug,
     Settings,
 }
 
 impl Screen {
-    pub const ALL: [Screen; 11] = [
+    pub const ALL: [Screen; 12] = [
         Screen::Overview,
         Screen::Inventory,
         Screen::Orders,
@@ -69,6 +71,7 @@ impl Screen {
         Screen::Data,
         Screen::Broadcast,
         Screen::Mine,
+        Screen::Search,
         Screen::Debug,
         Screen::Settings,
     ];
@@ -379,4 +382,39 @@ pub struct HistoryQuery {
     /// Case-insensitive text to find in the event.
     pub text: Option<String>,
     pub limit: u32,
+}
+
+/// A search over the whole local history (the Search screen).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchQuery {
+    /// Words that must all occur in the event's text, as substrings
+    /// (`保温杯`, `P-300`); empty matches everything the filters let through.
+    pub text: String,
+    /// Only these feeds; empty means every feed.
+    pub feeds: Vec<FeedId>,
+    /// Received at or after this time (ms since the epoch).
+    #[ts(type = "number | null")]
+    pub from: Option<i64>,
+    /// Received before this time (ms since the epoch).
+    #[ts(type = "number | null")]
+    pub until: Option<i64>,
+    /// Only read (`true`) or only unread (`false`) items.
+    pub read: Option<bool>,
+    /// Only items with a smaller `seq` (the next page).
+    #[ts(type = "number | null")]
+    pub before_seq: Option<u64>,
+    /// Most items to return (capped at 500).
+    pub limit: u32,
+}
+
+/// One page of search results, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResults {
+    pub items: Vec<FeedItem>,
+    /// Whether older matches remain (ask again with `beforeSeq`).
+    pub more: bool,
+    /// How long the query took in the database.
+    pub took_ms: u32,
 }

@@ -20,6 +20,7 @@ pub mod links;
 pub mod notify;
 pub mod pipeline;
 pub mod policy;
+pub mod search;
 pub mod store;
 pub mod text;
 

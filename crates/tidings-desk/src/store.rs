@@ -60,7 +60,7 @@ pub struct SetAside {
 }
 
 /// The database file in `dir`.
-const DATABASE: &str = "history.sqlite3";
+pub(crate) const DATABASE: &str = "history.sqlite3";
 
 /// One item to store.
 #[derive(Debug, Clone)]
@@ -79,7 +79,7 @@ pub struct Store {
     max_age: Duration,
 }
 
-fn feed_name(feed: FeedId) -> &'static str {
+pub(crate) fn feed_name(feed: FeedId) -> &'static str {
     match feed {
         FeedId::Inventory => "inventory",
         FeedId::Orders => "orders",
@@ -151,6 +151,7 @@ impl Store {
                  );",
             )
             .map_err(wrap)?;
+        crate::search::install(&connection).map_err(wrap)?;
         // Reads what start-up reads, so damage there shows now, not later.
         connection
             .query_row("SELECT max(seq) FROM items", [], |_| Ok(()))
@@ -475,7 +476,7 @@ fn set_aside(dir: &Path, error: &StoreError) -> Result<SetAside, StoreError> {
 }
 
 /// Rebuilds an item from its stored payload.
-fn item_from_row(
+pub(crate) fn item_from_row(
     id: String,
     seq: u64,
     channel: String,

@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tidings_desk::ipc::{FeedId, HistoryQuery, Screen, Snapshot, UiBatch, WINDOW_FEED_CAP};
+use tidings_desk::ipc::{
+    FeedId, HistoryQuery, Screen, SearchQuery, SearchResults, Snapshot, UiBatch, WINDOW_FEED_CAP,
+};
 use ts_rs::{Config, TS};
 
 fn committed_dir() -> PathBuf {
@@ -20,6 +22,8 @@ fn generate(into: &Path) {
     UiBatch::export_all(&config).expect("export UiBatch");
     HistoryQuery::export_all(&config).expect("export HistoryQuery");
     Screen::export_all(&config).expect("export Screen");
+    SearchQuery::export_all(&config).expect("export SearchQuery");
+    SearchResults::export_all(&config).expect("export SearchResults");
     std::fs::write(into.join("constants.ts"), constants()).expect("write constants.ts");
 }
 

@@ -113,6 +113,54 @@ async fn a_relative_action_url_opens_the_erp_base_url_plus_its_path() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn a_search_finds_a_chinese_product_name_in_history_and_shows_it_in_its_feed()
+-> anyhow::Result<()> {
+    let desktop = Desktop::start()?;
+    let redis = RedisServer::start();
+    let mut app = live_app(&desktop, &on_redis("redis-search", &redis)).await?;
+
+    for (product, name) in [("P-E2E-1", "不锈钢保温杯 E2E"), ("P-E2E-2", "玻璃水杯 E2E")]
+    {
+        let change = serde_json::json!({
+            "type": "inventory:change", "action": "inbound", "productId": product,
+            "productName": name, "oldQuantity": 1, "newQuantity": 6, "changeAmount": 5,
+            "timestamp": now_ms(),
+        });
+        redis.publish("ws:inventory", &change.to_string());
+    }
+    app.wait_for_row("inventory", &["玻璃水杯 E2E"]).await?;
+
+    app.show("search").await?;
+    app.eval(
+        "const box = document.querySelector('[data-testid=search-text]'); box.value = arguments[0]; box.dispatchEvent(new Event('input', { bubbles: true }));",
+        vec![serde_json::json!("不锈钢保温")],
+    )
+    .await?;
+    // The history is written in batches: the search is asked again until
+    // the item is there (each keystroke would, too).
+    let found = app
+        .wait_until(
+            "one search result, the steel cup",
+            ON_SCREEN,
+            "const rows = Array.from(document.querySelectorAll('[data-testid=search-result]')); \
+             if (rows.length === 0) { const box = document.querySelector('[data-testid=search-text]'); box.value = box.value.endsWith(' ') ? box.value.trim() : box.value + ' '; box.dispatchEvent(new Event('input', { bubbles: true })); return null; } \
+             return rows.map((r) => r.textContent);",
+        )
+        .await?;
+    let rows: Vec<String> = serde_json::from_value(found)?;
+    ensure!(
+        rows.len() == 1 && rows[0].contains("不锈钢保温杯 E2E"),
+        "the search for 不锈钢保温 found {rows:?}"
+    );
+    app.screenshot("search").await?;
+
+    app.click("[data-testid=search-result] button").await?;
+    app.wait_for_focused_row("inventory", "不锈钢保温杯 E2E").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
 async fn after_redis_is_killed_and_restarted_the_status_goes_reconnecting_then_live_and_events_flow()
 -> anyhow::Result<()> {
     let desktop = Desktop::start()?;

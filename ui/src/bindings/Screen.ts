@@ -4,4 +4,4 @@
  * A screen of the dashboard, in the order of its navigation (and of the
  * Ctrl+1… shortcuts); the location hash names it (`#/approvals`).
  */
-export type Screen = "overview" | "inventory" | "orders" | "approvals" | "finance" | "system" | "data" | "broadcast" | "mine" | "debug" | "settings";
+export type Screen = "overview" | "inventory" | "orders" | "approvals" | "finance" | "system" | "data" | "broadcast" | "mine" | "search" | "debug" | "settings";

@@ -6,7 +6,7 @@ import type { Screen } from './Screen';
 export const FEED_IDS = ["inventory", "orders", "approvals", "finance", "system", "data", "broadcast", "mine"] as const satisfies readonly FeedId[];
 
 /** Every screen, in navigation order (`Screen::ALL`). */
-export const SCREENS = ["overview", "inventory", "orders", "approvals", "finance", "system", "data", "broadcast", "mine", "debug", "settings"] as const satisfies readonly Screen[];
+export const SCREENS = ["overview", "inventory", "orders", "approvals", "finance", "system", "data", "broadcast", "mine", "search", "debug", "settings"] as const satisfies readonly Screen[];
 
 /** Newest items per feed the window keeps in memory (`WINDOW_FEED_CAP`). */
 export const WINDOW_FEED_CAP = 2000;

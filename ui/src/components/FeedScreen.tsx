@@ -85,7 +85,8 @@ export function FeedScreen(props: FeedScreenProps): VNode {
   );
 }
 
-function HeaderRow({ grid, columns }: { grid: string; columns: readonly Column[] }): VNode {
+/** The column headers of a feed table. */
+export function HeaderRow({ grid, columns }: { grid: string; columns: readonly Column[] }): VNode {
   return (
     <div class={`grid ${grid}`}>
       {columns.map((c) => (

@@ -216,6 +216,7 @@ export const SCREENS = [
   'data',
   'broadcast',
   'mine',
+  'search',
   'debug',
   'settings',
 ];

@@ -130,6 +130,18 @@ mockIPC((cmd, args) => {
       return structuredClone(snapshot);
     case 'history':
       return [];
+    case 'search': {
+      // Substring over the snapshot's items, newest first: enough for the
+      // screen; the real search is tested in Rust (tests/search.rs).
+      const { query } = args as { query: { text: string } };
+      const found = Object.values(snapshot.feeds)
+        .flat()
+        .filter((i) => i !== undefined && JSON.stringify(i.event).includes(query.text))
+        .sort((a, b) => b.seq - a.seq);
+      return { items: found, more: false, tookMs: 3 };
+    }
+    case 'export_search':
+      return '/home/user/Downloads/tidings-search-20261203-120000.csv';
     case 'get_settings':
       return settings;
     case 'set_settings':

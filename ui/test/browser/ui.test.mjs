@@ -464,6 +464,60 @@ describe('live updates', () => {
   });
 });
 
+describe('search', () => {
+  it('finds a Chinese product name across feeds, exports the results, and shows one in its feed', async () => {
+    const { page, problems } = await open({ language: 'zh-CN' });
+    await go(page, 'search');
+    await page.fill('[data-testid="search-text"]', '保温杯');
+    const results = page.locator('[data-testid="search-result"]');
+    await results.first().waitFor();
+    const expected = await page.evaluate(
+      () =>
+        Object.values(window.__mock.snapshot.feeds)
+          .flat()
+          .filter((i) => JSON.stringify(i.event).includes('保温杯')).length,
+    );
+    assert.ok(expected >= 2, 'the fixtures hold the product in more than one event');
+    assert.equal(await results.count(), expected);
+    await page.screenshot({ path: join(ARTIFACTS, 'search-results.zh-CN.png') });
+    const [query] = (await calls(page, 'search')).slice(-1);
+    assert.equal(query.query.text, '保温杯');
+    assert.deepEqual(query.query.feeds, []);
+    await page.click('text=导出 CSV');
+    await page.waitForSelector('text=已保存到 /home/user/Downloads/tidings-search-20261203-120000.csv');
+    const id = await results.first().getAttribute('data-item-id');
+    await results.first().locator('button').click();
+    await page.waitForSelector('.app[data-screen="inventory"]');
+    await page.waitForSelector(`[data-testid="row"][data-item-id="${id}"]`);
+    assert.deepEqual(problems, []);
+    await page.close();
+  });
+
+  it('sends the feed, date range and read state to Rust, dates as local days with the end day included', async () => {
+    const { page } = await open({ language: 'en' });
+    await go(page, 'search');
+    await page.selectOption('.search-bar select >> nth=0', 'orders');
+    await page.fill('.search-bar input[type="date"] >> nth=0', '2026-12-01');
+    await page.fill('.search-bar input[type="date"] >> nth=1', '2026-12-02');
+    await page.selectOption('.search-bar select >> nth=1', 'unread');
+    await page.fill('[data-testid="search-text"]', 'SO-');
+    await page.waitForFunction(() =>
+      window.__mock.calls.some((c) => c.cmd === 'search' && c.args.query.text === 'SO-'),
+    );
+    const [{ query }] = (await calls(page, 'search')).filter((a) => a.query.text === 'SO-');
+    assert.deepEqual(query.feeds, ['orders']);
+    assert.equal(query.read, false);
+    // Local days of the page's time zone, the end day included.
+    const [from, until] = await page.evaluate(() => [
+      new Date('2026-12-01T00:00:00').getTime(),
+      new Date('2026-12-03T00:00:00').getTime(),
+    ]);
+    assert.equal(query.from, from);
+    assert.equal(query.until, until);
+    await page.close();
+  });
+});
+
 describe('keyboard', () => {
   it('the sidebar is reachable by Tab, moves with arrows, opens with Enter, and focus is visible', async () => {
     const { page } = await open({ hash: 'overview' });
