@@ -27,7 +27,7 @@ function collect(client, channels) {
 
 describe('the client against the gateway', () => {
   it('asks getToken() for every connect and, when the gateway closes an expired token with 4001, reconnects with a fresh one and loses nothing', async () => {
-    const secret = 'test-secret-0123456789';
+    const secret = 'test-secret-0123456789-0123456789-abcdef';
     const gateway = await startGateway({ redisUrl: redis.url, args: ['--jwt-secret', secret] });
     const tokens = [];
     const client = new TidingsClient({
@@ -70,6 +70,43 @@ describe('the client against the gateway', () => {
       await until(() => got.some((m) => m.channel === 'user:u1:notifications'), 'the user notification');
       client.subscribe(['user:u2:notifications'], () => assert.fail('another user’s notification'));
       await until(() => denied.some(([code, channel]) => code === 'forbidden' && channel === 'user:u2:notifications'), 'forbidden');
+    } finally {
+      client.close();
+      await gateway.stop();
+    }
+  });
+
+  it('refreshes its token with a `refresh` frame before it expires, so the same connection outlives the first token', async () => {
+    const secret = 'test-secret-0123456789-0123456789-abcdef';
+    const gateway = await startGateway({ redisUrl: redis.url, args: ['--jwt-secret', secret] });
+    const now = () => Math.floor(Date.now() / 1000);
+    // The first token expires in 3 s; the client asks for the next one a
+    // second after connecting (30 s before expiry, at the earliest 1 s).
+    const firstExp = now() + 3;
+    const tokens = [jwt(secret, { sub: 'u1', exp: firstExp }), jwt(secret, { sub: 'u1', exp: now() + 3600 })];
+    let asked = 0;
+    const client = new TidingsClient({
+      url: gateway.ws,
+      WebSocket,
+      getToken: async () => tokens[Math.min(asked++, tokens.length - 1)],
+    });
+    const got = collect(client, ['inventory']);
+    const refreshes = async (outcome) => {
+      const text = await (await fetch(`${gateway.http}/metrics`)).text();
+      const line = text.split('\n').find((l) => l.startsWith(`tidings_gateway_token_refreshes_total{outcome="${outcome}"}`));
+      return Number(line?.split(' ')[1]);
+    };
+    try {
+      client.connect();
+      await until(() => client.connected, 'connected with the first token');
+      await until(async () => (await refreshes('accepted')) === 1, 'the gateway to accept one refresh', 5_000);
+      // Past the first token's expiry and the gateway's 5 s leeway.
+      await until(() => now() > firstExp + 6, 'the first token to be long expired', 15_000);
+      await publisher.publishInventoryChange({ action: 'adjust', productId: 'after-expiry', oldQuantity: 0, newQuantity: 1 });
+      await until(() => got.some((m) => m.data.productId === 'after-expiry'), 'an event after the first token expired');
+      assert.ok(client.connected);
+      assert.equal(await gateway.metric('connections_accepted_total'), 1, 'one connection all along: refreshed, not reconnected');
+      assert.equal(await refreshes('refused'), 0);
     } finally {
       client.close();
       await gateway.stop();
