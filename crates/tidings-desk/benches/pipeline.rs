@@ -74,6 +74,8 @@ impl Notifier for CountingNotifier {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+
+    fn close(&self, _key: &str) {}
 }
 
 fn main() {

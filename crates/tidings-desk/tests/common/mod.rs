@@ -24,6 +24,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Recorded {
     calls: Mutex<Vec<NotificationRequest>>,
+    closed: Mutex<Vec<String>>,
     changed: Notify,
     pub unavailable: bool,
 }
@@ -37,6 +38,11 @@ impl Notifier for Recorded {
         }
         Ok(())
     }
+
+    fn close(&self, key: &str) {
+        self.closed.lock().unwrap().push(key.to_owned());
+        self.changed.notify_waiters();
+    }
 }
 
 impl Recorded {
@@ -47,6 +53,11 @@ impl Recorded {
 
     pub fn calls(&self) -> Vec<NotificationRequest> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// Keys the desk asked to close, oldest first.
+    pub fn closed(&self) -> Vec<String> {
+        self.closed.lock().unwrap().clone()
     }
 
     /// Waits until the calls so far satisfy `done`; panics after [`WAIT`].
