@@ -401,20 +401,25 @@ pub fn pending_summary(
     settings: &Settings,
     target: ClickTarget,
 ) -> NotificationRequest {
-    let (zh_name, en_name) = match feed {
-        FeedId::Approvals => ("条审批请求待处理", "approval requests pending"),
-        FeedId::System => ("条紧急系统通知", "critical system notices"),
-        FeedId::Mine => ("条紧急通知", "urgent notifications"),
-        FeedId::Broadcast => ("条紧急公告", "urgent broadcasts"),
-        FeedId::Inventory => ("条紧急库存变动", "urgent inventory changes"),
-        FeedId::Orders => ("条紧急订单更新", "urgent order updates"),
-        FeedId::Finance => ("条紧急财务事件", "urgent finance events"),
-        FeedId::Data => ("条紧急数据变更", "urgent data changes"),
+    let (zh_name, en_one, en_many) = match feed {
+        FeedId::Approvals => {
+            ("条审批请求待处理", "approval request pending", "approval requests pending")
+        }
+        FeedId::System => ("条紧急系统通知", "critical system notice", "critical system notices"),
+        FeedId::Mine => ("条紧急通知", "urgent notification", "urgent notifications"),
+        FeedId::Broadcast => ("条紧急公告", "urgent broadcast", "urgent broadcasts"),
+        FeedId::Inventory => {
+            ("条紧急库存变动", "urgent inventory change", "urgent inventory changes")
+        }
+        FeedId::Orders => ("条紧急订单更新", "urgent order update", "urgent order updates"),
+        FeedId::Finance => ("条紧急财务事件", "urgent finance event", "urgent finance events"),
+        FeedId::Data => ("条紧急数据变更", "urgent data change", "urgent data changes"),
     };
     let (title, body) = if chinese(settings) {
         (format!("{count} {zh_name}"), "点击在 Tidings 中查看".to_owned())
     } else {
-        (format!("{count} {en_name}"), "Click to see them in Tidings".to_owned())
+        let name = if count == 1 { en_one } else { en_many };
+        (format!("{count} {name}"), "Click to see them in Tidings".to_owned())
     };
     NotificationRequest {
         key,
