@@ -10,7 +10,7 @@ mod common;
 
 use common::{App, approval, decision, start, system};
 use tidings_desk::ipc::{FeedId, Profile, Urgency};
-use tidings_desk::notify::NotificationRequest;
+use tidings_desk::notify::{NotificationRequest, NotificationResponse};
 use tidings_desk::routing::{CRITICAL_PER_MINUTE, MAX_RESIDENT};
 use tidings_testkit::RedisServer;
 
@@ -105,4 +105,23 @@ async fn past_the_critical_rate_critical_notices_fold_into_a_summary() {
         app.notified.wait_until(|calls| calls.iter().any(|c| c.title.starts_with("2 "))).await;
     assert_eq!(singles(&calls).len(), CRITICAL_PER_MINUTE, "{calls:#?}");
     assert_eq!(calls.last().unwrap().title, "2 critical system notices");
+}
+
+#[tokio::test]
+async fn a_dismissed_resident_notification_frees_its_place() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = approver(&redis, dir.path()).await;
+    for n in 0..MAX_RESIDENT as u32 {
+        redis.publish("ws:approvals", &approval(n));
+    }
+    let items = app.items(MAX_RESIDENT).await;
+    let key = items[0].id.clone();
+    let dismissed = app.desk.notification_response(NotificationResponse::Dismissed { key });
+    assert_eq!(dismissed.await.unwrap(), None);
+    redis.publish("ws:approvals", &approval(100));
+    app.items(1).await;
+    let calls = app.notified.calls();
+    assert_eq!(singles(&calls).len(), MAX_RESIDENT + 1, "not folded: {calls:#?}");
+    assert_eq!(calls.last().unwrap().body, "RF-000100 · R");
 }
