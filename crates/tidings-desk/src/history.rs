@@ -13,9 +13,9 @@
 //! - Jobs go in order (marks after the rows they mark, queries after every
 //!   row shown), on a bounded queue ([`WRITE_QUEUE`] jobs). When it is full
 //!   the job waits in the pipeline's outbox, in order, and is offered again
-//!   at the next flush; while the outbox and the pending rows hold more than
-//!   [`BACKLOG_ROWS`] rows, [`History::behind`] is true and the pipeline
-//!   stops reading the source (which then stops reading Redis or the
+//!   at the next flush; while more than [`BACKLOG_ROWS`] rows are not yet
+//!   written (pending, in the outbox or queued), [`History::behind`] is true
+//!   and the pipeline stops reading the source (which then stops reading Redis or the
 //!   gateway: they buffer, or the source reconnects and resumes from the
 //!   stored positions). Nothing the resume relies on is dropped.
 //! - Answers go straight to whoever asked (a `oneshot`); unread counts after
@@ -26,6 +26,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
@@ -36,7 +37,7 @@ use crate::store::{Store, StoredItem};
 
 /// Jobs queued for the writer thread.
 pub const WRITE_QUEUE: usize = 64;
-/// Rows waiting for the writer (pending and in the outbox) beyond which the
+/// Rows not yet written (pending, in the outbox or queued) beyond which the
 /// pipeline stops reading the source until the writer catches up.
 pub const BACKLOG_ROWS: usize = 20_000;
 /// History rows written between two prunes, besides the 10-minute timer, so
@@ -95,7 +96,8 @@ impl Job {
 pub(crate) struct History {
     jobs: mpsc::Sender<Job>,
     outbox: VecDeque<Job>,
-    outbox_rows: usize,
+    /// Rows handed over and not yet written; the writer counts them down.
+    unwritten: Arc<AtomicUsize>,
     pub pending_rows: Vec<StoredItem>,
     pub pending_positions: BTreeMap<String, String>,
     unread: watch::Receiver<Unread>,
@@ -108,7 +110,8 @@ impl History {
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE);
         let (unread_tx, unread) = watch::channel(Unread::default());
         let (done_tx, done) = oneshot::channel();
-        let writer = Writer::new(store, unread_tx);
+        let unwritten = Arc::new(AtomicUsize::new(0));
+        let writer = Writer::new(store, unread_tx, Arc::clone(&unwritten));
         std::thread::Builder::new().name("tidings-history".into()).spawn(move || {
             writer.run(queue);
             let _ = done_tx.send(());
@@ -116,7 +119,7 @@ impl History {
         Ok(History {
             jobs,
             outbox: VecDeque::new(),
-            outbox_rows: 0,
+            unwritten,
             pending_rows: Vec::new(),
             pending_positions: BTreeMap::new(),
             unread,
@@ -126,12 +129,12 @@ impl History {
 
     /// Whether the pipeline should stop reading the source for now.
     pub fn behind(&self) -> bool {
-        self.outbox_rows + self.pending_rows.len() >= BACKLOG_ROWS
+        self.unwritten.load(Ordering::Relaxed) + self.pending_rows.len() >= BACKLOG_ROWS
     }
 
     /// Queues `job` after everything before it.
     pub fn send(&mut self, job: Job) {
-        self.outbox_rows += job.rows();
+        self.unwritten.fetch_add(job.rows(), Ordering::Relaxed);
         self.outbox.push_back(job);
         self.drain();
     }
@@ -150,9 +153,8 @@ impl History {
 
     fn drain(&mut self) {
         while let Some(job) = self.outbox.pop_front() {
-            let rows = job.rows();
             match self.jobs.try_send(job) {
-                Ok(()) => self.outbox_rows -= rows,
+                Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(job)) => {
                     self.outbox.push_front(job);
                     return;
@@ -160,7 +162,7 @@ impl History {
                 Err(mpsc::error::TrySendError::Closed(_)) => {
                     tracing::error!("the history writer has stopped; history is no longer kept");
                     self.outbox.clear();
-                    self.outbox_rows = 0;
+                    self.unwritten.store(0, Ordering::Relaxed);
                     return;
                 }
             }
@@ -195,17 +197,19 @@ impl History {
 struct Writer {
     store: Store,
     unread: watch::Sender<Unread>,
+    unwritten: Arc<AtomicUsize>,
     written_through: u64,
     rows_since_prune: usize,
     slow_writes: SlowWrites,
 }
 
 impl Writer {
-    fn new(store: Store, unread: watch::Sender<Unread>) -> Self {
+    fn new(store: Store, unread: watch::Sender<Unread>, unwritten: Arc<AtomicUsize>) -> Self {
         let written_through = store.max_seq().unwrap_or(0);
         Writer {
             store,
             unread,
+            unwritten,
             written_through,
             rows_since_prune: 0,
             slow_writes: SlowWrites::default(),
@@ -266,6 +270,7 @@ impl Writer {
                 tracing::error!(%error, "writing history failed; these events stay on screen but not on disk");
             }
         }
+        self.unwritten.fetch_sub(rows.len(), Ordering::Relaxed);
         self.slow_writes.record(started.elapsed(), rows.len());
         self.rows_since_prune += rows.len();
         if self.rows_since_prune >= PRUNE_EVERY_ROWS {
