@@ -96,6 +96,14 @@ impl Desk {
         self.commands.send(Command::StallHistory(how_long)).await.map_err(|_| DeskError::Stopped)
     }
 
+    /// Test hook: each settings save first waits `how_long`, as on a disk
+    /// that is very slow. Built only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn stall_saves_for_test(&self, how_long: Duration) -> Result<(), DeskError> {
+        self.commands.send(Command::StallSaves(how_long)).await.map_err(|_| DeskError::Stopped)
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Command,

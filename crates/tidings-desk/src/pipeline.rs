@@ -113,6 +113,10 @@ pub enum Command {
     /// as on a very slow disk.
     #[cfg(feature = "test-hooks")]
     StallHistory(Duration),
+    /// Test hook (feature `test-hooks`): each settings save waits this
+    /// long first, as on a very slow disk.
+    #[cfg(feature = "test-hooks")]
+    StallSaves(Duration),
 }
 
 /// What start-up reads from history, before the pipeline task runs (so it
@@ -466,6 +470,8 @@ struct Pipeline {
     paused_until: Option<i64>,
     saving: Option<Saving>,
     saves_waiting: VecDeque<(Box<Settings>, SaveReply)>,
+    /// Test hook: how long each save waits before writing.
+    save_delay: Duration,
     /// What the window's notice banner says (see [`Snapshot::notice`]).
     notice: Option<String>,
 }
@@ -506,6 +512,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         paused_until: None,
         saving: None,
         saves_waiting: VecDeque::new(),
+        save_delay: Duration::ZERO,
         notice: None,
     };
     if let Some(aside) = set_aside {
@@ -862,6 +869,8 @@ impl Pipeline {
             }
             #[cfg(feature = "test-hooks")]
             Command::StallHistory(how_long) => self.history.send(Job::Stall(how_long)),
+            #[cfg(feature = "test-hooks")]
+            Command::StallSaves(how_long) => self.save_delay = how_long,
         }
     }
 
@@ -907,7 +916,11 @@ impl Pipeline {
         };
         let path = self.config_path.clone();
         let to_write = settings.clone();
-        let task = tokio::task::spawn_blocking(move || save_settings(&path, &to_write));
+        let delay = self.save_delay;
+        let task = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(delay);
+            save_settings(&path, &to_write)
+        });
         let path = self.config_path.clone();
         self.saving = Some(Saving { path, settings, token_dropped, reply, task });
     }

@@ -1,8 +1,9 @@
 //! The pipeline never waits on the outside world (issue 17, item 1): with a
 //! notification daemon that never answers, and with a history writer that
 //! is stalled, the feeds still update within 100 ms of each `PUBLISH`; an
-//! event after a quiet moment goes to the window at once; and a writer far
-//! behind holds the source back instead of losing rows.
+//! event after a quiet moment goes to the window at once; a writer far
+//! behind holds the source back instead of losing rows; and a slow settings
+//! save holds nothing but its own answer.
 //!
 //! The hung daemon is the `tidings-notify` sink with `never_answer` on a
 //! private D-Bus; notify-rust reads its bus from the environment, so that
@@ -213,4 +214,24 @@ async fn a_history_writer_far_behind_holds_the_source_back_and_loses_nothing() {
     app.desk.shutdown().await;
     let store = Store::open(dir.path(), HISTORY_MAX_ITEMS, HISTORY_MAX_AGE).unwrap();
     assert_eq!(store.recent_ids(EVENTS + 1).unwrap().len(), EVENTS as usize, "all on disk");
+}
+
+#[tokio::test]
+async fn a_slow_settings_save_does_not_delay_the_feeds() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Warehouse);
+    app.live().await;
+    app.desk.stall_saves_for_test(Duration::from_secs(2)).await.unwrap();
+    let mut edited = app.desk.settings().await.unwrap();
+    edited.low_stock_threshold = 42.0;
+    let started = Instant::now();
+    let (saved, took) = tokio::join!(
+        app.desk.set_settings(edited),
+        latencies(&redis, &mut app.batches, "ws:orders", common::order, 10)
+    );
+    saved.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2), "the save did wait");
+    assert_prompt(&took, "the settings save");
+    assert_eq!(app.desk.settings().await.unwrap().low_stock_threshold, 42.0, "applied once saved");
 }
