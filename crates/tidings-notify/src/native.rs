@@ -43,10 +43,10 @@ use tidings_desk::notify::{
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Jobs (notifications to show, to close) waiting for the sender thread.
-/// When full, `notify` returns [`NotifyError::Refused`] at once and `close`
-/// drops the close (logged) instead of queueing without end: the daemon is
-/// not keeping up.
+/// Jobs (notifications to show) waiting for the sender thread. When full,
+/// `notify` returns [`NotifyError::Refused`] at once instead of queueing
+/// without end: the daemon is not keeping up. Closes wait outside it
+/// ([`Closes`]), so none is lost to a full queue.
 const JOB_QUEUE: usize = 64;
 
 /// How long one call may wait for the daemon before `notify` stops queueing
@@ -80,15 +80,58 @@ const REPROBE_AFTER: Duration = Duration::from_secs(30);
 /// Shows [`NotificationRequest`]s as native desktop notifications.
 #[derive(Debug)]
 pub struct NativeNotifier {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<(u64, Job)>>,
     sender_thread: Option<JoinHandle<()>>,
     busy: Arc<Busy>,
+    closes: Arc<Closes>,
+}
+
+/// Keys to close, outside the job queue so that a close is never lost to a
+/// full queue, and the numbering that keeps closes and jobs in the order
+/// they were asked for: every job and every close takes the next number,
+/// and the sender makes a close only after every job numbered before it
+/// (a notification asked for and closed at once is shown, then closed).
+/// Bounded like the keys the sender can close at all ([`REMEMBERED_KEYS`]):
+/// past it the oldest is dropped (logged).
+#[derive(Debug, Default)]
+struct Closes {
+    keys: std::sync::Mutex<VecDeque<(u64, String)>>,
+    next: AtomicU64,
+}
+
+impl Closes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, String)>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn number(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn push(&self, key: &str) {
+        let mut keys = self.lock();
+        if keys.len() >= REMEMBERED_KEYS
+            && let Some((_, oldest)) = keys.pop_front()
+        {
+            tracing::warn!(key = %oldest, "too many notifications waiting to be closed; this one stays on screen");
+        }
+        let number = self.number();
+        keys.push_back((number, key.to_owned()));
+    }
+
+    /// The keys asked to close before job `before` (all with `u64::MAX`).
+    fn take(&self, before: u64) -> Vec<String> {
+        let mut keys = self.lock();
+        let count = keys.iter().take_while(|(number, _)| *number < before).count();
+        keys.drain(..count).map(|(_, key)| key).collect()
+    }
 }
 
 #[derive(Debug)]
 enum Job {
     Notify(NotificationRequest),
-    Close(String),
+    /// Run the closes waiting in [`Closes`].
+    Close,
     Check(SyncSender<Result<DaemonInfo, NotifyError>>),
     /// Answered once every job queued before it has run.
     Settle(SyncSender<()>),
@@ -166,12 +209,15 @@ impl NativeNotifier {
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(JOB_QUEUE);
         let app_name = app_name.to_owned();
         let busy = Arc::new(Busy::new());
-        let sender_busy = Arc::clone(&busy);
+        let closes = Arc::new(Closes::default());
+        let sender = Sender::new(app_name, responses_tx, Arc::clone(&busy), Arc::clone(&closes));
         let sender_thread = std::thread::Builder::new()
             .name("tidings-notify".into())
-            .spawn(move || Sender::new(app_name, responses_tx, sender_busy).run(jobs_rx))
+            .spawn(move || sender.run(jobs_rx))
             .expect("spawn the notification thread");
-        (Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread), busy }, responses_rx)
+        let notifier =
+            Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread), busy, closes };
+        (notifier, responses_rx)
     }
 
     /// Waits (for at most `timeout`) until every job queued so far has run:
@@ -183,9 +229,9 @@ impl NativeNotifier {
         let deadline = Instant::now() + timeout;
         let mut job = Job::Settle(reply_tx);
         loop {
-            match jobs.try_send(job) {
+            match jobs.try_send((self.closes.number(), job)) {
                 Ok(()) => break,
-                Err(TrySendError::Full(back)) if Instant::now() < deadline => {
+                Err(TrySendError::Full((_, back))) if Instant::now() < deadline => {
                     job = back;
                     std::thread::sleep(Duration::from_millis(5));
                 }
@@ -204,7 +250,7 @@ impl NativeNotifier {
 
     fn submit(&self, job: Job) -> Result<(), NotifyError> {
         let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
-        match jobs.try_send(job) {
+        match jobs.try_send((self.closes.number(), job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(NotifyError::Refused(format!(
                 "{JOB_QUEUE} notifications are already waiting for the notification daemon; \
@@ -239,9 +285,11 @@ impl Notifier for NativeNotifier {
     }
 
     fn close(&self, key: &str) {
-        if let Err(error) = self.submit(Job::Close(key.to_owned())) {
-            tracing::warn!(%key, %error, "could not close a notification; it stays on screen");
-        }
+        self.closes.push(key);
+        // Wakes the sender. A full queue is fine: the sender makes waiting
+        // closes before each later job, and all of them once it is idle.
+        let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
+        let _ = jobs.try_send((self.closes.number(), Job::Close));
     }
 }
 
@@ -279,6 +327,7 @@ struct Sender {
     watcher: Option<Watcher>,
     responses: tokio_mpsc::Sender<NotificationResponse>,
     busy: Arc<Busy>,
+    closes: Arc<Closes>,
     /// For `CloseNotification` calls; opened on the first one.
     bus: Option<zbus::Connection>,
 }
@@ -288,6 +337,7 @@ impl Sender {
         app_name: String,
         responses: tokio_mpsc::Sender<NotificationResponse>,
         busy: Arc<Busy>,
+        closes: Arc<Closes>,
     ) -> Self {
         Self {
             app_name,
@@ -297,20 +347,24 @@ impl Sender {
             watcher: Watcher::start(responses.clone()),
             responses,
             busy,
+            closes,
             bus: None,
         }
     }
 
-    fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        for job in jobs {
+    fn run(mut self, jobs: mpsc::Receiver<(u64, Job)>) {
+        while let Some((number, job)) = self.next_job(&jobs) {
             self.busy.start();
+            for key in self.closes.take(number) {
+                self.close(&key);
+            }
             match job {
                 Job::Notify(request) => {
                     if let Err(error) = self.show(request.clone()) {
                         self.respond(NotificationResponse::NotShown { request, error });
                     }
                 }
-                Job::Close(key) => self.close(&key),
+                Job::Close => {}
                 Job::Check(reply) => {
                     let _ = reply.send(self.daemon_info());
                 }
@@ -323,6 +377,22 @@ impl Sender {
         if let Some(watcher) = self.watcher.take() {
             watcher.stop();
         }
+    }
+
+    /// The next job; while there is none, every waiting close is made
+    /// first (all jobs asked for before them are done). `None` at the end.
+    fn next_job(&mut self, jobs: &mpsc::Receiver<(u64, Job)>) -> Option<(u64, Job)> {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        self.busy.start();
+        for key in self.closes.take(u64::MAX) {
+            self.close(&key);
+        }
+        self.busy.stop();
+        jobs.recv().ok()
     }
 
     fn respond(&self, response: NotificationResponse) {
