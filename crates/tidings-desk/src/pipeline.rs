@@ -991,7 +991,7 @@ impl Pipeline {
                 Some(focus)
             }
             other => {
-                self.routing.response(other);
+                self.routing.response(other, &self.settings);
                 None
             }
         }

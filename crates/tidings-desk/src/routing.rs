@@ -18,7 +18,12 @@
 //!   requests pending") that opens that feed's screen on a click, is
 //!   updated in place (same key, so the daemon's replace id), at most once
 //!   per [`SUMMARY_REFRESH_MS`], and is closed when nothing it counts is
-//!   pending any more.
+//!   pending any more. When a resident notification leaves the screen
+//!   (resolved, read, dismissed), the oldest folded resident request takes
+//!   its place as a notification of its own and leaves the summary's count
+//!   (this does not count against [`CRITICAL_PER_MINUTE`]: it replaces one
+//!   that just left). So what is on screen is the pending requests, up to
+//!   [`MAX_RESIDENT`], plus a summary of the rest.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -56,10 +61,22 @@ struct Open {
     resource: Option<String>,
 }
 
+/// A folded request that may take a freed place on screen.
+#[derive(Debug)]
+struct Folded {
+    item_id: String,
+    seq: u64,
+    resource: Option<String>,
+    request: NotificationRequest,
+}
+
 /// One feed's critical notifications folded into its summary.
 #[derive(Debug, Default)]
 struct Fold {
     pending: HashSet<String>,
+    /// Folded requests, oldest first, to take a freed place on screen
+    /// (some may be resolved already: skipped when their turn comes).
+    queue: VecDeque<Folded>,
     /// Folded but not remembered (past [`FOLDED_MEMORY`]).
     unremembered: usize,
     newest: String,
@@ -137,7 +154,7 @@ impl Routing {
         let resource = resource_of(&item.event);
         if request.urgency == Urgency::Critical {
             if self.must_fold(&request, now) {
-                self.fold(item, resource, settings, now);
+                self.fold(item, request, resource, settings, now);
                 return;
             }
             self.critical_times.push_back(now);
@@ -163,12 +180,26 @@ impl Routing {
             || self.critical_times.len() >= CRITICAL_PER_MINUTE
     }
 
-    fn fold(&mut self, item: &FeedItem, resource: Option<String>, settings: &Settings, now: i64) {
+    fn fold(
+        &mut self,
+        item: &FeedItem,
+        request: NotificationRequest,
+        resource: Option<String>,
+        settings: &Settings,
+        now: i64,
+    ) {
         let fold = self.folds.entry(item.feed).or_default();
         if fold.pending.len() < FOLDED_MEMORY {
             fold.pending.insert(item.id.clone());
-            if let Some(resource) = resource {
-                self.requests.insert(resource, item.id.clone());
+            if let Some(resource) = &resource {
+                self.requests.insert(resource.clone(), item.id.clone());
+            }
+            if request.resident {
+                if fold.queue.len() >= FOLDED_MEMORY {
+                    fold.queue.pop_front();
+                }
+                let (item_id, seq) = (item.id.clone(), item.seq);
+                fold.queue.push_back(Folded { item_id, seq, resource, request });
             }
         } else {
             fold.unremembered += 1;
@@ -201,9 +232,16 @@ impl Routing {
         let _shown = self.show(request, None);
     }
 
-    /// Summaries whose count changed and whose refresh interval has passed;
-    /// the pipeline calls this on every flush.
+    /// Promotions that had to wait, and summaries whose count changed and
+    /// whose refresh interval has passed; the pipeline calls this on every
+    /// flush.
     pub fn due(&mut self, settings: &Settings) {
+        // Places a promotion could not fill earlier (the notifier was busy).
+        for _ in 0..MAX_RESIDENT {
+            if !self.promote(settings) {
+                break;
+            }
+        }
         let now = crate::pipeline::now_millis();
         let dirty: Vec<FeedId> =
             self.folds.iter().filter(|(_, fold)| fold.dirty).map(|(feed, _)| *feed).collect();
@@ -230,20 +268,22 @@ impl Routing {
         }
     }
 
-    /// A whole feed marked read.
+    /// A whole feed marked read: its summary goes first (nothing of it is
+    /// promoted), then its own notifications.
     pub fn read_all(&mut self, feed: FeedId, settings: &Settings) {
+        if let Some(fold) = self.folds.remove(&feed) {
+            if fold.shown_at.is_some() {
+                self.notifier.close(&summary_key(feed));
+            }
+            self.requests.retain(|_, id| !fold.pending.contains(id));
+        }
         let ids: Vec<String> = self
             .open
             .iter()
             .filter(|(_, open)| open.feed == feed)
             .map(|(id, _)| id.clone())
-            .chain(self.folds.get(&feed).into_iter().flat_map(|fold| fold.pending.iter().cloned()))
             .collect();
         self.read(&ids, settings);
-        if let Some(fold) = self.folds.get_mut(&feed) {
-            fold.unremembered = 0;
-        }
-        self.refresh(feed, settings, crate::pipeline::now_millis());
     }
 
     /// The item `id` needs no notification any more: close its own, or take
@@ -253,6 +293,9 @@ impl Routing {
             self.notifier.close(&open.key);
             if let Some(resource) = open.resource {
                 self.requests.remove(&resource);
+            }
+            if open.resident {
+                let _promoted = self.promote(settings);
             }
             return;
         }
@@ -266,10 +309,53 @@ impl Routing {
         }
     }
 
+    /// A resident notification left the screen: the oldest folded resident
+    /// request still pending takes its place, and leaves its summary.
+    /// One the notifier cannot take now (its queue is full) stays folded
+    /// and is tried again at the next flush ([`Routing::due`]); in the
+    /// window's toasts nothing is promoted. True when one was.
+    fn promote(&mut self, settings: &Settings) -> bool {
+        let resident = self.open.values().filter(|open| open.resident).count();
+        if resident >= MAX_RESIDENT || !self.native {
+            return false;
+        }
+        let Some((feed, next)) = self.next_folded() else { return false };
+        if self.notifier.notify(next.request.clone()).is_err() {
+            let fold = self.folds.entry(feed).or_default();
+            fold.pending.insert(next.item_id.clone());
+            fold.queue.push_front(next);
+            return false;
+        }
+        let open = Open { key: next.request.key, feed, resident: true, resource: next.resource };
+        self.open.insert(next.item_id, open);
+        self.refresh(feed, settings, crate::pipeline::now_millis());
+        true
+    }
+
+    /// Takes the oldest folded resident request still pending off its
+    /// feed's summary.
+    fn next_folded(&mut self) -> Option<(FeedId, Folded)> {
+        loop {
+            let (feed, fold) = self
+                .folds
+                .iter_mut()
+                .filter(|(_, fold)| !fold.queue.is_empty())
+                .min_by_key(|(_, fold)| fold.queue.front().map(|next| next.seq))?;
+            let next = fold.queue.pop_front()?;
+            if fold.pending.remove(&next.item_id) {
+                fold.dirty = true;
+                return Some((*feed, next));
+            }
+        }
+    }
+
     /// What the desktop said about a notification (other than a click).
-    pub fn response(&mut self, response: NotificationResponse) {
+    pub fn response(&mut self, response: NotificationResponse, settings: &Settings) {
         match response {
-            NotificationResponse::Dismissed { key } => self.forget_key(&key),
+            NotificationResponse::Dismissed { key } => {
+                self.forget_key(&key);
+                let _promoted = self.promote(settings);
+            }
             NotificationResponse::NotShown { request, error } => {
                 self.forget_key(&request.key);
                 let item_id = request.target.as_ref().map(|target| target.item_id.clone());

@@ -3,7 +3,8 @@
 //! the desk asks of it: an approval request's notification is closed when
 //! the request is decided or read in the app; past the bounds on screen,
 //! critical notifications fold into one summary per feed that counts what
-//! is pending, is updated in place, and is closed when nothing is.
+//! is pending, is updated in place, and is closed when nothing is; a place
+//! freed on screen goes to the oldest folded request.
 //! (`tests/native_follow.rs` checks the same on D-Bus with the sink.)
 
 mod common;
@@ -124,4 +125,27 @@ async fn a_dismissed_resident_notification_frees_its_place() {
     let calls = app.notified.calls();
     assert_eq!(singles(&calls).len(), MAX_RESIDENT + 1, "not folded: {calls:#?}");
     assert_eq!(calls.last().unwrap().body, "RF-000100 · R");
+}
+
+#[tokio::test]
+async fn a_place_freed_on_screen_goes_to_the_oldest_folded_request() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = approver(&redis, dir.path()).await;
+    let total = MAX_RESIDENT as u32 + 2;
+    for n in 0..total {
+        redis.publish("ws:approvals", &approval(n));
+    }
+    app.items(total as usize).await;
+    let waiting = |calls: &[NotificationRequest]| calls.iter().any(|c| c.title.starts_with("2 "));
+    app.notified.wait_until(waiting).await;
+    redis.publish("ws:approvals", &decision(0, "approved"));
+    app.items(1).await;
+    let first_folded = format!("RF-{:06} · R", MAX_RESIDENT);
+    let calls = app.notified.wait_until(|calls| calls.iter().any(|c| c.body == first_folded)).await;
+    let promoted = calls.iter().find(|c| c.body == first_folded).unwrap();
+    assert!(promoted.resident && !promoted.key.starts_with("pending:"), "{promoted:#?}");
+    app.notified
+        .wait_until(|calls| calls.iter().any(|c| c.title == "1 approval request pending"))
+        .await;
 }
