@@ -20,10 +20,22 @@
 //!   memory, feeds, debug log, the history database — fill up) and whether
 //!   it stayed flat over the second half of the run.
 //!
+//! - Latency mode (`--latency`): `PUBLISH` → `UiBatch` p50/p99 at `--rate`
+//!   (1,000) events/s for `--seconds` (20), an approver's desk notifying
+//!   through the real notify-rust notifier to the `tidings-notify` sink on a
+//!   private D-Bus, while a thread keeps the disk busy with a large write
+//!   (`fsync`ed every 32 MiB, in the history's directory). Run twice: a
+//!   responsive daemon (the reference), then one that never answers
+//!   (`never_answer`). Every tenth event is an approval request (critical,
+//!   resident); the rest are order updates. Each run is a child process
+//!   whose session bus is the private one (notify-rust reads it from the
+//!   environment).
+//!
 //! Run (release, from the workspace root):
 //!
 //!     cargo bench -p tidings-desk --bench pipeline
 //!     cargo bench -p tidings-desk --bench pipeline -- --minutes 3 --rate 5000
+//!     cargo bench -p tidings-desk --bench pipeline -- --latency
 //!
 //! The RSS is the whole bench process: the desk (source, pipeline, SQLite)
 //! plus the small publisher; Redis runs as its own process.
@@ -54,12 +66,23 @@ struct Args {
     /// Memory mode: publish for this many minutes (0 = throughput mode).
     #[arg(long, default_value_t = 0)]
     minutes: u64,
-    /// Memory mode: events per second.
-    #[arg(long, default_value_t = 5_000)]
-    rate: u64,
+    /// Events per second: memory mode (default 5,000), latency mode
+    /// (default 1,000).
+    #[arg(long)]
+    rate: Option<u64>,
     /// Worker threads of the runtime the desk runs on.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Latency mode: PUBLISH → UiBatch percentiles, responsive and hung
+    /// notification daemon (`--rate` defaults to 1,000 here).
+    #[arg(long)]
+    latency: bool,
+    /// Latency mode: seconds of publishing per run.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Latency mode, internal: run one measurement (in the child process).
+    #[arg(long, hide = true)]
+    latency_child: Option<String>,
     /// Ignored: `cargo bench` passes `--bench`.
     #[arg(long, hide = true)]
     bench: bool,
@@ -74,6 +97,8 @@ impl Notifier for CountingNotifier {
         self.0.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+
+    fn close(&self, _key: &str) {}
 }
 
 fn main() {
@@ -83,8 +108,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if args.latency {
+        return latency::parent(&args);
+    }
     runtime.block_on(async {
-        if args.minutes == 0 {
+        if let Some(daemon) = &args.latency_child {
+            latency::child(&args, daemon).await;
+        } else if args.minutes == 0 {
             throughput(&args).await;
         } else {
             memory(&args).await;
@@ -288,16 +318,17 @@ async fn memory(args: &Args) {
     let consumer = consume(bench.batches, Arc::clone(&seen), base);
     let client = redis::Client::open(bench.redis.url()).unwrap();
     let mut redis_connection = client.get_multiplexed_async_connection().await.unwrap();
-    let events = args.minutes * 60 * args.rate;
+    let rate = args.rate.unwrap_or(5_000);
+    let events = args.minutes * 60 * rate;
     println!(
         "workload: {} order:status events/s on ws:orders for {} min ({events} events), desk with a Redis source recording history",
-        args.rate, args.minutes
+        rate, args.minutes
     );
     println!("   time      RSS   items received  behind  Redis used  history db");
     let sent = Arc::new(AtomicU64::new(0));
     let mut samples = vec![(0u64, rss_kib())];
     print_sample(0, samples[0].1, &seen, 0, &mut redis_connection, bench.dir.path()).await;
-    let publisher = spawn_publisher(bench.redis.url(), events, args.rate, Arc::clone(&sent));
+    let publisher = spawn_publisher(bench.redis.url(), events, rate, Arc::clone(&sent));
     let mut next = Duration::from_secs(30);
     while !publisher.is_finished() {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -425,4 +456,197 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()
         })
         .unwrap_or(0)
+}
+
+/// Latency mode (see the module docs).
+mod latency {
+    use std::io::Write;
+    use std::sync::atomic::AtomicBool;
+
+    use tidings_desk::ipc::FeedItem;
+    use tidings_events::Event;
+    use tidings_notify::NativeNotifier;
+    use tidings_notify::sink::SinkOptions;
+    use tidings_notify::testing::{NotificationSink, PrivateSessionBus};
+
+    use super::*;
+
+    /// The disk-busy writer's file: rewritten in place, so it never takes
+    /// more than this much space.
+    const BUSY_FILE: u64 = 512 << 20;
+    const BUSY_SYNC_EVERY: u64 = 32 << 20;
+
+    pub fn parent(args: &Args) {
+        let rate = args.rate.unwrap_or(1_000);
+        println!(
+            "workload: {rate} events/s for {} s (every tenth an approval request), approver desk, native notifier → sink on a private D-Bus, a large write keeping the disk busy",
+            args.seconds
+        );
+        for daemon in ["responsive", "hung"] {
+            let bus = PrivateSessionBus::start().expect("dbus-daemon (Debian: dbus-daemon)");
+            let options = SinkOptions { never_answer: daemon == "hung", ..SinkOptions::default() };
+            let sink = NotificationSink::start_with(&bus, options).expect("the sink starts");
+            let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+            command.args([
+                "--latency-child",
+                daemon,
+                "--rate",
+                &rate.to_string(),
+                "--seconds",
+                &args.seconds.to_string(),
+                "--threads",
+                &args.threads.to_string(),
+            ]);
+            bus.configure(&mut command);
+            let status = command.status().expect("run the measuring child");
+            let notify_calls = sink.records().len();
+            println!("  (the sink received {notify_calls} calls)");
+            assert!(status.success(), "the {daemon} run failed: {status}");
+        }
+    }
+
+    /// The event numbered `n`.
+    fn event(n: u64) -> (&'static str, String) {
+        if n % 10 == 9 {
+            let payload = format!(
+                r#"{{"type":"approval:request","resourceType":"refund","resourceId":"r{n}","resourceNumber":"RF-{n:08}","requesterId":"u2","requesterName":"Li Na","timestamp":1764000000000}}"#
+            );
+            ("ws:approvals", payload)
+        } else {
+            ("ws:orders", order_event(n))
+        }
+    }
+
+    /// The number of the event an item came from.
+    fn number(item: &FeedItem) -> Option<usize> {
+        match &item.event {
+            Event::OrderStatus(order) => order.order_id.strip_prefix('o')?.parse().ok(),
+            Event::ApprovalRequest(request) => request.resource_id.strip_prefix('r')?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Keeps the disk busy until `stop`: 512 MiB rewritten over and over,
+    /// `fsync`ed every 32 MiB.
+    fn busy_disk(dir: std::path::PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+        std::thread::spawn(move || {
+            let path = dir.join("large-write.bin");
+            let mut file = std::fs::File::create(&path).unwrap();
+            let chunk = vec![0x5a_u8; 1 << 20];
+            let mut written = 0_u64;
+            while !stop.load(Ordering::Relaxed) {
+                file.write_all(&chunk).unwrap();
+                written += chunk.len() as u64;
+                if written.is_multiple_of(BUSY_SYNC_EVERY) {
+                    file.sync_data().unwrap();
+                }
+                if written.is_multiple_of(BUSY_FILE) {
+                    std::io::Seek::rewind(&mut file).unwrap();
+                }
+            }
+            drop(file);
+            let _ = std::fs::remove_file(path);
+            written
+        })
+    }
+
+    pub async fn child(args: &Args, daemon: &str) {
+        let redis = RedisServer::start();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let mut settings = default_settings(Profile::Approver);
+        settings.source.kind = SourceKind::Redis;
+        settings.source.url = redis.url();
+        settings.source.user_id = Some("u1".into());
+        let config = DeskConfig {
+            settings,
+            config_path: dir.path().join("settings.toml"),
+            data_dir: dir.path().to_path_buf(),
+            config_error: None,
+        };
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        let (desk, mut batches) =
+            Desk::start(config, Arc::new(notifier), CancellationToken::new()).expect("desk");
+        loop {
+            let batch = tokio::time::timeout(STALL, batches.recv()).await.unwrap().unwrap();
+            if batch.status.is_some_and(|status| status.connection == ConnectionState::Live) {
+                break;
+            }
+        }
+        let rate = args.rate.unwrap_or(1_000);
+        let events = args.seconds * rate;
+        let base = Instant::now();
+        let sent_at: Arc<Vec<AtomicU64>> =
+            Arc::new((0..events).map(|_| AtomicU64::new(0)).collect());
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = busy_disk(dir.path().to_path_buf(), Arc::clone(&stop));
+        let publisher = publish(redis.url(), events, rate, Arc::clone(&sent_at), base);
+        let mut latencies = Vec::with_capacity(events as usize);
+        let mut toasts = 0;
+        while (latencies.len() as u64) < events {
+            let batch = tokio::time::timeout(STALL, batches.recv())
+                .await
+                .expect("delivery stalled")
+                .expect("the desk runs");
+            let now = base.elapsed().as_nanos() as u64;
+            toasts += batch.toasts.len();
+            for n in batch.items.iter().filter_map(number) {
+                let sent = sent_at[n].load(Ordering::Relaxed);
+                latencies.push(Duration::from_nanos(now.saturating_sub(sent)));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        publisher.join().unwrap();
+        let busy_bytes = busy.join().unwrap();
+        latencies.sort();
+        let at =
+            |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        println!(
+            "{daemon:>10} daemon: {} events, PUBLISH → UiBatch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {toasts} toasts; {} MiB written by the disk-busy thread",
+            latencies.len(),
+            at(0.50).as_secs_f64() * 1e3,
+            at(0.90).as_secs_f64() * 1e3,
+            at(0.99).as_secs_f64() * 1e3,
+            latencies.last().unwrap().as_secs_f64() * 1e3,
+            busy_bytes >> 20
+        );
+        desk.shutdown().await;
+    }
+
+    /// Publishes at `rate` events/s in 10 ms slices, noting when each was
+    /// sent (ns after `base`, stored before its slice's round trip starts).
+    fn publish(
+        url: String,
+        events: u64,
+        rate: u64,
+        sent_at: Arc<Vec<AtomicU64>>,
+        base: Instant,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let client = redis::Client::open(url).unwrap();
+                let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+                let started = Instant::now();
+                let mut ticker = tokio::time::interval(Duration::from_millis(10));
+                let mut done = 0;
+                while done < events {
+                    ticker.tick().await;
+                    let due = ((started.elapsed().as_secs_f64() * rate as f64) as u64).min(events);
+                    if due <= done {
+                        continue;
+                    }
+                    let mut pipe = redis::pipe();
+                    let now = base.elapsed().as_nanos() as u64;
+                    for n in done..due {
+                        let (channel, payload) = event(n);
+                        pipe.cmd("PUBLISH").arg(channel).arg(payload).ignore();
+                        sent_at[n as usize].store(now, Ordering::Relaxed);
+                    }
+                    let _: () = pipe.query_async(&mut connection).await.expect("PUBLISH");
+                    done = due;
+                }
+            })
+        })
+    }
 }

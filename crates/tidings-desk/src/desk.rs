@@ -1,5 +1,6 @@
-//! [`Desk`]: the facade the Tauri glue calls. It starts the pipeline task
-//! and talks to it through a bounded command queue; every method is a short
+//! [`Desk`]: the facade the Tauri glue calls. It opens the history, reads
+//! what start-up needs from it, starts the history writer thread and the
+//! pipeline task, and talks to it through a bounded command queue; every method is a short
 //! request and answer, so commands from the UI never block on the network.
 
 use std::path::{Path, PathBuf};
@@ -11,12 +12,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DeskConfig;
+use crate::history::History;
 use crate::ipc::{
     FeedId, FeedItem, FocusRequest, HistoryQuery, SearchQuery, SearchResults, Settings, Snapshot,
     UiBatch,
 };
 use crate::notify::{NotificationResponse, Notifier};
-use crate::pipeline::{self, Command, PipelineParts, UI_QUEUE};
+use crate::pipeline::{self, Command, Loaded, PipelineParts, UI_QUEUE};
 use crate::search::Searcher;
 use crate::store::Store;
 
@@ -36,6 +38,8 @@ pub enum DeskError {
     Stopped,
     #[error("{0}")]
     Refused(String),
+    #[error("could not start the history writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// The running desktop core.
@@ -60,13 +64,17 @@ impl Desk {
         let (store, set_aside) =
             Store::open_or_set_aside(&config.data_dir, HISTORY_MAX_ITEMS, HISTORY_MAX_AGE)?;
         let data_dir = config.data_dir.clone();
+        // Read here, before the pipeline task runs: it never waits on SQLite.
+        let loaded = Loaded::read(&store)?;
+        let history = History::start(store).map_err(DeskError::Thread)?;
         let (ui, batches) = mpsc::channel(UI_QUEUE);
         let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let parts = PipelineParts {
             settings: config.settings,
             config_path: config.config_path,
             config_error: config.config_error,
-            store,
+            loaded,
+            history,
             set_aside,
             notifier,
             ui,
@@ -85,6 +93,23 @@ impl Desk {
     #[doc(hidden)]
     pub async fn end_source_for_test(&self) -> Result<(), DeskError> {
         self.commands.send(Command::EndSource).await.map_err(|_| DeskError::Stopped)
+    }
+
+    /// Test hook: the history writer sleeps for `how_long`, as on a disk
+    /// that is very slow, so tests can see the feeds do not wait for it.
+    /// Built only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn stall_history_for_test(&self, how_long: Duration) -> Result<(), DeskError> {
+        self.commands.send(Command::StallHistory(how_long)).await.map_err(|_| DeskError::Stopped)
+    }
+
+    /// Test hook: each settings save first waits `how_long`, as on a disk
+    /// that is very slow. Built only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn stall_saves_for_test(&self, how_long: Duration) -> Result<(), DeskError> {
+        self.commands.send(Command::StallSaves(how_long)).await.map_err(|_| DeskError::Stopped)
     }
 
     async fn ask<T>(

@@ -8,6 +8,9 @@
 //! - [`pipeline`]: the one task that turns source updates into feeds,
 //!   history rows, UI batches and notifications.
 //! - [`policy`]: which events notify, how urgently, and coalescing.
+//! - [`routing`]: notifications after the policy: native or toast, closed
+//!   when what they announce is resolved, bounded on screen.
+//! - [`history`]: the history writer thread (every SQLite call at run time).
 //! - [`store`]: local history in SQLite (WAL), with positions for resuming.
 //! - [`links`]: the one rule for where an `actionUrl` may lead.
 //! - [`notify`]: the notifier seam between the policy and the native desktop.
@@ -15,11 +18,13 @@
 //! - [`desk`]: [`Desk`], the facade the Tauri commands call.
 pub mod config;
 pub mod desk;
+pub mod history;
 pub mod ipc;
 pub mod links;
 pub mod notify;
 pub mod pipeline;
 pub mod policy;
+pub mod routing;
 pub mod search;
 pub mod store;
 pub mod text;

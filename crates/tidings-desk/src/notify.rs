@@ -38,10 +38,18 @@ pub enum NotifyError {
     Refused(String),
 }
 
-/// Shows notifications. Implementations must not block the caller for long:
-/// the pipeline calls this on its own task.
+/// Shows notifications. Both methods return at once, without waiting for the
+/// notification daemon: the pipeline calls them on its own task, and a daemon
+/// that never answers must not hold it (docs/desktop.md, "The pipeline").
 pub trait Notifier: Send + Sync + 'static {
+    /// Hands `request` over to be shown. `Err` only when it was not even
+    /// accepted (no daemon known to answer, or the notifier's queue full);
+    /// one accepted and then not shown comes back later as
+    /// [`NotificationResponse::NotShown`].
     fn notify(&self, request: NotificationRequest) -> Result<(), NotifyError>;
+    /// Closes the notification last shown under `key`, if it is still on
+    /// screen (freedesktop `CloseNotification`).
+    fn close(&self, key: &str);
 }
 
 /// What the user did with a notification; sent back to the app.
@@ -51,5 +59,11 @@ pub enum NotificationResponse {
     Clicked(ClickTarget),
     Dismissed {
         key: String,
+    },
+    /// A request [`Notifier::notify`] accepted could not be shown after all
+    /// (the daemon went away or refused it); the app shows it in the window.
+    NotShown {
+        request: NotificationRequest,
+        error: NotifyError,
     },
 }

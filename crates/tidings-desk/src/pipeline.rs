@@ -1,27 +1,38 @@
-//! The pipeline: one task that owns the source, the feeds, the history
-//! database and the notification policy, and turns source updates into UI
-//! batches and notifications.
+//! The pipeline: one task that owns the source, the feeds and the
+//! notification policy, and turns source updates into UI batches,
+//! notifications and history rows. It never waits on the outside world:
+//! the notifier only queues (`crate::routing`), history is written by its
+//! own thread (`crate::history`), settings are saved on a blocking thread.
 //!
 //! Per message: decode → debug log (every message, raw) → for typed events:
 //! dedup (by position when the source gives one, and by content: the same
 //! payload on the same channel is the same event, whichever path or replay
 //! brought it) → the feed (bounded in memory) → pending history rows → the
-//! notification policy. Legacy and malformed messages reach only the debug
-//! log.
+//! notification policy and routing. Legacy and malformed messages reach only
+//! the debug log.
+//!
+//! Named parts, one job each: [`Dedup`], [`Feeds`], [`DebugLog`],
+//! [`PendingBatch`], [`Routing`] (notifications), [`History`] (the writer's
+//! handle); each command is one short method.
 //!
 //! Batching: items, debug entries and state changes collect in one pending
-//! [`UiBatch`], sent when it holds [`BATCH_MAX_ITEMS`] items or every
-//! [`FLUSH_EVERY`], never once per event. History rows and positions are
-//! written in the same flush, in one transaction.
+//! [`UiBatch`]. An item that arrives after a quiet moment (nothing sent for
+//! [`FLUSH_EVERY`]) is sent at once; under load a batch goes when it holds
+//! [`BATCH_MAX_ITEMS`] items or every [`FLUSH_EVERY`], never once per event.
+//! Each flush hands the history writer that flush's rows and positions, to
+//! be written in one transaction.
 //!
 //! Bounds and what happens when full: the source queue ([`SOURCE_QUEUE`])
-//! makes the source stop reading (Redis or the gateway then buffers); each
-//! in-memory feed keeps its newest [`FEED_CAP`] items (older ones stay in
-//! history); the debug log keeps [`DEBUG_CAP`]; the dedup memory forgets the
-//! oldest of [`DEDUP_CAP`] keys; the UI queue ([`UI_QUEUE`]) is offered each
-//! batch without waiting: if the UI has not taken earlier ones, the pending
-//! batch keeps growing (its items capped at [`PENDING_CAP`], oldest dropped;
-//! they remain in history and in the next snapshot).
+//! makes the source stop reading (Redis or the gateway then buffers), and so
+//! does a history writer more than [`crate::history::BACKLOG_ROWS`] rows
+//! behind (the pipeline stops taking from the source queue); each in-memory
+//! feed keeps its newest [`FEED_CAP`] items (older ones stay in history);
+//! the debug log keeps [`DEBUG_CAP`]; the dedup memory forgets the oldest of
+//! [`DEDUP_CAP`] keys; the UI queue ([`UI_QUEUE`]) is offered each batch
+//! without waiting: if the UI has not taken earlier ones, the pending batch
+//! keeps growing (its items capped at [`PENDING_CAP`], oldest dropped; they
+//! remain in history and in the next snapshot); settings saves wait their
+//! turn, at most [`SAVES_WAITING`], beyond which a save is refused as busy.
 //!
 //! Supervision: the pipeline is the source's one owner. A source that ends
 //! on its own after reporting `Offline` (a configuration it can never use)
@@ -29,11 +40,12 @@
 //! pipeline still listens (its task panicked, or stopped without a word) is
 //! reported `Offline` with that reason and started again after
 //! [`RESTART_BACKOFF`] (full jitter, growing with each end before the
-//! source reaches `Live` again).
+//! source reaches `Live` again), from the positions the writer has stored
+//! once every row before it is written.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tidings::history::HistoryConfig;
 use tidings::source::{
@@ -42,16 +54,19 @@ use tidings::source::{
 };
 use tidings_events::{Channel, Decoded, decode};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{masked, save_settings, unmask, validate};
+use crate::config::{ConfigError, masked, save_settings, unmask, validate};
+use crate::history::{History, Job, ResumePoint, Unread};
 use crate::ipc::{
     ConnectionState, DebugCounters, DebugEntry, FeedId, FeedItem, FocusRequest, HistoryQuery,
-    Outcome, Settings, Snapshot, SourceKind, SourceStatus, Toast, UiBatch, Urgency,
+    Outcome, Settings, Snapshot, SourceKind, SourceStatus, UiBatch, Urgency,
 };
-use crate::notify::{NotificationRequest, NotificationResponse, Notifier, NotifyError};
-use crate::policy::{Now, Policy, action_link_of, feed_of, for_ui};
-use crate::store::{SetAside, Store, StoredItem, extra_fields};
+use crate::notify::{NotificationRequest, NotificationResponse};
+use crate::policy::{Now, Policy, feed_of, for_ui};
+use crate::routing::{Routing, TOAST_CAP};
+use crate::store::{SetAside, Store, StoreError, StoredItem, extra_fields};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 pub const BATCH_MAX_ITEMS: usize = 500;
@@ -60,17 +75,9 @@ pub const FEED_CAP: usize = 500;
 pub const DEBUG_CAP: usize = 1000;
 pub const DEDUP_CAP: usize = 100_000;
 pub const UI_QUEUE: usize = 64;
-/// In-window toasts per batch; a burst keeps the newest.
-pub const TOAST_CAP: usize = 20;
-/// History rows written between two prunes, besides the 10-minute timer, so
-/// the count bound holds under heavy traffic too.
-pub const PRUNE_EVERY_ROWS: usize = 20_000;
-/// A history write slower than this held the feeds back noticeably; it is
-/// logged (at most once a minute, with how many there were).
-const SLOW_WRITE: Duration = Duration::from_millis(250);
 pub const PENDING_CAP: usize = 5000;
-/// After no notification daemon answered, how long before asking again.
-pub const NATIVE_RETRY_MS: i64 = 60_000;
+/// Settings saves waiting behind the one being written.
+pub const SAVES_WAITING: usize = 4;
 /// Delays before restarting a source that ended unexpectedly: up to 0.5 s
 /// after the first end, doubling to at most 30 s while it keeps ending
 /// before it reaches `Live`, each drawn from zero to that ceiling.
@@ -78,6 +85,8 @@ pub const RESTART_BACKOFF: tidings::Backoff =
     tidings::Backoff { initial: Duration::from_millis(500), max: Duration::from_secs(30) };
 /// Raw payloads in the debug log are cut to this many bytes.
 const RAW_CAP: usize = 4096;
+/// Items of history read at start to seed the dedup memory.
+const SEED_IDS: u32 = 20_000;
 
 /// Requests from the [`crate::Desk`] facade to the pipeline task.
 #[derive(Debug)]
@@ -100,17 +109,49 @@ pub enum Command {
     /// pipeline's back, as a crash of its task would, to test supervision.
     #[cfg(feature = "test-hooks")]
     EndSource,
+    /// Test hook (feature `test-hooks`): the history writer sleeps this long,
+    /// as on a very slow disk.
+    #[cfg(feature = "test-hooks")]
+    StallHistory(Duration),
+    /// Test hook (feature `test-hooks`): each settings save waits this
+    /// long first, as on a very slow disk.
+    #[cfg(feature = "test-hooks")]
+    StallSaves(Duration),
+}
+
+/// What start-up reads from history, before the pipeline task runs (so it
+/// never waits on SQLite).
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    seq: u64,
+    seed_ids: Vec<String>,
+    feeds: BTreeMap<FeedId, Vec<FeedItem>>,
+    unread: BTreeMap<FeedId, u32>,
+    resume: ResumePoint,
+}
+
+impl Loaded {
+    pub fn read(store: &Store) -> Result<Loaded, StoreError> {
+        Ok(Loaded {
+            seq: store.max_seq()?,
+            seed_ids: store.recent_ids(SEED_IDS)?,
+            feeds: store.latest(FEED_CAP as u32)?,
+            unread: store.unread()?,
+            resume: ResumePoint { positions: store.positions()?, tails: store.unlocated_tails()? },
+        })
+    }
 }
 
 /// What the pipeline starts with.
 pub(crate) struct PipelineParts {
     pub settings: Settings,
     pub config_path: std::path::PathBuf,
-    pub config_error: Option<crate::config::ConfigError>,
-    pub store: Store,
+    pub config_error: Option<ConfigError>,
+    pub loaded: Loaded,
+    pub history: History,
     /// The damaged database [`Store::open_or_set_aside`] moved, if it did.
     pub set_aside: Option<SetAside>,
-    pub notifier: Arc<dyn Notifier>,
+    pub notifier: Arc<dyn crate::notify::Notifier>,
     pub ui: mpsc::Sender<UiBatch>,
     pub commands: mpsc::Receiver<Command>,
     pub cancel: CancellationToken,
@@ -146,7 +187,218 @@ impl Seen {
     }
 }
 
-fn now_millis() -> i64 {
+/// The dedup part: whether a typed message was seen before.
+#[derive(Debug, Default)]
+struct Dedup {
+    seen: Seen,
+}
+
+impl Dedup {
+    fn seeded(ids: &[String]) -> Self {
+        let mut dedup = Dedup::default();
+        for id in ids.iter().rev() {
+            if let Ok(key) = u128::from_str_radix(id, 16) {
+                dedup.seen.insert(key);
+            }
+        }
+        dedup
+    }
+
+    /// The message's content key, or `None` when it (or its position) was
+    /// seen before; remembers both.
+    fn admit(&mut self, channel: &str, payload: &[u8], position: Option<&str>) -> Option<u128> {
+        let key = content_key(channel, payload);
+        let at = position.map(|p| position_key(channel, p));
+        if self.seen.contains(key) || at.is_some_and(|at| self.seen.contains(at)) {
+            return None;
+        }
+        self.seen.insert(key);
+        if let Some(at) = at {
+            self.seen.insert(at);
+        }
+        Some(key)
+    }
+}
+
+/// The feeds part: each feed's newest items and the unread counts.
+#[derive(Debug, Default)]
+struct Feeds {
+    items: BTreeMap<FeedId, VecDeque<FeedItem>>,
+    unread: BTreeMap<FeedId, u32>,
+    changed: bool,
+}
+
+impl Feeds {
+    fn add(&mut self, item: FeedItem, shown: bool) {
+        if shown {
+            *self.unread.entry(item.feed).or_default() += 1;
+            self.changed = true;
+        }
+        push_capped(self.items.entry(item.feed).or_default(), item, FEED_CAP);
+    }
+
+    /// Marks items read in memory and counts them at once; the writer's
+    /// count (which also sees items no longer in memory) follows.
+    fn mark_read(&mut self, ids: &[String]) {
+        let ids: HashSet<&String> = ids.iter().collect();
+        for (feed, items) in &mut self.items {
+            for item in items.iter_mut().filter(|item| !item.read && ids.contains(&item.id)) {
+                item.read = true;
+                let unread = self.unread.entry(*feed).or_default();
+                *unread = unread.saturating_sub(1);
+                self.changed = true;
+            }
+        }
+    }
+
+    fn mark_all_read(&mut self, feed: FeedId) {
+        if let Some(items) = self.items.get_mut(&feed) {
+            items.iter_mut().for_each(|item| item.read = true);
+        }
+        self.unread.insert(feed, 0);
+        self.changed = true;
+    }
+
+    /// Counts from the writer, plus the unread items it had not written yet
+    /// when it counted (the newest, still in memory).
+    fn set_unread(&mut self, unread: Unread) {
+        let mut counts = unread.counts;
+        for (feed, items) in &self.items {
+            let newer =
+                items.iter().filter(|item| item.seq > unread.written_through && !item.read).count();
+            *counts.entry(*feed).or_default() += newer as u32;
+        }
+        self.unread = counts;
+        self.changed = true;
+    }
+
+    fn for_ui(&self, settings: &Settings) -> BTreeMap<FeedId, Vec<FeedItem>> {
+        self.items
+            .iter()
+            .map(|(feed, items)| {
+                (*feed, items.iter().map(|item| for_ui(item.clone(), settings)).collect())
+            })
+            .collect()
+    }
+
+    fn unread_total(&self, settings: &Settings) -> u32 {
+        self.unread
+            .iter()
+            .filter(|(feed, _)| settings.feeds.get(feed).is_none_or(|rule| rule.enabled))
+            .map(|(_, count)| *count)
+            .sum()
+    }
+}
+
+/// The debug log part: every message, raw, and the counters.
+#[derive(Debug, Default)]
+struct DebugLog {
+    entries: VecDeque<DebugEntry>,
+    counters: DebugCounters,
+}
+
+impl DebugLog {
+    fn record(&mut self, seq: u64, message: &SourceMessage, decoded: &Decoded) -> DebugEntry {
+        self.counters.received += 1;
+        let (outcome, reason) = match decoded {
+            Decoded::Typed { .. } => (Outcome::Typed, None),
+            Decoded::Legacy { .. } => (Outcome::Legacy, None),
+            Decoded::Malformed(malformed) => (Outcome::Malformed, Some(malformed.reason.clone())),
+        };
+        match outcome {
+            Outcome::Typed => self.counters.typed += 1,
+            Outcome::Legacy => self.counters.legacy += 1,
+            Outcome::Malformed => self.counters.malformed += 1,
+        }
+        let cut = message.payload.len().min(RAW_CAP);
+        let entry = DebugEntry {
+            seq,
+            channel: message.channel.clone(),
+            received_at: message.received_at,
+            outcome,
+            raw: crate::text::clean_lines(&String::from_utf8_lossy(&message.payload[..cut])),
+            reason: reason.map(|reason| crate::text::clean_lines(&reason)),
+        };
+        push_capped(&mut self.entries, entry.clone(), DEBUG_CAP);
+        entry
+    }
+}
+
+/// The pending batch part: what the window gets next, and when.
+#[derive(Debug)]
+struct PendingBatch {
+    batch: UiBatch,
+    ui: mpsc::Sender<UiBatch>,
+    /// The UI queue was full at the last send.
+    behind: bool,
+    last_sent: tokio::time::Instant,
+}
+
+impl PendingBatch {
+    fn new(ui: mpsc::Sender<UiBatch>) -> Self {
+        PendingBatch {
+            batch: UiBatch::default(),
+            ui,
+            behind: false,
+            last_sent: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Whether to send now rather than at the next tick: a full batch, or
+    /// the first item after a quiet moment; never while the UI is behind
+    /// (the tick offers it again, so a slow window costs no flush per event).
+    fn due_now(&self) -> bool {
+        let items = self.batch.items.len();
+        !self.behind
+            && (items >= BATCH_MAX_ITEMS || (items > 0 && self.last_sent.elapsed() >= FLUSH_EVERY))
+    }
+
+    fn is_empty(&self) -> bool {
+        let batch = &self.batch;
+        batch.items.is_empty()
+            && batch.debug.is_empty()
+            && batch.status.is_none()
+            && batch.counters.is_none()
+            && batch.unread.is_none()
+            && batch.toasts.is_empty()
+            && batch.focus.is_none()
+            && batch.notice.is_none()
+    }
+
+    /// Offers the batch to the UI without waiting; keeps collecting into it
+    /// when the UI has not taken the earlier ones.
+    fn send(&mut self) {
+        if self.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        match self.ui.try_send(batch) {
+            Ok(()) => {
+                self.behind = false;
+                self.last_sent = tokio::time::Instant::now();
+            }
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.behind = true;
+                self.batch = batch;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// Where the answer to a settings save goes.
+type SaveReply = oneshot::Sender<Result<(), String>>;
+
+/// A settings save being written on a blocking thread.
+struct Saving {
+    path: std::path::PathBuf,
+    settings: Settings,
+    token_dropped: bool,
+    reply: SaveReply,
+    task: JoinHandle<Result<(), ConfigError>>,
+}
+
+pub(crate) fn now_millis() -> i64 {
     tidings_events::millis_since_epoch(std::time::SystemTime::now())
 }
 
@@ -195,187 +447,94 @@ fn channels(settings: &Settings) -> Vec<Channel> {
 }
 
 struct Pipeline {
-    settings: Settings,
+    settings: Arc<Settings>,
     config_path: std::path::PathBuf,
-    config_error: Option<crate::config::ConfigError>,
-    store: Store,
-    notifier: Arc<dyn Notifier>,
-    /// Whether the last native notification was shown (false: toasts).
-    native_notifications: bool,
-    /// When to ask the notification daemon again after it was missing.
-    native_retry_at: i64,
-    /// The UI queue was full at the last flush.
-    ui_behind: bool,
-    ui: mpsc::Sender<UiBatch>,
+    config_error: Option<ConfigError>,
     cancel: CancellationToken,
     source: Option<(SourceHandle, CancellationToken)>,
+    /// Asked the writer where to resume; the source starts on its answer.
+    resuming: Option<oneshot::Receiver<ResumePoint>>,
     /// When to start the source again after it ended unexpectedly.
     restart_at: Option<tokio::time::Instant>,
     /// Unexpected ends since the source was last `Live`.
     restarts: u32,
     status: SourceStatus,
-    feeds: BTreeMap<FeedId, VecDeque<FeedItem>>,
-    debug: VecDeque<DebugEntry>,
-    counters: DebugCounters,
-    unread: BTreeMap<FeedId, u32>,
-    seen: Seen,
+    dedup: Dedup,
+    feeds: Feeds,
+    debug: DebugLog,
+    batch: PendingBatch,
+    routing: Routing,
+    history: History,
     seq: u64,
     policy: Policy,
     paused_until: Option<i64>,
-    pending: UiBatch,
-    pending_rows: Vec<StoredItem>,
-    pending_positions: BTreeMap<String, String>,
-    unread_changed: bool,
-    rows_since_prune: usize,
-    slow_writes: SlowWrites,
+    saving: Option<Saving>,
+    saves_waiting: VecDeque<(Box<Settings>, SaveReply)>,
+    /// Test hook: how long each save waits before writing.
+    save_delay: Duration,
     /// What the window's notice banner says (see [`Snapshot::notice`]).
     notice: Option<String>,
 }
 
-/// Slow history writes since the last warning about them.
-#[derive(Default)]
-struct SlowWrites {
-    count: u32,
-    worst: Duration,
-    warned_at: Option<Instant>,
-}
-
-impl SlowWrites {
-    fn record(&mut self, took: Duration, rows: usize) {
-        if took < SLOW_WRITE {
-            return;
-        }
-        self.count += 1;
-        self.worst = self.worst.max(took);
-        if self.warned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
-            tracing::warn!(
-                slowest_ms = self.worst.as_millis() as u64,
-                slow_writes = self.count,
-                last_rows = rows,
-                "writing history to disk was slow, and the feeds waited for it; is the disk busy or remote?"
-            );
-            *self = SlowWrites { warned_at: Some(Instant::now()), ..SlowWrites::default() };
-        }
-    }
-}
-
 /// Runs the pipeline until `parts.cancel` is cancelled.
 pub(crate) async fn run(parts: PipelineParts) {
-    let PipelineParts {
-        settings,
-        config_path,
-        config_error,
-        store,
-        set_aside,
-        notifier,
-        ui,
-        mut commands,
-        cancel,
-    } = parts;
-    let seq = store.max_seq().unwrap_or(0);
-    let mut seen = Seen::default();
-    for id in store.recent_ids(20_000).unwrap_or_default().into_iter().rev() {
-        if let Ok(key) = u128::from_str_radix(&id, 16) {
-            seen.insert(key);
-        }
-    }
-    let feeds = store
-        .latest(FEED_CAP as u32)
-        .map(|feeds| feeds.into_iter().map(|(feed, items)| (feed, items.into())).collect())
-        .unwrap_or_default();
-    let unread = store.unread().unwrap_or_default();
+    let PipelineParts { loaded, set_aside, mut commands, .. } = parts;
     // The positions to resume from went with a damaged database: what was
     // published since it was last written may be missing.
     let status = SourceStatus {
-        kind: settings.source.kind,
-        url: tidings::redact_url(&settings.source.url),
+        kind: parts.settings.source.kind,
+        url: tidings::redact_url(&parts.settings.source.url),
         connection: ConnectionState::Connecting,
         missed_since: set_aside.as_ref().map(|aside| aside.last_written.unwrap_or_else(now_millis)),
     };
-    let notice = set_aside.map(|aside| {
-        format!(
-            "The history database was damaged ({}) and has been set aside as {}; a new one was started, so earlier history is not shown and events may have been missed.",
-            aside.reason,
-            aside.moved_to.display()
-        )
-    });
     let mut pipeline = Pipeline {
-        settings,
-        config_path,
-        config_error,
-        store,
-        notifier,
-        native_notifications: true,
-        native_retry_at: 0,
-        ui_behind: false,
-        ui,
-        cancel,
+        settings: Arc::new(parts.settings),
+        config_path: parts.config_path,
+        config_error: parts.config_error,
+        cancel: parts.cancel,
         source: None,
+        resuming: None,
         restart_at: None,
         restarts: 0,
         status,
-        feeds,
-        debug: VecDeque::new(),
-        counters: DebugCounters::default(),
-        unread,
-        seen,
-        seq,
+        dedup: Dedup::seeded(&loaded.seed_ids),
+        feeds: Feeds {
+            items: loaded.feeds.into_iter().map(|(feed, items)| (feed, items.into())).collect(),
+            unread: loaded.unread,
+            changed: false,
+        },
+        debug: DebugLog::default(),
+        batch: PendingBatch::new(parts.ui),
+        routing: Routing::new(parts.notifier),
+        history: parts.history,
+        seq: loaded.seq,
         policy: Policy::default(),
         paused_until: None,
-        pending: UiBatch::default(),
-        pending_rows: Vec::new(),
-        pending_positions: BTreeMap::new(),
-        unread_changed: false,
-        rows_since_prune: 0,
-        slow_writes: SlowWrites::default(),
+        saving: None,
+        saves_waiting: VecDeque::new(),
+        save_delay: Duration::ZERO,
         notice: None,
     };
-    if let Some(notice) = notice {
-        pipeline.tell(notice);
+    if let Some(aside) = set_aside {
+        pipeline.tell(format!(
+            "The history database was damaged ({}) and has been set aside as {}; a new one was started, so earlier history is not shown and events may have been missed.",
+            aside.reason,
+            aside.moved_to.display()
+        ));
     }
-    pipeline.start_source();
-    let mut flush = tokio::time::interval(FLUSH_EVERY);
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut prune = tokio::time::interval(Duration::from_secs(600));
-    loop {
-        tokio::select! {
-            biased;
-            () = pipeline.cancel.cancelled() => break,
-            command = commands.recv() => match command {
-                Some(command) => pipeline.command(command),
-                None => break,
-            },
-            update = next_update(&mut pipeline.source) => match update {
-                Some(update) => {
-                    pipeline.update(update);
-                    // A full batch goes at once, unless the UI has not taken
-                    // the last ones: then the 50 ms tick offers it again, so a
-                    // slow window never costs a history write per event.
-                    if pipeline.pending.items.len() >= BATCH_MAX_ITEMS && !pipeline.ui_behind {
-                        pipeline.flush();
-                    }
-                }
-                None => pipeline.source_ended(),
-            },
-            () = restart_due(pipeline.restart_at) => {
-                pipeline.restart_at = None;
-                tracing::info!(restarts = pipeline.restarts, "restarting the source");
-                pipeline.start_source();
-            }
-            _ = flush.tick() => pipeline.flush(),
-            _ = prune.tick() => {
-                if let Err(error) = pipeline.store.prune(now_millis()) {
-                    tracing::warn!(%error, "pruning history failed");
-                }
-            }
-        }
-    }
+    pipeline.start_source_from(loaded.resume);
+    pipeline.run(&mut commands).await;
     // Marks the UI sent just before shutdown still count.
     while let Ok(command) = commands.try_recv() {
         pipeline.command(command);
     }
     pipeline.flush();
-    pipeline.stop_source().await;
+    let Pipeline { history, source, .. } = pipeline;
+    if let Some((handle, token)) = source {
+        token.cancel();
+        handle.finished().await;
+    }
+    history.finish().await;
 }
 
 async fn next_update(
@@ -394,14 +553,83 @@ async fn restart_due(at: Option<tokio::time::Instant>) {
     }
 }
 
+async fn resume_point(resuming: &mut Option<oneshot::Receiver<ResumePoint>>) -> ResumePoint {
+    match resuming {
+        Some(answer) => answer.await.unwrap_or_default(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn saved(saving: &mut Option<Saving>) -> Result<(), ConfigError> {
+    match saving {
+        Some(saving) => match (&mut saving.task).await {
+            Ok(result) => result,
+            Err(error) => Err(ConfigError::Write {
+                path: saving.path.clone(),
+                reason: format!("the save stopped: {error}"),
+            }),
+        },
+        None => std::future::pending().await,
+    }
+}
+
 impl Pipeline {
+    /// The loop: one arm per thing that can happen, each handled by one
+    /// short method.
+    async fn run(&mut self, commands: &mut mpsc::Receiver<Command>) {
+        let mut flush = tokio::time::interval(FLUSH_EVERY);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            let history_behind = self.history.behind();
+            tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => break,
+                },
+                update = next_update(&mut self.source), if !history_behind => match update {
+                    Some(update) => {
+                        self.update(update);
+                        if self.batch.due_now() {
+                            self.flush();
+                        }
+                    }
+                    None => self.source_ended(),
+                },
+                point = resume_point(&mut self.resuming) => {
+                    self.resuming = None;
+                    self.start_source_from(point);
+                }
+                result = saved(&mut self.saving) => self.saved(result),
+                unread = self.history.unread_changed() => self.feeds.set_unread(unread),
+                () = restart_due(self.restart_at) => {
+                    self.restart_at = None;
+                    tracing::info!(restarts = self.restarts, "restarting the source");
+                    self.start_source();
+                }
+                _ = flush.tick() => self.flush(),
+                _ = prune.tick() => self.history.send(Job::Prune),
+            }
+        }
+    }
+    /// Starts the source from where the writer says history ends: asks it
+    /// (after every row queued so far), and starts on its answer.
     fn start_source(&mut self) {
+        self.restart_at = None;
+        let (reply, answer) = oneshot::channel();
+        self.history.flush();
+        self.history.send(Job::Resume(reply));
+        self.resuming = Some(answer);
+    }
+
+    fn start_source_from(&mut self, resume: ResumePoint) {
         self.restart_at = None;
         if let Err(error) = validate(&self.settings) {
             self.set_connection(ConnectionState::Offline { reason: error.to_string() });
             return;
         }
-        let resume = self.store.positions().unwrap_or_default();
         let token = self.cancel.child_token();
         let source = &self.settings.source;
         let handle = match source.kind {
@@ -412,11 +640,9 @@ impl Pipeline {
                         .map(Subscription::Channel)
                         .collect(),
                     history: Some(HistoryConfig::default()),
-                    resume,
-                    resume_tails: self
-                        .store
-                        .unlocated_tails()
-                        .unwrap_or_default()
+                    resume: resume.positions,
+                    resume_tails: resume
+                        .tails
                         .into_iter()
                         .map(|(channel, (payload, at))| (channel, (payload.into(), at)))
                         .collect(),
@@ -426,7 +652,7 @@ impl Pipeline {
             }
             SourceKind::Gateway => {
                 let config = GatewaySourceConfig {
-                    resume,
+                    resume: resume.positions,
                     ..GatewaySourceConfig::new(
                         source.url.clone(),
                         source.token.clone().filter(|t| !t.is_empty()),
@@ -440,13 +666,6 @@ impl Pipeline {
         self.status.url = tidings::redact_url(&source.url);
         self.set_connection(ConnectionState::Connecting);
         self.source = Some((handle, token));
-    }
-
-    async fn stop_source(&mut self) {
-        if let Some((handle, token)) = self.source.take() {
-            token.cancel();
-            handle.finished().await;
-        }
     }
 
     /// The source's queue closed while the pipeline still listens: see the
@@ -480,39 +699,21 @@ impl Pipeline {
 
     fn set_connection(&mut self, connection: ConnectionState) {
         self.status.connection = connection;
-        self.pending.status = Some(self.status.clone());
+        self.batch.batch.status = Some(self.status.clone());
     }
 
     fn update(&mut self, update: SourceUpdate) {
         match update {
-            SourceUpdate::State(state) => {
-                let connection = match state {
-                    SourceState::Connecting => ConnectionState::Connecting,
-                    SourceState::Live => {
-                        self.restarts = 0;
-                        ConnectionState::Live
-                    }
-                    SourceState::Reconnecting { attempt, retry_in, reason } => {
-                        ConnectionState::Reconnecting {
-                            attempt,
-                            retry_at: now_millis()
-                                + i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX),
-                            reason,
-                        }
-                    }
-                    SourceState::Offline { reason } => ConnectionState::Offline { reason },
-                };
-                self.set_connection(connection);
-            }
+            SourceUpdate::State(state) => self.source_state(state),
             SourceUpdate::Missed { channel, since } => {
                 tracing::warn!(%channel, ?since, "events may have been missed");
                 let since = since.unwrap_or_else(now_millis);
                 let earliest = self.status.missed_since.map_or(since, |old| old.min(since));
                 self.status.missed_since = Some(earliest);
-                self.pending.status = Some(self.status.clone());
+                self.batch.batch.status = Some(self.status.clone());
             }
             SourceUpdate::Position { channel, position } => {
-                self.pending_positions.insert(channel, position);
+                self.history.pending_positions.insert(channel, position);
             }
             SourceUpdate::Skipped { channel, position, reason } => {
                 // Shown like a gap: an event on `channel` did not arrive.
@@ -520,65 +721,55 @@ impl Pipeline {
                 let now = now_millis();
                 let earliest = self.status.missed_since.map_or(now, |old| old.min(now));
                 self.status.missed_since = Some(earliest);
-                self.pending.status = Some(self.status.clone());
+                self.batch.batch.status = Some(self.status.clone());
                 if let Some(position) = position {
-                    self.pending_positions.insert(channel, position);
+                    self.history.pending_positions.insert(channel, position);
                 }
             }
             SourceUpdate::Message(message) => self.message(message),
         }
     }
 
-    fn message(&mut self, message: SourceMessage) {
-        let SourceMessage { channel, payload, received_at, position } = message;
-        if let Some(position) = &position {
-            self.pending_positions.insert(channel.clone(), position.clone());
-        }
-        let decoded = decode(&payload);
-        self.counters.received += 1;
-        let (outcome, reason) = match &decoded {
-            Decoded::Typed { .. } => (Outcome::Typed, None),
-            Decoded::Legacy { .. } => (Outcome::Legacy, None),
-            Decoded::Malformed(malformed) => (Outcome::Malformed, Some(malformed.reason.clone())),
+    fn source_state(&mut self, state: SourceState) {
+        let connection = match state {
+            SourceState::Connecting => ConnectionState::Connecting,
+            SourceState::Live => {
+                self.restarts = 0;
+                ConnectionState::Live
+            }
+            SourceState::Reconnecting { attempt, retry_in, reason } => {
+                ConnectionState::Reconnecting {
+                    attempt,
+                    retry_at: now_millis()
+                        + i64::try_from(retry_in.as_millis()).unwrap_or(i64::MAX),
+                    reason,
+                }
+            }
+            SourceState::Offline { reason } => ConnectionState::Offline { reason },
         };
-        match outcome {
-            Outcome::Typed => self.counters.typed += 1,
-            Outcome::Legacy => self.counters.legacy += 1,
-            Outcome::Malformed => self.counters.malformed += 1,
-        }
-        self.seq += 1;
-        let cut = payload.len().min(RAW_CAP);
-        let entry = DebugEntry {
-            seq: self.seq,
-            channel: channel.clone(),
-            received_at,
-            outcome,
-            raw: crate::text::clean_lines(&String::from_utf8_lossy(&payload[..cut])),
-            reason: reason.map(|reason| crate::text::clean_lines(&reason)),
-        };
-        push_capped(&mut self.debug, entry.clone(), DEBUG_CAP);
-        push_capped_vec(&mut self.pending.debug, entry, DEBUG_CAP);
-        self.pending.counters = Some(self.counters);
+        self.set_connection(connection);
+    }
 
+    fn message(&mut self, message: SourceMessage) {
+        if let Some(position) = &message.position {
+            self.history.pending_positions.insert(message.channel.clone(), position.clone());
+        }
+        let decoded = decode(&message.payload);
+        self.seq += 1;
+        let entry = self.debug.record(self.seq, &message, &decoded);
+        push_capped_vec(&mut self.batch.batch.debug, entry, DEBUG_CAP);
+        self.batch.batch.counters = Some(self.debug.counters);
         let Decoded::Typed { event, raw } = decoded else { return };
-        let key = content_key(&channel, &payload);
-        let at = position.as_deref().map(|p| position_key(&channel, p));
-        if self.seen.contains(key) || at.is_some_and(|at| self.seen.contains(at)) {
-            self.counters.duplicates += 1;
+        let SourceMessage { channel, payload, received_at, position } = message;
+        let Some(key) = self.dedup.admit(&channel, &payload, position.as_deref()) else {
+            self.debug.counters.duplicates += 1;
             return;
-        }
-        self.seen.insert(key);
-        if let Some(at) = at {
-            self.seen.insert(at);
-        }
-        let id = item_id(key);
-        let feed = feed_of(&event);
-        let logical = channel.strip_prefix("ws:").unwrap_or(&channel).to_owned();
+        };
         let mut item = FeedItem {
-            id,
+            id: item_id(key),
             seq: self.seq,
-            feed,
-            channel: logical,
+            feed: feed_of(&event),
+            channel: channel.strip_prefix("ws:").unwrap_or(&channel).to_owned(),
             received_at,
             read: false,
             extra: extra_fields(&event, raw),
@@ -586,141 +777,58 @@ impl Pipeline {
             event,
         };
         crate::text::clean_item(&mut item, &payload);
-        let shown = self.settings.feeds.get(&feed).is_none_or(|rule| rule.enabled);
-        if shown {
-            *self.unread.entry(feed).or_default() += 1;
-            self.unread_changed = true;
-        }
-        push_capped(self.feeds.entry(feed).or_default(), item.clone(), FEED_CAP);
-        self.pending_rows.push(StoredItem {
+        self.history.pending_rows.push(StoredItem {
             item: item.clone(),
             payload: String::from_utf8_lossy(&payload).into_owned(),
             position,
         });
+        self.new_item(item);
+    }
+
+    /// A new item: into its feed, past the notification policy, to the UI.
+    fn new_item(&mut self, item: FeedItem) {
+        let shown = self.settings.feeds.get(&item.feed).is_none_or(|rule| rule.enabled);
+        self.feeds.add(item.clone(), shown);
+        self.routing.observe(&item, &self.settings);
         let now = Now {
             millis: now_millis(),
             local_minute: local_minute(),
             paused_until: self.paused_until,
         };
         if shown && let Some(request) = self.policy.decide(&item, &self.settings, now) {
-            let _shown = self.notify(request, Some(item.id.clone()));
+            self.routing.route(request, &item, &self.settings);
         }
-        push_capped_vec(&mut self.pending.items, for_ui(item, &self.settings), PENDING_CAP);
+        push_capped_vec(&mut self.batch.batch.items, for_ui(item, &self.settings), PENDING_CAP);
     }
 
-    /// Shows `request` natively, or as a toast in the next batch when that
-    /// fails; says which. After the daemon was found missing, it is asked
-    /// again only every [`NATIVE_RETRY_MS`] (one may start later in the
-    /// session); the log says so once per outage, not per notification.
-    fn notify(
-        &mut self,
-        request: NotificationRequest,
-        item_id: Option<String>,
-    ) -> Result<(), NotifyError> {
-        let now = now_millis();
-        let result = if self.native_notifications || now >= self.native_retry_at {
-            self.notifier.notify(request.clone())
-        } else {
-            Err(NotifyError::Unavailable("no notification daemon answered recently".into()))
-        };
-        match &result {
-            Ok(()) => {
-                if !self.native_notifications {
-                    tracing::info!("a notification daemon answers again; notifying natively");
-                    self.native_notifications = true;
-                }
-                return result;
-            }
-            Err(NotifyError::Unavailable(reason)) => {
-                if self.native_notifications {
-                    tracing::warn!(%reason, "no notification daemon; showing notifications inside the window until one answers");
-                    self.native_notifications = false;
-                }
-                if now >= self.native_retry_at {
-                    self.native_retry_at = now + NATIVE_RETRY_MS;
-                }
-            }
-            Err(error @ NotifyError::Refused(_)) => {
-                tracing::warn!(%error, "notification refused; showing it inside the window");
-            }
-        }
-        let toast =
-            Toast { title: request.title, body: request.body, urgency: request.urgency, item_id };
-        push_capped_vec(&mut self.pending.toasts, toast, TOAST_CAP);
-        result
-    }
-
-    /// Writes pending history rows and positions (one transaction).
-    fn write_pending(&mut self) {
-        if !self.pending_rows.is_empty() || !self.pending_positions.is_empty() {
-            let rows = std::mem::take(&mut self.pending_rows);
-            let positions = std::mem::take(&mut self.pending_positions);
-            let started = Instant::now();
-            if let Err(error) = self.store.write(&rows, &positions) {
-                tracing::error!(%error, "writing history failed; these events stay on screen but not on disk");
-            }
-            self.slow_writes.record(started.elapsed(), rows.len());
-            self.rows_since_prune += rows.len();
-            if self.rows_since_prune >= PRUNE_EVERY_ROWS {
-                self.rows_since_prune = 0;
-                if let Err(error) = self.store.prune(now_millis()) {
-                    tracing::warn!(%error, "pruning history failed");
-                }
-            }
-        }
-    }
-
-    /// Sends the pending batch and writes pending history, if any, after
-    /// raising summaries whose count grew since they were last shown.
+    /// Raises summaries whose count changed, hands history its rows, and
+    /// sends the pending batch if there is anything in it.
     fn flush(&mut self) {
         for request in self.policy.due(&self.settings, now_millis()) {
-            let _shown = self.notify(request, None);
+            let _shown = self.routing.show(request, None);
         }
-        self.write_pending();
-        if self.unread_changed {
-            self.pending.unread = Some(self.unread.clone());
-            self.unread_changed = false;
+        self.routing.due(&self.settings);
+        self.history.flush();
+        for toast in self.routing.take_toasts() {
+            push_capped_vec(&mut self.batch.batch.toasts, toast, TOAST_CAP);
         }
-        let batch = &self.pending;
-        let empty = batch.items.is_empty()
-            && batch.debug.is_empty()
-            && batch.status.is_none()
-            && batch.counters.is_none()
-            && batch.unread.is_none()
-            && batch.toasts.is_empty()
-            && batch.focus.is_none()
-            && batch.notice.is_none();
-        if empty {
-            return;
+        if self.feeds.changed {
+            self.batch.batch.unread = Some(self.feeds.unread.clone());
+            self.feeds.changed = false;
         }
-        let batch = std::mem::take(&mut self.pending);
-        match self.ui.try_send(batch) {
-            Ok(()) => self.ui_behind = false,
-            Err(mpsc::error::TrySendError::Full(batch)) => {
-                self.ui_behind = true;
-                // The UI is behind: keep collecting into one batch.
-                self.pending = batch;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-        }
+        self.batch.send();
     }
 
     fn snapshot(&self) -> Snapshot {
         Snapshot {
             status: self.status.clone(),
-            feeds: self
-                .feeds
-                .iter()
-                .map(|(feed, items)| {
-                    (*feed, items.iter().map(|item| for_ui(item.clone(), &self.settings)).collect())
-                })
-                .collect(),
-            unread: self.unread.clone(),
-            debug: self.debug.iter().cloned().collect(),
-            counters: self.counters,
+            feeds: self.feeds.for_ui(&self.settings),
+            unread: self.feeds.unread.clone(),
+            debug: self.debug.entries.iter().cloned().collect(),
+            counters: self.debug.counters,
             settings: masked(&self.settings),
             config_error: self.config_error.clone().map(|error| error.to_string()),
-            native_notifications: self.native_notifications,
+            native_notifications: self.routing.native,
             paused_until: self.paused_until.filter(|until| *until > now_millis()),
             notice: self.notice.clone(),
         }
@@ -728,55 +836,23 @@ impl Pipeline {
 
     /// Tells the user `notice` (a banner in the window, until replaced).
     fn tell(&mut self, notice: String) {
-        self.pending.notice = Some(notice.clone());
+        self.batch.batch.notice = Some(notice.clone());
         self.notice = Some(notice);
     }
 
     fn command(&mut self, command: Command) {
-        // Marks and queries must see every item already shown.
-        self.write_pending();
         match command {
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
             }
             Command::History(query, reply) => {
-                let items = self.store.query(&query).map_err(|e| e.to_string()).map(|items| {
-                    items.into_iter().map(|item| for_ui(item, &self.settings)).collect()
-                });
-                let _ = reply.send(items);
+                // After every row shown so far, in the writer's order.
+                self.history.flush();
+                self.history.send(Job::Query(query, Arc::clone(&self.settings), reply));
             }
-            Command::MarkRead(ids) => {
-                if let Err(error) = self.store.mark_read(&ids) {
-                    tracing::warn!(%error, "mark read failed");
-                }
-                let ids: HashSet<&String> = ids.iter().collect();
-                for items in self.feeds.values_mut() {
-                    for item in items.iter_mut().filter(|item| ids.contains(&item.id)) {
-                        item.read = true;
-                    }
-                }
-                self.refresh_unread();
-            }
-            Command::MarkAllRead(feed) => {
-                if let Err(error) = self.store.mark_all_read(feed) {
-                    tracing::warn!(%error, "mark all read failed");
-                }
-                if let Some(items) = self.feeds.get_mut(&feed) {
-                    items.iter_mut().for_each(|item| item.read = true);
-                }
-                self.refresh_unread();
-            }
-            Command::Acknowledge(id) => {
-                if let Err(error) = self.store.acknowledge(&id) {
-                    tracing::warn!(%error, "acknowledge failed");
-                }
-                for items in self.feeds.values_mut() {
-                    for item in items.iter_mut().filter(|item| item.id == id) {
-                        item.read = true;
-                    }
-                }
-                self.refresh_unread();
-            }
+            Command::MarkRead(ids) => self.mark_read(ids),
+            Command::MarkAllRead(feed) => self.mark_all_read(feed),
+            Command::Acknowledge(id) => self.acknowledge(id),
             Command::Pause { minutes } => {
                 self.paused_until =
                     (minutes > 0).then(|| now_millis() + i64::from(minutes) * 60_000);
@@ -784,79 +860,17 @@ impl Pipeline {
             Command::Settings(reply) => {
                 let _ = reply.send(masked(&self.settings));
             }
-            Command::SetSettings(edited, reply) => {
-                let (settings, token_dropped) = match unmask(*edited, &self.settings) {
-                    Ok(unmasked) => (unmasked.settings, unmasked.token_dropped),
-                    Err(error) => {
-                        let _ = reply.send(Err(error.to_string()));
-                        return;
-                    }
-                };
-                let result = save_settings(&self.config_path, &settings).map_err(|e| e.to_string());
-                if result.is_ok() {
-                    if token_dropped {
-                        let host = url::Url::parse(settings.source.url.trim())
-                            .ok()
-                            .and_then(|url| url.host_str().map(str::to_owned))
-                            .unwrap_or_default();
-                        self.tell(format!(
-                            "The gateway token was not sent to the new host {host}: enter the token for that gateway in Settings."
-                        ));
-                    }
-                    let source_changed = settings.source != self.settings.source;
-                    self.settings = settings;
-                    self.config_error = None;
-                    if source_changed {
-                        if let Some((_, token)) = self.source.take() {
-                            // Its task ends on its own; it is not awaited here
-                            // so the pipeline never blocks on a network close.
-                            token.cancel();
-                        }
-                        self.status.missed_since = None;
-                        self.start_source();
-                    }
-                }
-                let _ = reply.send(result);
-            }
-            Command::TestNotification(reply) => {
-                let request = NotificationRequest {
-                    key: "tidings-test".into(),
-                    title: "Tidings".into(),
-                    body: "通知测试 · Test notification".into(),
-                    urgency: Urgency::Normal,
-                    resident: false,
-                    target: None,
-                };
-                // Shown in the window when it cannot be shown natively; the
-                // answer says why, for the settings screen.
-                let result = self.notify(request, None).map_err(|e| e.to_string());
-                let _ = reply.send(result);
-            }
+            Command::SetSettings(edited, reply) => self.set_settings(edited, reply),
+            Command::TestNotification(reply) => self.test_notification(reply),
             Command::ActionUrl(id, reply) => {
-                let url = match self.store.item(&id) {
-                    Ok(Some(item)) => match action_link_of(&item, &self.settings) {
-                        Some(Ok(url)) => Ok(url.into()),
-                        Some(Err(refused)) => Err(format!("not opened: {refused}")),
-                        None => Err("this item has no action link".to_owned()),
-                    },
-                    Ok(None) => Err(format!("no item {id}")),
-                    Err(error) => Err(error.to_string()),
-                };
-                let _ = reply.send(url);
+                self.history.flush();
+                self.history.send(Job::ActionUrl(id, Arc::clone(&self.settings), reply));
             }
             Command::Response(response, reply) => {
-                let focus = match response {
-                    NotificationResponse::Clicked(target) => {
-                        let focus = FocusRequest { feed: target.feed, item_id: target.item_id };
-                        self.pending.focus = Some(focus.clone());
-                        Some(focus)
-                    }
-                    NotificationResponse::Dismissed { .. } => None,
-                };
-                let _ = reply.send(focus);
+                let _ = reply.send(self.notification_response(response));
             }
             Command::Unread(reply) => {
-                let _ = reply.send(self.unread_total());
+                let _ = reply.send(self.feeds.unread_total(&self.settings));
             }
             #[cfg(feature = "test-hooks")]
             Command::EndSource => {
@@ -864,22 +878,134 @@ impl Pipeline {
                     token.cancel();
                 }
             }
+            #[cfg(feature = "test-hooks")]
+            Command::StallHistory(how_long) => self.history.send(Job::Stall(how_long)),
+            #[cfg(feature = "test-hooks")]
+            Command::StallSaves(how_long) => self.save_delay = how_long,
         }
     }
 
-    fn refresh_unread(&mut self) {
-        if let Ok(unread) = self.store.unread() {
-            self.unread = unread;
-            self.unread_changed = true;
+    fn mark_read(&mut self, ids: Vec<String>) {
+        self.routing.read(&ids, &self.settings);
+        self.feeds.mark_read(&ids);
+        // The writer marks them after the rows they mark, then recounts.
+        self.history.flush();
+        self.history.send(Job::MarkRead(ids));
+    }
+
+    fn mark_all_read(&mut self, feed: FeedId) {
+        self.routing.read_all(feed, &self.settings);
+        self.feeds.mark_all_read(feed);
+        self.history.flush();
+        self.history.send(Job::MarkAllRead(feed));
+    }
+
+    fn acknowledge(&mut self, id: String) {
+        self.routing.read(std::slice::from_ref(&id), &self.settings);
+        self.feeds.mark_read(std::slice::from_ref(&id));
+        self.history.flush();
+        self.history.send(Job::Acknowledge(id));
+    }
+
+    /// Checks the edited settings and has them written on a blocking
+    /// thread; one save at a time, the next ones wait their turn.
+    fn set_settings(&mut self, edited: Box<Settings>, reply: SaveReply) {
+        if self.saving.is_some() {
+            if self.saves_waiting.len() >= SAVES_WAITING {
+                let _ = reply.send(Err("settings are already being saved; try again".into()));
+            } else {
+                self.saves_waiting.push_back((edited, reply));
+            }
+            return;
+        }
+        let (settings, token_dropped) = match unmask(*edited, &self.settings) {
+            Ok(unmasked) => (unmasked.settings, unmasked.token_dropped),
+            Err(error) => {
+                let _ = reply.send(Err(error.to_string()));
+                return self.next_save();
+            }
+        };
+        let path = self.config_path.clone();
+        let to_write = settings.clone();
+        let delay = self.save_delay;
+        let task = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(delay);
+            save_settings(&path, &to_write)
+        });
+        let path = self.config_path.clone();
+        self.saving = Some(Saving { path, settings, token_dropped, reply, task });
+    }
+
+    /// A save finished: the new settings apply (and a new source starts)
+    /// only once they are on disk.
+    fn saved(&mut self, result: Result<(), ConfigError>) {
+        let Some(Saving { settings, token_dropped, reply, .. }) = self.saving.take() else {
+            return;
+        };
+        if result.is_ok() {
+            self.apply_settings(settings, token_dropped);
+        }
+        let _ = reply.send(result.map_err(|e| e.to_string()));
+        self.next_save();
+    }
+
+    fn next_save(&mut self) {
+        if let Some((edited, reply)) = self.saves_waiting.pop_front() {
+            self.set_settings(edited, reply);
         }
     }
 
-    fn unread_total(&self) -> u32 {
-        self.unread
-            .iter()
-            .filter(|(feed, _)| self.settings.feeds.get(feed).is_none_or(|rule| rule.enabled))
-            .map(|(_, count)| *count)
-            .sum()
+    fn apply_settings(&mut self, settings: Settings, token_dropped: bool) {
+        if token_dropped {
+            let host = url::Url::parse(settings.source.url.trim())
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            self.tell(format!(
+                "The gateway token was not sent to the new host {host}: enter the token for that gateway in Settings."
+            ));
+        }
+        let source_changed = settings.source != self.settings.source;
+        self.settings = Arc::new(settings);
+        self.config_error = None;
+        if source_changed {
+            if let Some((_, token)) = self.source.take() {
+                // Its task ends on its own; it is not awaited here so the
+                // pipeline never blocks on a network close.
+                token.cancel();
+            }
+            self.status.missed_since = None;
+            self.start_source();
+        }
+    }
+
+    fn test_notification(&mut self, reply: oneshot::Sender<Result<(), String>>) {
+        let request = NotificationRequest {
+            key: "tidings-test".into(),
+            title: "Tidings".into(),
+            body: "通知测试 · Test notification".into(),
+            urgency: Urgency::Normal,
+            resident: false,
+            target: None,
+        };
+        // Shown in the window when it cannot be shown natively; the answer
+        // says why, for the settings screen.
+        let result = self.routing.show(request, None).map_err(|e| e.to_string());
+        let _ = reply.send(result);
+    }
+
+    fn notification_response(&mut self, response: NotificationResponse) -> Option<FocusRequest> {
+        match response {
+            NotificationResponse::Clicked(target) => {
+                let focus = FocusRequest { feed: target.feed, item_id: target.item_id };
+                self.batch.batch.focus = Some(focus.clone());
+                Some(focus)
+            }
+            other => {
+                self.routing.response(other, &self.settings);
+                None
+            }
+        }
     }
 }
 
@@ -893,7 +1019,7 @@ fn push_capped<T>(queue: &mut VecDeque<T>, value: T, cap: usize) {
 /// Appends to a batch's list; when it is full, the oldest tenth goes at
 /// once (not one element per push: that would shift the whole list each
 /// time the UI is behind).
-fn push_capped_vec<T>(list: &mut Vec<T>, value: T, cap: usize) {
+pub(crate) fn push_capped_vec<T>(list: &mut Vec<T>, value: T, cap: usize) {
     if list.len() >= cap {
         list.drain(..(cap / 10).max(1));
     }

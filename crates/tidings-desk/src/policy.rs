@@ -391,6 +391,46 @@ fn summary_request(
     }
 }
 
+/// The summary critical notifications of `feed` fold into past the bounds
+/// on screen (`crate::routing`): critical and resident, says how many are
+/// pending, and a click opens the feed's screen (focusing `target`).
+pub fn pending_summary(
+    key: String,
+    feed: FeedId,
+    count: usize,
+    settings: &Settings,
+    target: ClickTarget,
+) -> NotificationRequest {
+    let (zh_name, en_one, en_many) = match feed {
+        FeedId::Approvals => {
+            ("条审批请求待处理", "approval request pending", "approval requests pending")
+        }
+        FeedId::System => ("条紧急系统通知", "critical system notice", "critical system notices"),
+        FeedId::Mine => ("条紧急通知", "urgent notification", "urgent notifications"),
+        FeedId::Broadcast => ("条紧急公告", "urgent broadcast", "urgent broadcasts"),
+        FeedId::Inventory => {
+            ("条紧急库存变动", "urgent inventory change", "urgent inventory changes")
+        }
+        FeedId::Orders => ("条紧急订单更新", "urgent order update", "urgent order updates"),
+        FeedId::Finance => ("条紧急财务事件", "urgent finance event", "urgent finance events"),
+        FeedId::Data => ("条紧急数据变更", "urgent data change", "urgent data changes"),
+    };
+    let (title, body) = if chinese(settings) {
+        (format!("{count} {zh_name}"), "点击在 Tidings 中查看".to_owned())
+    } else {
+        let name = if count == 1 { en_one } else { en_many };
+        (format!("{count} {name}"), "Click to see them in Tidings".to_owned())
+    };
+    NotificationRequest {
+        key,
+        title: notification_title(&title),
+        body: notification_body(&body),
+        urgency: Urgency::Critical,
+        resident: true,
+        target: Some(target),
+    }
+}
+
 /// Where an item's `actionUrl` leads (`None` when it has none), by the one
 /// rule in [`crate::links`].
 pub fn action_link_of(item: &FeedItem, settings: &Settings) -> Option<Result<url::Url, LinkError>> {

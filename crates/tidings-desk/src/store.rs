@@ -1,5 +1,6 @@
 //! Local history: an embedded SQLite database in WAL mode, owned by the
-//! pipeline task (one connection, no sharing).
+//! history writer thread (`crate::history`; one connection, no sharing)
+//! once start-up has read what it needs.
 //!
 //! It keeps typed items (as the raw payload, decoded again when read, so a
 //! newer contract reads old rows), their read/acknowledged marks, and the

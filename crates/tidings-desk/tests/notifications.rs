@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{APPROVAL, OVERDUE, Recorded, low_stock, order, settings, start, start_with, system};
 use tidings_desk::ipc::{FeedId, Profile, Urgency};
-use tidings_desk::notify::{ClickTarget, NotificationRequest, NotificationResponse};
+use tidings_desk::notify::{ClickTarget, NotificationRequest, NotificationResponse, NotifyError};
 use tidings_testkit::RedisServer;
 
 /// Publishes one event of each kind a profile might care about and returns
@@ -182,6 +182,29 @@ async fn without_a_notification_daemon_notifications_become_toasts_in_the_window
     assert_eq!(toasts[0].item_id.as_ref(), Some(&items[0].id), "the toast shows its item");
     assert_eq!(toasts[1].body, "database down");
     assert_eq!(app.notified.calls().len(), 1, "once found missing, the daemon is not asked again");
+    assert!(!app.desk.snapshot().await.unwrap().native_notifications);
+}
+
+#[tokio::test]
+async fn a_notification_the_daemon_did_not_show_after_all_becomes_a_toast() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Approver);
+    app.live().await;
+    redis.publish("ws:approvals", APPROVAL);
+    let item = app.items(1).await.remove(0);
+    // Accepted by the notifier, then reported back (the daemon went away).
+    let request = app.notified.calls().remove(0);
+    let error = NotifyError::Unavailable("the daemon went away".into());
+    let response = NotificationResponse::NotShown { request, error };
+    assert_eq!(app.desk.notification_response(response).await.unwrap(), None);
+    let toast = loop {
+        if let Some(toast) = app.batch().await.toasts.pop() {
+            break toast;
+        }
+    };
+    assert_eq!(toast.title, "Approval requested");
+    assert_eq!(toast.item_id, Some(item.id), "the toast shows its item");
     assert!(!app.desk.snapshot().await.unwrap().native_notifications);
 }
 

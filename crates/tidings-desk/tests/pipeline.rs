@@ -35,6 +35,8 @@ impl Notifier for Recorded {
         self.0.lock().unwrap().push(request);
         Ok(())
     }
+
+    fn close(&self, _key: &str) {}
 }
 
 struct App {

@@ -33,6 +33,8 @@ impl Notifier for Silent {
     fn notify(&self, _: NotificationRequest) -> Result<(), NotifyError> {
         Ok(())
     }
+
+    fn close(&self, _: &str) {}
 }
 
 fn order(n: u64) -> String {

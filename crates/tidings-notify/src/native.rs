@@ -1,21 +1,33 @@
 //! [`NativeNotifier`]: freedesktop notifications through notify-rust, with
-//! urgency, resident approval requests, replacement by key and clicks.
+//! urgency, resident approval requests, replacement and closing by key, and
+//! clicks.
 //!
+//! [`Notifier::notify`] and [`Notifier::close`] only queue a job and return:
+//! nothing the daemon does (answering slowly, or never) holds the caller.
 //! Two threads, both owned by the notifier and ended by dropping it:
-//! - the *sender* shows notifications one at a time (notify-rust's blocking
-//!   `show`, one D-Bus round trip) so a slow daemon never blocks the pipeline
-//!   for longer than [`REPLY_TIMEOUT`];
+//! - the *sender* runs jobs one at a time (notify-rust's blocking `show`, or
+//!   a `CloseNotification` call: one D-Bus round trip each). A notification
+//!   it could not show comes back as [`NotificationResponse::NotShown`] on the
+//!   response channel. While one job has waited for the daemon longer than
+//!   [`REPLY_TIMEOUT`], `notify` answers [`NotifyError::Unavailable`] at once
+//!   (the app then shows notifications in the window and asks again later);
+//!   the jobs already queued wait for the daemon, and are shown late if it
+//!   ever answers. Once the daemon was found missing, `notify` answers
+//!   `Unavailable` at once for [`REPROBE_AFTER`], then asks it again.
 //! - the *click watcher* keeps the handle of every clickable notification and
 //!   waits for the daemon's `ActionInvoked`/`NotificationClosed` on the
 //!   handle's own connection (some daemons, dunst among them, send those
 //!   signals only to the connection that sent the notification). It runs all
 //!   waits on one thread and watches at most [`MAX_WATCHED`] notifications.
 //!
-//! Clicks come back as [`NotificationResponse`]s on the bounded channel
-//! returned by [`NativeNotifier::start`].
+//! Clicks, dismissals and notifications not shown come back as
+//! [`NotificationResponse`]s on the bounded channel returned by
+//! [`NativeNotifier::start`].
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -31,17 +43,20 @@ use tidings_desk::notify::{
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// Notifications waiting for the sender thread. When full, `notify` returns
-/// [`NotifyError::Refused`] at once instead of queueing without end: the
-/// daemon is not keeping up and the policy's coalescing should kick in.
-const JOB_QUEUE: usize = 16;
+/// Jobs (notifications to show) waiting for the sender thread. When full,
+/// `notify` returns [`NotifyError::Refused`] at once instead of queueing
+/// without end: the daemon is not keeping up. Closes wait outside it
+/// ([`Closes`]), so none is lost to a full queue.
+const JOB_QUEUE: usize = 64;
 
-/// How long `notify` waits for the daemon's answer before giving up on it
-/// (the notification may still appear later; the caller is not held).
+/// How long one call may wait for the daemon before `notify` stops queueing
+/// behind it and answers [`NotifyError::Unavailable`] (the call itself is
+/// left to finish whenever the daemon answers).
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Responses (clicks, dismissals) waiting for the app. When full, a new
-/// response is dropped and logged: the app has stopped reading.
+/// Responses (clicks, dismissals, notifications not shown) waiting for the
+/// app. When full, a new response is dropped and logged: the app has stopped
+/// reading.
 pub const RESPONSE_QUEUE: usize = 64;
 
 /// Notifications whose clicks are watched at once. At the cap the oldest
@@ -53,9 +68,9 @@ pub const MAX_WATCHED: usize = 32;
 /// far behind), the new notification is shown but its click is not watched.
 const WATCH_QUEUE: usize = 32;
 
-/// Keys remembered to replace an earlier notification (coalesced summaries
-/// reuse their key). Older keys are forgotten: a reused old key then opens a
-/// new notification instead of replacing one long gone.
+/// Keys remembered to replace or close an earlier notification (coalesced
+/// summaries reuse their key). Older keys are forgotten: a reused old key
+/// then opens a new notification instead of replacing one long gone.
 const REMEMBERED_KEYS: usize = 256;
 
 /// After the daemon was found missing, how long before asking again (a
@@ -65,14 +80,112 @@ const REPROBE_AFTER: Duration = Duration::from_secs(30);
 /// Shows [`NotificationRequest`]s as native desktop notifications.
 #[derive(Debug)]
 pub struct NativeNotifier {
-    jobs: Option<SyncSender<Job>>,
+    jobs: Option<SyncSender<(u64, Job)>>,
     sender_thread: Option<JoinHandle<()>>,
+    busy: Arc<Busy>,
+    closes: Arc<Closes>,
+}
+
+/// Keys to close, outside the job queue so that a close is never lost to a
+/// full queue, and the numbering that keeps closes and jobs in the order
+/// they were asked for: every job and every close takes the next number,
+/// and the sender makes a close only after every job numbered before it
+/// (a notification asked for and closed at once is shown, then closed).
+/// Bounded like the keys the sender can close at all ([`REMEMBERED_KEYS`]):
+/// past it the oldest is dropped (logged).
+#[derive(Debug, Default)]
+struct Closes {
+    keys: std::sync::Mutex<VecDeque<(u64, String)>>,
+    next: AtomicU64,
+}
+
+impl Closes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(u64, String)>> {
+        self.keys.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn number(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn push(&self, key: &str) {
+        let mut keys = self.lock();
+        if keys.len() >= REMEMBERED_KEYS
+            && let Some((_, oldest)) = keys.pop_front()
+        {
+            tracing::warn!(key = %oldest, "too many notifications waiting to be closed; this one stays on screen");
+        }
+        let number = self.number();
+        keys.push_back((number, key.to_owned()));
+    }
+
+    /// The keys asked to close before job `before` (all with `u64::MAX`).
+    fn take(&self, before: u64) -> Vec<String> {
+        let mut keys = self.lock();
+        let count = keys.iter().take_while(|(number, _)| *number < before).count();
+        keys.drain(..count).map(|(_, key)| key).collect()
+    }
 }
 
 #[derive(Debug)]
 enum Job {
-    Notify(NotificationRequest, SyncSender<Result<(), NotifyError>>),
+    Notify(NotificationRequest),
+    /// Run the closes waiting in [`Closes`].
+    Close,
     Check(SyncSender<Result<DaemonInfo, NotifyError>>),
+    /// Answered once every job queued before it has run.
+    Settle(SyncSender<()>),
+}
+
+/// What `notify` needs to know of the sender thread to answer at once:
+/// since when its current job waits on the daemon, and since when the daemon
+/// is known missing (milliseconds after `epoch`, plus one; 0: not so).
+#[derive(Debug)]
+struct Busy {
+    epoch: Instant,
+    since_ms: AtomicU64,
+    missing_ms: AtomicU64,
+}
+
+impl Busy {
+    fn new() -> Self {
+        Self { epoch: Instant::now(), since_ms: AtomicU64::new(0), missing_ms: AtomicU64::new(0) }
+    }
+
+    fn now(&self) -> u64 {
+        // +1 so that the epoch's first millisecond is not 0.
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn start(&self) {
+        self.since_ms.store(self.now(), Ordering::Relaxed);
+    }
+
+    fn stop(&self) {
+        self.since_ms.store(0, Ordering::Relaxed);
+    }
+
+    fn missing(&self, missing: bool) {
+        self.missing_ms.store(if missing { self.now() } else { 0 }, Ordering::Relaxed);
+    }
+
+    fn elapsed(&self, since: &AtomicU64) -> Option<Duration> {
+        let since = since.load(Ordering::Relaxed);
+        (since != 0).then(|| Duration::from_millis(self.now().saturating_sub(since)))
+    }
+
+    /// Why `notify` should not queue now, if it should not.
+    fn unavailable(&self) -> Option<NotifyError> {
+        if let Some(waited) = self.elapsed(&self.since_ms).filter(|w| *w >= REPLY_TIMEOUT) {
+            return Some(NotifyError::Unavailable(format!(
+                "the notification daemon has not answered for {} s",
+                waited.as_secs()
+            )));
+        }
+        self.elapsed(&self.missing_ms).filter(|missing| *missing < REPROBE_AFTER).map(|_| {
+            NotifyError::Unavailable("no notification daemon answered a moment ago".into())
+        })
+    }
 }
 
 /// What the notification daemon said about itself.
@@ -95,11 +208,37 @@ impl NativeNotifier {
         let (responses_tx, responses_rx) = tokio_mpsc::channel(RESPONSE_QUEUE);
         let (jobs_tx, jobs_rx) = mpsc::sync_channel(JOB_QUEUE);
         let app_name = app_name.to_owned();
+        let busy = Arc::new(Busy::new());
+        let closes = Arc::new(Closes::default());
+        let sender = Sender::new(app_name, responses_tx, Arc::clone(&busy), Arc::clone(&closes));
         let sender_thread = std::thread::Builder::new()
             .name("tidings-notify".into())
-            .spawn(move || Sender::new(app_name, responses_tx).run(jobs_rx))
+            .spawn(move || sender.run(jobs_rx))
             .expect("spawn the notification thread");
-        (Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread) }, responses_rx)
+        let notifier =
+            Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread), busy, closes };
+        (notifier, responses_rx)
+    }
+
+    /// Waits (for at most `timeout`) until every job queued so far has run:
+    /// for tests, and for an app about to exit that wants its last calls
+    /// made. False when the daemon kept it waiting longer.
+    pub fn settle(&self, timeout: Duration) -> bool {
+        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
+        let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
+        let deadline = Instant::now() + timeout;
+        let mut job = Job::Settle(reply_tx);
+        loop {
+            match jobs.try_send((self.closes.number(), job)) {
+                Ok(()) => break,
+                Err(TrySendError::Full((_, back))) if Instant::now() < deadline => {
+                    job = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(_) => return false,
+            }
+        }
+        reply_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok()
     }
 
     /// Asks the daemon who it is; `Err(Unavailable)` when none answers.
@@ -111,7 +250,7 @@ impl NativeNotifier {
 
     fn submit(&self, job: Job) -> Result<(), NotifyError> {
         let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
-        match jobs.try_send(job) {
+        match jobs.try_send((self.closes.number(), job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(NotifyError::Refused(format!(
                 "{JOB_QUEUE} notifications are already waiting for the notification daemon; \
@@ -139,9 +278,18 @@ fn wait_reply<T>(reply: mpsc::Receiver<Result<T, NotifyError>>) -> Result<T, Not
 
 impl Notifier for NativeNotifier {
     fn notify(&self, request: NotificationRequest) -> Result<(), NotifyError> {
-        let (reply_tx, reply_rx) = mpsc::sync_channel(1);
-        self.submit(Job::Notify(request, reply_tx))?;
-        wait_reply(reply_rx)
+        if let Some(error) = self.busy.unavailable() {
+            return Err(error);
+        }
+        self.submit(Job::Notify(request))
+    }
+
+    fn close(&self, key: &str) {
+        self.closes.push(key);
+        // Wakes the sender. A full queue is fine: the sender makes waiting
+        // closes before each later job, and all of them once it is idle.
+        let jobs = self.jobs.as_ref().expect("jobs is only taken on drop");
+        let _ = jobs.try_send((self.closes.number(), Job::Close));
     }
 }
 
@@ -177,32 +325,106 @@ struct Sender {
     reported_missing: bool,
     ids: RecentIds,
     watcher: Option<Watcher>,
+    responses: tokio_mpsc::Sender<NotificationResponse>,
+    busy: Arc<Busy>,
+    closes: Arc<Closes>,
+    /// For `CloseNotification` calls; opened on the first one.
+    bus: Option<zbus::Connection>,
 }
 
 impl Sender {
-    fn new(app_name: String, responses: tokio_mpsc::Sender<NotificationResponse>) -> Self {
+    fn new(
+        app_name: String,
+        responses: tokio_mpsc::Sender<NotificationResponse>,
+        busy: Arc<Busy>,
+        closes: Arc<Closes>,
+    ) -> Self {
         Self {
             app_name,
             daemon: Daemon::Unknown,
             reported_missing: false,
             ids: RecentIds::default(),
-            watcher: Watcher::start(responses),
+            watcher: Watcher::start(responses.clone()),
+            responses,
+            busy,
+            closes,
+            bus: None,
         }
     }
 
-    fn run(mut self, jobs: mpsc::Receiver<Job>) {
-        for job in jobs {
+    fn run(mut self, jobs: mpsc::Receiver<(u64, Job)>) {
+        while let Some((number, job)) = self.next_job(&jobs) {
+            self.busy.start();
+            for key in self.closes.take(number) {
+                self.close(&key);
+            }
             match job {
-                Job::Notify(request, reply) => {
-                    let _ = reply.send(self.show(request));
+                Job::Notify(request) => {
+                    if let Err(error) = self.show(request.clone()) {
+                        self.respond(NotificationResponse::NotShown { request, error });
+                    }
                 }
+                Job::Close => {}
                 Job::Check(reply) => {
                     let _ = reply.send(self.daemon_info());
                 }
+                Job::Settle(reply) => {
+                    let _ = reply.send(());
+                }
             }
+            self.busy.stop();
         }
         if let Some(watcher) = self.watcher.take() {
             watcher.stop();
+        }
+    }
+
+    /// The next job; while there is none, every waiting close is made
+    /// first (all jobs asked for before them are done). `None` at the end.
+    fn next_job(&mut self, jobs: &mpsc::Receiver<(u64, Job)>) -> Option<(u64, Job)> {
+        match jobs.try_recv() {
+            Ok(job) => return Some(job),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
+        self.busy.start();
+        for key in self.closes.take(u64::MAX) {
+            self.close(&key);
+        }
+        self.busy.stop();
+        jobs.recv().ok()
+    }
+
+    fn respond(&self, response: NotificationResponse) {
+        if let Err(error) = self.responses.try_send(response) {
+            tracing::warn!(%error, "the app is not reading notification responses; one was dropped");
+        }
+    }
+
+    /// Closes the notification shown under `key`, if it is one we know.
+    fn close(&mut self, key: &str) {
+        let Some(id) = self.ids.remove(key) else { return };
+        let bus = self.bus.take();
+        let closed = zbus::block_on(async move {
+            let bus = match bus {
+                Some(bus) => bus,
+                None => zbus::Connection::session().await?,
+            };
+            bus.call_method(
+                Some("org.freedesktop.Notifications"),
+                "/org/freedesktop/Notifications",
+                Some("org.freedesktop.Notifications"),
+                "CloseNotification",
+                &(id,),
+            )
+            .await?;
+            Ok::<_, zbus::Error>(bus)
+        });
+        match closed {
+            Ok(bus) => self.bus = Some(bus),
+            Err(error) => {
+                tracing::warn!(%key, %error, "could not close a notification; it stays on screen");
+            }
         }
     }
 
@@ -223,6 +445,7 @@ impl Sender {
                     self.reported_missing = false;
                 }
                 self.daemon = Daemon::Available(info.clone());
+                self.busy.missing(false);
                 Ok(info)
             }
             Err(reason) => {
@@ -231,6 +454,7 @@ impl Sender {
                     self.reported_missing = true;
                 }
                 self.daemon = Daemon::Missing { reason: reason.clone(), since: Instant::now() };
+                self.busy.missing(true);
                 Err(NotifyError::Unavailable(reason))
             }
         }
@@ -333,6 +557,12 @@ struct RecentIds {
 impl RecentIds {
     fn get(&self, key: &str) -> Option<u32> {
         self.ids.get(key).copied()
+    }
+
+    fn remove(&mut self, key: &str) -> Option<u32> {
+        let id = self.ids.remove(key)?;
+        self.order.retain(|known| known != key);
+        Some(id)
     }
 
     fn insert(&mut self, key: String, id: u32) {

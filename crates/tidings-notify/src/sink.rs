@@ -7,6 +7,7 @@
 //! client listens to (`ActionInvoked`, `NotificationClosed`), addressed to
 //! the connection that sent the notification, as dunst does: a client that
 //! works with this sink also works with daemons that do not broadcast.
+//! With [`SinkOptions::never_answer`] it plays a daemon that has hung.
 //! Nothing is shown. Each call becomes one [`SinkRecord`], kept in memory and,
 //! with [`SinkOptions::record`], appended to a file as one JSON line, flushed
 //! at once so another process can follow it.
@@ -20,6 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 use zbus::message::Header;
 use zbus::{Connection, OwnedVariant, Variant, interface};
 
@@ -44,6 +46,11 @@ pub struct SinkOptions {
     pub click_when_contains: Option<String>,
     /// Advertise the `body-markup` capability (clients must then escape).
     pub body_markup: bool,
+    /// Play a daemon that has hung: record `Notify` and `CloseNotification`
+    /// calls but never reply to them (`GetServerInformation` and
+    /// `GetCapabilities` are still answered, so a client gets as far as
+    /// `Notify`). Each call waits in a task of its own until the sink stops.
+    pub never_answer: bool,
 }
 
 /// One call the sink received.
@@ -170,6 +177,8 @@ struct Daemon {
     recorder: Arc<Recorder>,
     screen: Arc<Mutex<Screen>>,
     stopped: Arc<AtomicBool>,
+    /// Cancelled when the sink stops: ends the calls it never answered.
+    stop: CancellationToken,
 }
 
 fn lock_screen(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
@@ -179,7 +188,7 @@ fn lock_screen(screen: &Mutex<Screen>) -> MutexGuard<'_, Screen> {
 #[interface(name = "org.freedesktop.Notifications")]
 impl Daemon {
     #[allow(clippy::too_many_arguments)]
-    fn notify(
+    async fn notify(
         &self,
         #[zbus(header)] header: Header<'_>,
         #[zbus(connection)] connection: &Connection,
@@ -224,6 +233,9 @@ impl Daemon {
             resident: hints.get("resident").and_then(|hint| as_bool(hint)),
             expire_timeout,
         }));
+        if self.options.never_answer {
+            self.hang().await;
+        }
         if click {
             self.click_later(connection.clone(), id, generation, sender);
         }
@@ -251,6 +263,9 @@ impl Daemon {
 
     async fn close_notification(&self, id: u32, #[zbus(connection)] connection: &Connection) {
         self.recorder.record(SinkRecord::CloseNotification { id });
+        if self.options.never_answer {
+            self.hang().await;
+        }
         let closed = lock_screen(&self.screen).shown.remove(&id);
         if let Some(shown) = closed {
             // Reason 3: closed by a call to CloseNotification.
@@ -268,6 +283,11 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Never returns while the sink runs (see [`SinkOptions::never_answer`]).
+    async fn hang(&self) {
+        self.stop.cancelled().await;
+    }
+
     /// Plays a user clicking notification `id` (see the crate docs).
     fn click_later(&self, connection: Connection, id: u32, generation: u64, sender: String) {
         let screen = Arc::clone(&self.screen);
@@ -325,6 +345,7 @@ pub struct RunningSink {
     connection: Connection,
     recorder: Arc<Recorder>,
     stopped: Arc<AtomicBool>,
+    stop: CancellationToken,
 }
 
 impl RunningSink {
@@ -341,6 +362,7 @@ impl RunningSink {
 impl Drop for RunningSink {
     fn drop(&mut self) {
         self.stopped.store(true, Ordering::Relaxed);
+        self.stop.cancel();
     }
 }
 
@@ -360,16 +382,18 @@ pub async fn serve(address: Option<&str>, options: SinkOptions) -> Result<Runnin
     };
     let recorder = Arc::new(Recorder { file, ..Recorder::default() });
     let stopped = Arc::new(AtomicBool::new(false));
+    let stop = CancellationToken::new();
     let daemon = Daemon {
         options,
         recorder: Arc::clone(&recorder),
         screen: Arc::default(),
         stopped: Arc::clone(&stopped),
+        stop: stop.clone(),
     };
     let builder = match address {
         Some(address) => zbus::connection::Builder::address(address),
         None => zbus::connection::Builder::session(),
     };
     let connection = builder.serve_at(OBJECT_PATH, daemon).name(BUS_NAME).build().await?;
-    Ok(RunningSink { connection, recorder, stopped })
+    Ok(RunningSink { connection, recorder, stopped, stop })
 }

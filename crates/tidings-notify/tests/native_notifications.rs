@@ -10,7 +10,7 @@ use tidings_desk::notify::{
     ClickTarget, NotificationRequest, NotificationResponse, Notifier, NotifyError,
 };
 use tidings_notify::NativeNotifier;
-use tidings_notify::sink::SinkOptions;
+use tidings_notify::sink::{SinkOptions, SinkRecord};
 use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -52,6 +52,7 @@ fn an_approval_request_is_sent_critical_and_resident() {
     testing::child_part("an_approval_request_is_sent_critical_and_resident", || {
         let (notifier, _responses) = NativeNotifier::start("Tidings");
         notifier.notify(approval_request()).expect("the sink accepts the notification");
+        assert!(notifier.settle(WAIT), "the notification was sent");
     });
     let (bus, sink) = start_bus_and_sink(SinkOptions::default());
 
@@ -90,10 +91,16 @@ fn a_click_in_the_daemon_reaches_the_app_with_its_target() {
 #[test]
 fn without_a_notification_daemon_notify_says_unavailable() {
     testing::child_part("without_a_notification_daemon_notify_says_unavailable", || {
-        let (notifier, _responses) = NativeNotifier::start("Tidings");
-        let result = notifier.notify(approval_request());
-        assert!(matches!(result, Err(NotifyError::Unavailable(_))), "got {result:?}");
-        // Asked again, it answers the same, at once (no second probe).
+        let (notifier, mut responses) = NativeNotifier::start("Tidings");
+        // Queued at once; that it could not be shown comes back as a message.
+        notifier.notify(approval_request()).expect("queued without waiting");
+        let response = responses.blocking_recv().expect("the notifier runs");
+        let NotificationResponse::NotShown { request, error } = response else {
+            panic!("got {response:?}")
+        };
+        assert_eq!(request, approval_request(), "the request comes back, to show it elsewhere");
+        assert!(matches!(error, NotifyError::Unavailable(_)), "got {error:?}");
+        // Asked again, it answers Unavailable at once (no second probe).
         let again = notifier.notify(inventory_change("k", "Low stock"));
         assert!(matches!(again, Err(NotifyError::Unavailable(_))), "got {again:?}");
     });
@@ -109,6 +116,7 @@ fn the_same_key_replaces_the_earlier_notification() {
         notifier.notify(inventory_change("summary:inventory", "3 inventory changes")).unwrap();
         notifier.notify(inventory_change("summary:inventory", "12 inventory changes")).unwrap();
         notifier.notify(inventory_change("other", "Low stock: Widget")).unwrap();
+        assert!(notifier.settle(WAIT), "the notifications were sent");
     });
     let (bus, sink) = start_bus_and_sink(SinkOptions::default());
 
@@ -133,6 +141,7 @@ fn an_ordinary_notification_expires_by_the_daemon_default_and_has_no_action() {
             let mut request = inventory_change("k", "Stock adjusted");
             request.urgency = Urgency::Low;
             notifier.notify(request).unwrap();
+            assert!(notifier.settle(WAIT), "the notification was sent");
         },
     );
     let (bus, sink) = start_bus_and_sink(SinkOptions::default());
@@ -157,6 +166,7 @@ fn text_is_escaped_for_a_daemon_that_renders_body_markup() {
         let mut request = inventory_change("k", "Customer <b>renamed</b>");
         request.body = "<a href=\"https://evil.example\">R&D</a>".into();
         notifier.notify(request).unwrap();
+        assert!(notifier.settle(WAIT), "the notification was sent");
     });
     let (bus, sink) = start_bus_and_sink(SinkOptions { body_markup: true, ..Default::default() });
 
@@ -177,6 +187,7 @@ fn text_is_sent_as_it_is_to_a_daemon_without_markup() {
         let mut request = inventory_change("k", "R&D <new>");
         request.body = "Tom & Jerry <3".into();
         notifier.notify(request).unwrap();
+        assert!(notifier.settle(WAIT), "the notification was sent");
     });
     let (bus, sink) = start_bus_and_sink(SinkOptions { body_markup: false, ..Default::default() });
 
@@ -184,4 +195,58 @@ fn text_is_sent_as_it_is_to_a_daemon_without_markup() {
 
     let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("R&D")).unwrap();
     assert_eq!((call.summary.as_str(), call.body.as_str()), ("R&D <new>", "Tom & Jerry <3"));
+}
+
+#[test]
+fn closing_a_key_closes_the_notification_shown_under_it() {
+    testing::child_part("closing_a_key_closes_the_notification_shown_under_it", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).unwrap();
+        notifier.notify(inventory_change("other", "Low stock: Widget")).unwrap();
+        notifier.close(&approval_request().key);
+        notifier.close("never-shown");
+        assert!(notifier.settle(WAIT), "the calls were made");
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions::default());
+
+    testing::run_child_part("closing_a_key_closes_the_notification_shown_under_it", &bus).unwrap();
+
+    let shown = sink.wait_for_notify(WAIT, |call| call.summary.contains("PO-2024-0042")).unwrap();
+    let closes: Vec<u32> = sink
+        .records()
+        .iter()
+        .filter_map(|record| match record {
+            SinkRecord::CloseNotification { id } => Some(*id),
+            SinkRecord::Notify(_) => None,
+        })
+        .collect();
+    assert_eq!(closes, [shown.id], "only the one under that key, once");
+}
+
+#[test]
+fn a_daemon_that_never_answers_never_holds_the_caller() {
+    testing::child_part("a_daemon_that_never_answers_never_holds_the_caller", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        let started = std::time::Instant::now();
+        let mut slowest = Duration::ZERO;
+        let mut unavailable = false;
+        // Past REPLY_TIMEOUT the notifier stops queueing behind the hung call.
+        while started.elapsed() < tidings_notify::native::REPLY_TIMEOUT + Duration::from_secs(1) {
+            let call = std::time::Instant::now();
+            let result = notifier.notify(inventory_change("k", "Low stock"));
+            notifier.close("k");
+            slowest = slowest.max(call.elapsed());
+            unavailable |= matches!(result, Err(NotifyError::Unavailable(_)));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(slowest < Duration::from_millis(50), "a call took {slowest:?}");
+        assert!(unavailable, "a daemon that does not answer is reported unavailable");
+    });
+    let (bus, sink) =
+        start_bus_and_sink(SinkOptions { never_answer: true, ..SinkOptions::default() });
+
+    testing::run_child_part("a_daemon_that_never_answers_never_holds_the_caller", &bus).unwrap();
+
+    sink.wait_for_notify(WAIT, |call| call.summary == "Low stock")
+        .expect("the hung daemon received the call it never answered");
 }

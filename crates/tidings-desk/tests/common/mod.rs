@@ -24,6 +24,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct Recorded {
     calls: Mutex<Vec<NotificationRequest>>,
+    closed: Mutex<Vec<String>>,
     changed: Notify,
     pub unavailable: bool,
 }
@@ -37,6 +38,11 @@ impl Notifier for Recorded {
         }
         Ok(())
     }
+
+    fn close(&self, key: &str) {
+        self.closed.lock().unwrap().push(key.to_owned());
+        self.changed.notify_waiters();
+    }
 }
 
 impl Recorded {
@@ -47,6 +53,27 @@ impl Recorded {
 
     pub fn calls(&self) -> Vec<NotificationRequest> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// Keys the desk asked to close, oldest first.
+    pub fn closed(&self) -> Vec<String> {
+        self.closed.lock().unwrap().clone()
+    }
+
+    /// Waits until the keys closed so far satisfy `done`; panics after
+    /// [`WAIT`].
+    pub async fn wait_closed(&self, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let changed = self.changed.notified();
+            let closed = self.closed();
+            if done(&closed) {
+                return closed;
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                panic!("closes did not arrive in time; got {closed:#?}");
+            }
+        }
     }
 
     /// Waits until the calls so far satisfy `done`; panics after [`WAIT`].
@@ -146,6 +173,20 @@ pub fn order(n: u32) -> String {
 pub fn system(level: &str, message: &str) -> String {
     format!(
         r#"{{"type":"system:alert","level":"{level}","message":"{message}","timestamp":1764000000000}}"#
+    )
+}
+
+/// An approval request for resource `r{n}` (number `RF-{n:06}`).
+pub fn approval(n: u32) -> String {
+    format!(
+        r#"{{"type":"approval:request","resourceType":"refund","resourceId":"r{n}","resourceNumber":"RF-{n:06}","requesterId":"u2","requesterName":"R","timestamp":1764000000000}}"#
+    )
+}
+
+/// The decision on [`approval`] `n`: `approved` or `rejected`.
+pub fn decision(n: u32, how: &str) -> String {
+    format!(
+        r#"{{"type":"approval:{how}","resourceType":"refund","resourceId":"r{n}","resourceNumber":"RF-{n:06}","requesterId":"u2","requesterName":"R","approverId":"u1","approverName":"A","timestamp":1764000000001}}"#
     )
 }
 

@@ -28,6 +28,9 @@ struct Args {
     /// Advertise the `body-markup` capability.
     #[arg(long)]
     body_markup: bool,
+    /// Play a hung daemon: record Notify and CloseNotification, never reply.
+    #[arg(long)]
+    never_answer: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +40,7 @@ fn main() -> anyhow::Result<()> {
         record: args.record,
         click_when_contains: args.click_when_contains,
         body_markup: args.body_markup,
+        never_answer: args.never_answer,
     };
     zbus::block_on(async {
         let running = sink::serve(args.address.as_deref(), options)
