@@ -533,7 +533,7 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<Exit> {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
     let deadline = args.duration.map(|duration| tokio::time::Instant::now() + duration);
-    let shutdown = crate::tail::shutdown_signal();
+    let shutdown = tidings::process::shutdown_signal();
     tokio::pin!(shutdown);
     let mut summary = Summary::default();
 

@@ -43,9 +43,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::redact_url;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use tidings::redact_url;
 
 /// How long Redis may take to answer a PING or to connect.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
