@@ -575,6 +575,18 @@ macro_rules! wire_names {
             }
         }
 
+        /// So `--flag` help lists the wire spellings and clap refuses others.
+        #[cfg(feature = "clap")]
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                $ty::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
+
         impl std::str::FromStr for $ty {
             type Err = String;
 
