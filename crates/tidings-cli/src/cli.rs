@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value};
 use tidings_events::UserId;
+use tidings_events::args::finite_number;
 use tidings_events::event::{
-    ApprovalResource, BroadcastLevel, DataAction, DataResource, FinanceAction, FinanceRecordType,
-    InventoryAction, NotificationType, OrderType, SystemLevel,
+    Approval, ApprovalDecision, Broadcast, DataChange, Finance, FinanceEventType, InventoryChange,
+    Notification, OrderStatus, SystemEventType, SystemNotice,
 };
 
 const ABOUT: &str = "Publish, watch and simulate Tidings ERP events on Redis.";
@@ -156,159 +155,79 @@ pub struct PublishOptions {
     pub timeout: Duration,
 }
 
+/// One variant per publisher helper; the event's own flags come from the
+/// contract's payload types (`tidings-events`, feature `clap`), so a field
+/// added there is a flag here without an edit.
 #[derive(Debug, Subcommand)]
 pub enum PublishKind {
     /// `notification` on user:{userId}:notifications.
     Notification {
         #[arg(long, value_parser = parse_user_id)]
         user: UserId,
-        #[arg(long, value_parser = wire::<NotificationType>, help = "info | success | warning | error")]
-        notification_type: NotificationType,
-        #[arg(long)]
-        title: String,
-        #[arg(long)]
-        message: String,
-        #[arg(long)]
-        action_url: Option<String>,
-        #[arg(long)]
-        action_label: Option<String>,
+        #[command(flatten)]
+        notification: Notification,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `inventory:change` on inventory (changeAmount = new − old is filled in).
     Inventory {
-        #[arg(long)]
-        product_id: String,
-        #[arg(long, value_parser = wire::<InventoryAction>, help = "adjust | inbound | outbound | reserve | release")]
-        action: InventoryAction,
-        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
-        old_quantity: f64,
-        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
-        new_quantity: f64,
-        #[arg(long)]
-        product_name: Option<String>,
-        #[arg(long)]
-        variant_id: Option<String>,
-        #[arg(long)]
-        reason: Option<String>,
-        #[arg(long)]
-        operator: Option<String>,
-        #[arg(long)]
-        user_id: Option<String>,
+        #[command(flatten)]
+        change: InventoryChange,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `order:status` on orders.
     Order {
-        #[arg(long, value_parser = wire::<OrderType>, help = "sales | return | purchase")]
-        order_type: OrderType,
-        #[arg(long)]
-        order_id: String,
-        #[arg(long)]
-        order_number: String,
-        #[arg(long)]
-        old_status: String,
-        #[arg(long)]
-        new_status: String,
-        #[arg(long)]
-        customer_id: Option<String>,
-        #[arg(long)]
-        customer_name: Option<String>,
-        #[arg(long)]
-        user_id: Option<String>,
+        #[command(flatten)]
+        order: OrderStatus,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `approval:request` on approvals.
     ApprovalRequest {
         #[command(flatten)]
-        approval: ApprovalArgs,
+        approval: Approval,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `approval:approved`/`approval:rejected` on approvals, plus a notification to the requester.
     ApprovalResult {
         #[arg(long, value_enum)]
-        decision: Decision,
+        decision: ApprovalDecision,
         #[command(flatten)]
-        approval: ApprovalArgs,
+        approval: Approval,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `finance:payment`/`finance:refund`/`finance:overdue` on finance.
     Finance {
         #[arg(long = "type", value_enum)]
-        kind: FinanceKind,
-        #[arg(long, value_parser = wire::<FinanceAction>, help = "created | confirmed | cancelled | overdue")]
-        action: FinanceAction,
-        #[arg(long, value_parser = wire::<FinanceRecordType>, help = "payment | paymentOut | refund")]
-        record_type: FinanceRecordType,
-        #[arg(long)]
-        record_id: String,
-        #[arg(long)]
-        record_number: String,
-        /// In yuan, cents as the fraction (12850.50).
-        #[arg(long, value_parser = parse_number, allow_negative_numbers = true)]
-        amount: f64,
-        #[arg(long)]
-        customer_id: Option<String>,
-        #[arg(long)]
-        customer_name: Option<String>,
-        #[arg(long)]
-        supplier_id: Option<String>,
-        #[arg(long)]
-        supplier_name: Option<String>,
-        #[arg(long)]
-        user_id: Option<String>,
+        kind: FinanceEventType,
+        #[command(flatten)]
+        record: Finance,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `data:change` on the channel of its resource.
     DataChange {
-        #[arg(long, value_parser = wire::<DataResource>, help = "product | customer | supplier | category | user")]
-        resource: DataResource,
-        #[arg(long, value_parser = wire::<DataAction>, help = "created | updated | deleted")]
-        action: DataAction,
-        #[arg(long)]
-        resource_id: String,
-        #[arg(long)]
-        resource_name: Option<String>,
-        /// A JSON object describing what changed.
-        #[arg(long, value_parser = parse_object)]
-        changes: Option<Map<String, Value>>,
-        #[arg(long)]
-        user_id: Option<String>,
+        #[command(flatten)]
+        change: DataChange,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `system:maintenance`/`system:update`/`system:alert` on system.
     System {
         #[arg(long = "type", value_enum)]
-        kind: SystemKind,
-        #[arg(long, value_parser = wire::<SystemLevel>, help = "info | warning | critical")]
-        level: SystemLevel,
-        #[arg(long)]
-        message: String,
-        /// A user affected (repeat for several).
-        #[arg(long = "affected-user")]
-        affected_users: Vec<String>,
-        /// When it starts, in milliseconds since the Unix epoch.
-        #[arg(long)]
-        scheduled_time: Option<i64>,
-        /// How long it lasts, in milliseconds.
-        #[arg(long)]
-        estimated_duration: Option<i64>,
+        kind: SystemEventType,
+        #[command(flatten)]
+        notice: SystemNotice,
         #[command(flatten)]
         options: PublishOptions,
     },
     /// `broadcast` on broadcast.
     Broadcast {
-        #[arg(long)]
-        message: String,
-        #[arg(long, value_parser = wire::<BroadcastLevel>, default_value = "info", help = "info | success | warning | error")]
-        level: BroadcastLevel,
-        #[arg(long)]
-        title: Option<String>,
+        #[command(flatten)]
+        broadcast: Broadcast,
         #[command(flatten)]
         options: PublishOptions,
     },
@@ -321,48 +240,6 @@ pub enum PublishKind {
         #[command(flatten)]
         options: PublishOptions,
     },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct ApprovalArgs {
-    #[arg(long, value_parser = wire::<ApprovalResource>, help = "order | return | payment | refund | adjustment")]
-    pub resource_type: ApprovalResource,
-    #[arg(long)]
-    pub resource_id: String,
-    #[arg(long)]
-    pub resource_number: String,
-    #[arg(long)]
-    pub requester_id: String,
-    #[arg(long)]
-    pub requester_name: String,
-    #[arg(long)]
-    pub approver_id: Option<String>,
-    #[arg(long)]
-    pub approver_name: Option<String>,
-    #[arg(long)]
-    pub reason: Option<String>,
-    #[arg(long)]
-    pub comment: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Decision {
-    Approved,
-    Rejected,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum FinanceKind {
-    Payment,
-    Refund,
-    Overdue,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum SystemKind {
-    Maintenance,
-    Update,
-    Alert,
 }
 
 #[derive(Debug, Args)]
@@ -408,38 +285,16 @@ pub struct DemoArgs {
     pub options: PublishOptions,
 }
 
-/// Parses a protocol value (`adjust`, `paymentOut`, …) with serde, so the
-/// accepted spellings are exactly the wire ones.
-fn wire<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    serde_json::from_value(Value::String(text.to_owned())).map_err(|error| {
-        // serde says: unknown variant `x`, expected one of `a`, `b`
-        error.to_string()
-    })
-}
-
 fn parse_user_id(text: &str) -> Result<UserId, String> {
     UserId::new(text).map_err(|error| error.to_string())
 }
 
-fn parse_number(text: &str) -> Result<f64, String> {
-    let number: f64 = text.parse().map_err(|_| format!("{text:?} is not a number"))?;
-    if number.is_finite() { Ok(number) } else { Err(format!("{text:?} is not a finite number")) }
-}
-
 fn parse_rate(text: &str) -> Result<f64, String> {
-    let rate = parse_number(text)?;
+    let rate = finite_number(text)?;
     if rate > 0.0 && rate <= 100_000.0 {
         Ok(rate)
     } else {
         Err(format!("{text} events/s is out of range; use more than 0 and at most 100000"))
-    }
-}
-
-fn parse_object(text: &str) -> Result<Map<String, Value>, String> {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err("expected a JSON object like {\"price\":12.5}".into()),
-        Err(error) => Err(format!("not JSON: {error}")),
     }
 }
 
@@ -477,9 +332,106 @@ mod tests {
 
     #[test]
     fn protocol_values_are_parsed_with_their_wire_spelling() {
-        assert_eq!(wire::<FinanceRecordType>("paymentOut"), Ok(FinanceRecordType::PaymentOut));
-        let error = wire::<InventoryAction>("teleport").unwrap_err();
+        use tidings_events::event::{FinanceRecordType, InventoryAction};
+        assert_eq!("paymentOut".parse::<FinanceRecordType>(), Ok(FinanceRecordType::PaymentOut));
+        let error = "teleport".parse::<InventoryAction>().unwrap_err();
         assert!(error.contains("teleport") && error.contains("adjust"), "{error}");
+    }
+
+    /// The wire field names of a payload type, as serde knows them: a
+    /// deserializer that only records the `fields` serde hands it.
+    fn wire_fields<T: serde::de::DeserializeOwned>() -> Vec<&'static str> {
+        struct Fields(Vec<&'static str>);
+        #[derive(Debug)]
+        struct Stop;
+        impl std::fmt::Display for Stop {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("stop")
+            }
+        }
+        impl std::error::Error for Stop {}
+        impl serde::de::Error for Stop {
+            fn custom<M: std::fmt::Display>(_: M) -> Self {
+                Stop
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Fields {
+            type Error = Stop;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+                Err(Stop)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Stop> {
+                self.0.extend_from_slice(fields);
+                Err(Stop)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut fields = Fields(Vec::new());
+        let _ = T::deserialize(&mut fields);
+        fields.0
+    }
+
+    /// The long flags of the `clap::Args` a payload type derives.
+    fn flags<T: Args>() -> Vec<String> {
+        T::augment_args(clap::Command::new("t"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(str::to_owned))
+            .collect()
+    }
+
+    fn kebab(camel: &str) -> String {
+        camel.chars().fold(String::new(), |mut out, c| {
+            if c.is_ascii_uppercase() {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+            out
+        })
+    }
+
+    /// Issue 20: an event's fields are defined once, in `tidings-events`.
+    /// Every field of every payload is a `tidings publish` flag, derived from
+    /// the contract; what the publisher stamps (`timestamp`, `changeAmount`,
+    /// a notification's `userId`, which is `--user`) is the only exception.
+    /// So an optional field added to a payload in the contract is a flag
+    /// here with no edit to this crate (and the publisher passes it through
+    /// with `..payload`); a field added there without its `arg(long)`
+    /// attribute fails this test, pointing back at the contract.
+    #[test]
+    fn every_payload_field_is_a_publish_flag_derived_from_the_contract() {
+        use tidings_events::event::*;
+        fn check<T: Args + serde::de::DeserializeOwned>(name: &str, stamped: &[&str]) {
+            let fields = wire_fields::<T>();
+            assert!(!fields.is_empty(), "{name}: no fields found");
+            let flags = flags::<T>();
+            for field in fields.iter().filter(|field| !stamped.contains(field)) {
+                let flag = match *field {
+                    "affectedUsers" => "affected-user".to_owned(),
+                    other => kebab(other),
+                };
+                assert!(flags.contains(&flag), "{name}.{field} has no --{flag}: {flags:?}");
+            }
+            for stamped in stamped {
+                assert!(!flags.contains(&kebab(stamped)), "{name}.{stamped} is stamped");
+            }
+        }
+        check::<Notification>("Notification", &["timestamp", "userId"]);
+        check::<InventoryChange>("InventoryChange", &["timestamp", "changeAmount"]);
+        check::<OrderStatus>("OrderStatus", &["timestamp"]);
+        check::<Approval>("Approval", &["timestamp"]);
+        check::<Finance>("Finance", &["timestamp"]);
+        check::<DataChange>("DataChange", &["timestamp"]);
+        check::<SystemNotice>("SystemNotice", &["timestamp"]);
+        check::<Broadcast>("Broadcast", &["timestamp"]);
     }
 
     #[test]

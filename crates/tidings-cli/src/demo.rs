@@ -13,15 +13,13 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tidings::publish::{
-    ApprovalDecision, ApprovalInfo, BroadcastInfo, DataUpdate, FinanceEventType, FinanceUpdate,
-    InventoryUpdate, NewNotification, OrderUpdate, PublishOutcome, SystemEventType,
-    SystemNoticeInfo,
-};
+use tidings::publish::PublishOutcome;
 use tidings::{Publisher, PublisherConfig};
 use tidings_events::event::{
-    ApprovalResource, BroadcastLevel, DataAction, DataResource, FinanceAction, FinanceRecordType,
-    InventoryAction, NotificationType, OrderType, SystemLevel,
+    Approval, ApprovalDecision, ApprovalResource, Broadcast, BroadcastLevel, DataAction,
+    DataChange, DataResource, Finance, FinanceAction, FinanceEventType, FinanceRecordType,
+    InventoryAction, InventoryChange, Notification, NotificationType, OrderStatus, OrderType,
+    SystemEventType, SystemLevel, SystemNotice,
 };
 
 use crate::cli::DemoArgs;
@@ -81,20 +79,20 @@ fn statuses(order_type: OrderType) -> &'static [&'static str] {
 /// One thing the back office does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    Inventory(InventoryUpdate),
-    Order(OrderUpdate),
-    Notify(String, NewNotification),
-    ApprovalRequest(ApprovalInfo),
-    ApprovalResult(ApprovalDecision, ApprovalInfo),
-    Finance(FinanceEventType, FinanceUpdate),
-    Data(DataUpdate),
+    Inventory(InventoryChange),
+    Order(OrderStatus),
+    Notify(String, Notification),
+    ApprovalRequest(Approval),
+    ApprovalResult(ApprovalDecision, Approval),
+    Finance(FinanceEventType, Finance),
+    Data(DataChange),
     /// `starts_in` rather than a time, so the sequence does not depend on the clock.
     System {
         kind: SystemEventType,
-        notice: SystemNoticeInfo,
+        notice: SystemNotice,
         starts_in: Option<Duration>,
     },
-    Broadcast(BroadcastInfo),
+    Broadcast(Broadcast),
     /// A message that is not a typed event, sent unchecked on purpose.
     Chaos {
         channel: &'static str,
@@ -111,15 +109,10 @@ impl Step {
             Step::Order(_) => "order:status",
             Step::Notify(..) => "notification",
             Step::ApprovalRequest(_) => "approval:request",
-            Step::ApprovalResult(ApprovalDecision::Approved, _) => "approval:approved",
-            Step::ApprovalResult(ApprovalDecision::Rejected, _) => "approval:rejected",
-            Step::Finance(FinanceEventType::Payment, _) => "finance:payment",
-            Step::Finance(FinanceEventType::Refund, _) => "finance:refund",
-            Step::Finance(FinanceEventType::Overdue, _) => "finance:overdue",
+            Step::ApprovalResult(decision, _) => decision.kind().as_str(),
+            Step::Finance(kind, _) => kind.as_str(),
             Step::Data(_) => "data:change",
-            Step::System { kind: SystemEventType::Maintenance, .. } => "system:maintenance",
-            Step::System { kind: SystemEventType::Update, .. } => "system:update",
-            Step::System { kind: SystemEventType::Alert, .. } => "system:alert",
+            Step::System { kind, .. } => kind.as_str(),
             Step::Broadcast(_) => "broadcast",
             Step::Chaos { label, .. } => label,
         }
@@ -157,7 +150,7 @@ pub struct Simulator {
     stock: Vec<f64>,
     orders: Vec<OpenOrder>,
     /// Approvals waiting for a decision, and the step at which it comes.
-    pending: VecDeque<(u64, ApprovalInfo)>,
+    pending: VecDeque<(u64, Approval)>,
     next_number: u64,
     step: u64,
 }
@@ -236,7 +229,7 @@ impl Simulator {
             }
         };
         self.stock[index] = new;
-        let mut change = InventoryUpdate::new(action, id, old, new);
+        let mut change = InventoryChange::new(action, id, old, new);
         change.product_name = Some(name.into());
         change.reason = Some(reason.into());
         change.operator = Some(self.pick(&USERS).1.into());
@@ -253,7 +246,7 @@ impl Simulator {
             let old = flow[order.status];
             let new = if cancel { "cancelled" } else { flow[order.status + 1] };
             order.status += 1;
-            let mut update = OrderUpdate::new(order.order_type, &order.id, &order.number, old, new);
+            let mut update = OrderStatus::new(order.order_type, &order.id, &order.number, old, new);
             update.customer_id = Some(order.customer.0.into());
             update.customer_name = Some(order.customer.1.into());
             if cancel || order.status + 1 >= flow.len() {
@@ -275,7 +268,7 @@ impl Simulator {
         let customer = self.pick(&CUSTOMERS);
         let id = format!("o-{}", self.next_number);
         let flow = statuses(order_type);
-        let mut update = OrderUpdate::new(order_type, &id, &number, "new", flow[0]);
+        let mut update = OrderStatus::new(order_type, &id, &number, "new", flow[0]);
         update.customer_id = Some(customer.0.into());
         update.customer_name = Some(customer.1.into());
         self.orders.push(OpenOrder { order_type, id, number, status: 0, customer });
@@ -294,22 +287,22 @@ impl Simulator {
         let product = PRODUCTS[index].1;
         let number = self.next_number;
         let notification = match self.rng.random_range(0..4) {
-            0 => NewNotification::new(
+            0 => Notification::new(
                 NotificationType::Warning,
                 "库存预警",
                 format!("{product} 库存仅剩 {stock:.0}, below the reorder point"),
             ),
-            1 => NewNotification::new(
+            1 => Notification::new(
                 NotificationType::Success,
                 "Order shipped",
                 format!("SO-2026-{number:06} has left the warehouse"),
             ),
-            2 => NewNotification::new(
+            2 => Notification::new(
                 NotificationType::Info,
                 "新任务",
                 format!("请复核 PO-2026-{number:06} 的收货数量"),
             ),
-            _ => NewNotification::new(
+            _ => Notification::new(
                 NotificationType::Error,
                 "Sync failed",
                 "Could not sync prices with the e-shop; will retry in 5 minutes",
@@ -329,7 +322,7 @@ impl Simulator {
         let number = self.number(prefix);
         let (requester_id, requester_name) = self.pick(&USERS);
         let (approver_id, approver_name) = self.pick(&APPROVERS);
-        let mut approval = ApprovalInfo::new(
+        let mut approval = Approval::new(
             resource_type,
             format!("r-{}", self.next_number),
             number,
@@ -343,7 +336,7 @@ impl Simulator {
         Step::ApprovalRequest(approval)
     }
 
-    fn decide(&mut self, mut approval: ApprovalInfo) -> Step {
+    fn decide(&mut self, mut approval: Approval) -> Step {
         if self.rng.random_bool(0.75) {
             approval.comment = Some("同意".into());
             Step::ApprovalResult(ApprovalDecision::Approved, approval)
@@ -387,13 +380,8 @@ impl Simulator {
             ),
         };
         let number = self.number(prefix);
-        let mut record = FinanceUpdate::new(
-            action,
-            record_type,
-            format!("f-{}", self.next_number),
-            number,
-            amount,
-        );
+        let mut record =
+            Finance::new(action, record_type, format!("f-{}", self.next_number), number, amount);
         if record_type == FinanceRecordType::PaymentOut {
             let (supplier_id, supplier_name) = self.pick(&SUPPLIERS);
             record.supplier_id = Some(supplier_id.into());
@@ -415,7 +403,7 @@ impl Simulator {
         let mut change = match self.rng.random_range(0..4) {
             0 | 1 => {
                 let (id, name) = self.pick(&PRODUCTS);
-                let mut change = DataUpdate::new(DataResource::Product, action, id);
+                let mut change = DataChange::new(DataResource::Product, action, id);
                 change.resource_name = Some(name.into());
                 if action == DataAction::Updated {
                     let old = f64::from(self.rng.random_range(500..20_000_u32)) / 100.0;
@@ -427,13 +415,13 @@ impl Simulator {
             }
             2 => {
                 let (id, name) = self.pick(&CUSTOMERS);
-                let mut change = DataUpdate::new(DataResource::Customer, action, id);
+                let mut change = DataChange::new(DataResource::Customer, action, id);
                 change.resource_name = Some(name.into());
                 change
             }
             _ => {
                 let (id, name) = self.pick(&SUPPLIERS);
-                let mut change = DataUpdate::new(DataResource::Supplier, action, id);
+                let mut change = DataChange::new(DataResource::Supplier, action, id);
                 change.resource_name = Some(name.into());
                 change
             }
@@ -445,7 +433,7 @@ impl Simulator {
     fn system(&mut self) -> Step {
         match self.rng.random_range(0..4) {
             0 | 1 => {
-                let mut notice = SystemNoticeInfo::new(
+                let mut notice = SystemNotice::new(
                     SystemLevel::Warning,
                     "系统维护: ERP will be read-only during scheduled maintenance",
                 );
@@ -458,7 +446,7 @@ impl Simulator {
             }
             2 => Step::System {
                 kind: SystemEventType::Update,
-                notice: SystemNoticeInfo::new(
+                notice: SystemNotice::new(
                     SystemLevel::Info,
                     "ERP 3.4.1 deployed: faster stock reports",
                 ),
@@ -466,7 +454,7 @@ impl Simulator {
             },
             _ => Step::System {
                 kind: SystemEventType::Alert,
-                notice: SystemNoticeInfo::new(
+                notice: SystemNotice::new(
                     SystemLevel::Critical,
                     "Database replication lag above 30 s",
                 ),
@@ -476,7 +464,7 @@ impl Simulator {
     }
 
     fn broadcast(&mut self) -> Step {
-        let mut message = BroadcastInfo::new(self.pick(&[
+        let mut message = Broadcast::new(self.pick(&[
             "本周五下午三点全员盘点",
             "New return policy takes effect on Monday",
             "祝大家节日快乐!",
@@ -545,7 +533,7 @@ pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<Exit> {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let started = Instant::now();
     let deadline = args.duration.map(|duration| tokio::time::Instant::now() + duration);
-    let shutdown = crate::tail::shutdown_signal();
+    let shutdown = tidings::process::shutdown_signal();
     tokio::pin!(shutdown);
     let mut summary = Summary::default();
 

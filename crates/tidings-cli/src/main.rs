@@ -16,7 +16,6 @@ mod token;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
@@ -96,12 +95,12 @@ fn init_logging(command: &Command) {
         Command::Record(_) => "info",
         _ => "warn",
     };
-    let filter = EnvFilter::try_from_env("TIDINGS_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    tidings::process::init_logging(tidings::process::LogSetup {
+        env_var: "TIDINGS_LOG",
+        default_filter: default,
+        json: false,
+        with_target: false,
+    });
 }
 
 /// `tidings gateway`: runs until SIGTERM or Ctrl-C, which cancel the
@@ -116,7 +115,7 @@ async fn gateway(
         args.redis_url = Some(redis_url.to_owned());
     }
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let signals = tokio::spawn(cancel_on_signal(shutdown.clone()));
+    let signals = tokio::spawn(tidings::process::cancel_on_signal(shutdown.clone()));
     let outcome = tidings_gateway::run(args, shutdown.clone()).await;
     shutdown.cancel();
     let _ = signals.await;
@@ -132,25 +131,5 @@ async fn gateway(
             Ok(exit::Exit::BadInput)
         }
         Err(error) => Err(error.into()),
-    }
-}
-
-/// Cancels `shutdown` on SIGTERM or Ctrl-C; returns early once it is cancelled.
-pub(crate) async fn cancel_on_signal(shutdown: tokio_util::sync::CancellationToken) {
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => shutdown.cancel(),
-        () = terminate => shutdown.cancel(),
-        () = shutdown.cancelled() => {}
     }
 }

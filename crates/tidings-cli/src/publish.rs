@@ -7,15 +7,11 @@
 
 use std::io::Read;
 
-use tidings::publish::{
-    ApprovalDecision, ApprovalInfo, BroadcastInfo, DataUpdate, FinanceEventType, FinanceUpdate,
-    InventoryUpdate, NewNotification, OrderUpdate, PublishOutcome, SystemEventType,
-    SystemNoticeInfo,
-};
+use tidings::publish::PublishOutcome;
 use tidings::{Publisher, PublisherConfig};
 use tidings_events::Channel;
 
-use crate::cli::{ApprovalArgs, Decision, FinanceKind, PublishKind, PublishOptions, SystemKind};
+use crate::cli::{PublishKind, PublishOptions};
 use crate::exit::Exit;
 
 pub async fn run(redis_url: &str, kind: PublishKind) -> anyhow::Result<Exit> {
@@ -29,139 +25,30 @@ pub async fn run(redis_url: &str, kind: PublishKind) -> anyhow::Result<Exit> {
         }
     };
     let outcomes = match kind {
-        PublishKind::Notification {
-            user,
-            notification_type,
-            title,
-            message,
-            action_url,
-            action_label,
-            ..
-        } => {
-            let mut notification = NewNotification::new(notification_type, title, message);
-            notification.action_url = action_url;
-            notification.action_label = action_label;
+        PublishKind::Notification { user, notification, .. } => {
             vec![publisher.notify_user(user.as_str(), notification).await]
         }
-        PublishKind::Inventory {
-            product_id,
-            action,
-            old_quantity,
-            new_quantity,
-            product_name,
-            variant_id,
-            reason,
-            operator,
-            user_id,
-            ..
-        } => {
-            let mut change = InventoryUpdate::new(action, product_id, old_quantity, new_quantity);
-            change.product_name = product_name;
-            change.variant_id = variant_id;
-            change.reason = reason;
-            change.operator = operator;
-            change.user_id = user_id;
+        PublishKind::Inventory { change, .. } => {
             vec![publisher.publish_inventory_change(change).await]
         }
-        PublishKind::Order {
-            order_type,
-            order_id,
-            order_number,
-            old_status,
-            new_status,
-            customer_id,
-            customer_name,
-            user_id,
-            ..
-        } => {
-            let mut order =
-                OrderUpdate::new(order_type, order_id, order_number, old_status, new_status);
-            order.customer_id = customer_id;
-            order.customer_name = customer_name;
-            order.user_id = user_id;
-            vec![publisher.publish_order_status(order).await]
-        }
+        PublishKind::Order { order, .. } => vec![publisher.publish_order_status(order).await],
         PublishKind::ApprovalRequest { approval, .. } => {
-            vec![publisher.publish_approval_request(approval_info(approval)).await]
+            vec![publisher.publish_approval_request(approval).await]
         }
         PublishKind::ApprovalResult { decision, approval, .. } => {
-            let decision = match decision {
-                Decision::Approved => ApprovalDecision::Approved,
-                Decision::Rejected => ApprovalDecision::Rejected,
-            };
-            let outcome =
-                publisher.publish_approval_result(decision, approval_info(approval)).await;
+            let outcome = publisher.publish_approval_result(decision, approval).await;
             vec![outcome.approval, outcome.notification]
         }
-        PublishKind::Finance {
-            kind,
-            action,
-            record_type,
-            record_id,
-            record_number,
-            amount,
-            customer_id,
-            customer_name,
-            supplier_id,
-            supplier_name,
-            user_id,
-            ..
-        } => {
-            let mut record =
-                FinanceUpdate::new(action, record_type, record_id, record_number, amount);
-            record.customer_id = customer_id;
-            record.customer_name = customer_name;
-            record.supplier_id = supplier_id;
-            record.supplier_name = supplier_name;
-            record.user_id = user_id;
-            let kind = match kind {
-                FinanceKind::Payment => FinanceEventType::Payment,
-                FinanceKind::Refund => FinanceEventType::Refund,
-                FinanceKind::Overdue => FinanceEventType::Overdue,
-            };
+        PublishKind::Finance { kind, record, .. } => {
             vec![publisher.publish_finance_event(kind, record).await]
         }
-        PublishKind::DataChange {
-            resource,
-            action,
-            resource_id,
-            resource_name,
-            changes,
-            user_id,
-            ..
-        } => {
-            let mut change = DataUpdate::new(resource, action, resource_id);
-            change.resource_name = resource_name;
-            change.changes = changes;
-            change.user_id = user_id;
+        PublishKind::DataChange { change, .. } => {
             vec![publisher.publish_data_change(change).await]
         }
-        PublishKind::System {
-            kind,
-            level,
-            message,
-            affected_users,
-            scheduled_time,
-            estimated_duration,
-            ..
-        } => {
-            let mut notice = SystemNoticeInfo::new(level, message);
-            notice.affected_users = (!affected_users.is_empty()).then_some(affected_users);
-            notice.scheduled_time = scheduled_time;
-            notice.estimated_duration = estimated_duration;
-            let kind = match kind {
-                SystemKind::Maintenance => SystemEventType::Maintenance,
-                SystemKind::Update => SystemEventType::Update,
-                SystemKind::Alert => SystemEventType::Alert,
-            };
+        PublishKind::System { kind, notice, .. } => {
             vec![publisher.publish_system_event(kind, notice).await]
         }
-        PublishKind::Broadcast { message, level, title, .. } => {
-            let mut broadcast = BroadcastInfo::new(message);
-            broadcast.level = level;
-            broadcast.title = title;
-            vec![publisher.broadcast(broadcast).await]
-        }
+        PublishKind::Broadcast { broadcast, .. } => vec![publisher.broadcast(broadcast).await],
         PublishKind::Raw { channel, json, .. } => {
             let logical = channel.strip_prefix("ws:").unwrap_or(&channel);
             let channel = match Channel::parse(logical) {
@@ -200,21 +87,6 @@ fn options_of(kind: &PublishKind) -> &PublishOptions {
         | PublishKind::Broadcast { options, .. }
         | PublishKind::Raw { options, .. } => options,
     }
-}
-
-fn approval_info(args: ApprovalArgs) -> ApprovalInfo {
-    let mut approval = ApprovalInfo::new(
-        args.resource_type,
-        args.resource_id,
-        args.resource_number,
-        args.requester_id,
-        args.requester_name,
-    );
-    approval.approver_id = args.approver_id;
-    approval.approver_name = args.approver_name;
-    approval.reason = args.reason;
-    approval.comment = args.comment;
-    approval
 }
 
 /// One line per message on stdout (`published to …`, then the JSON), errors

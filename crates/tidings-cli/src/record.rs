@@ -26,7 +26,7 @@ pub async fn run(redis_url: &str, args: &RecordArgs, insecure_tls: bool) -> anyh
         backoff: Backoff::default(),
     };
     let shutdown = CancellationToken::new();
-    let signals = tokio::spawn(crate::cancel_on_signal(shutdown.clone()));
+    let signals = tokio::spawn(tidings::process::cancel_on_signal(shutdown.clone()));
     let live = AtomicBool::new(false);
     let mut refusal = None;
     run_recorder_with_tls(

@@ -59,7 +59,7 @@ pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
     let mut exit = Exit::Success;
     let stdout = std::io::stdout();
 
-    let shutdown = shutdown_signal();
+    let shutdown = tidings::process::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let update = tokio::select! {
@@ -143,29 +143,6 @@ fn use_colour(choice: ColorChoice) -> bool {
             std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
         }
-    }
-}
-
-/// Ctrl-C, or SIGTERM on Unix.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

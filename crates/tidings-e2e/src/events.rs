@@ -3,6 +3,14 @@
 //! must show. Identifiers are unique per sample so that a row found on
 //! screen can only come from that sample.
 
+use tidings_events::event::{
+    Approval, ApprovalDecision, ApprovalResource, Broadcast, BroadcastLevel, DataAction,
+    DataChange, DataResource, Finance, FinanceAction, FinanceEventType, FinanceRecordType,
+    InventoryAction, InventoryChange, Notification, NotificationType, OrderStatus, OrderType,
+    SystemEventType, SystemLevel, SystemNotice,
+};
+use tidings_events::{Channel, Event};
+
 /// One event to publish and where to look for it.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -20,17 +28,14 @@ pub struct Sample {
     pub texts: Vec<String>,
 }
 
-fn sample(
-    kind: &'static str,
-    channel: &str,
-    screen: &'static str,
-    payload: serde_json::Value,
-    texts: &[&str],
-) -> Sample {
+/// A sample built from the contract's own types, so it cannot drift from
+/// them: its `type`, channel and JSON all come from `tidings-events`.
+fn sample(event: Event, screen: &'static str, texts: &[&str]) -> Sample {
+    let channel = Channel::for_event(&event).expect("every sample has its channel");
     Sample {
-        kind,
-        channel: channel.to_owned(),
-        payload: payload.to_string(),
+        kind: event.kind().as_str(),
+        channel: channel.redis_name(),
+        payload: event.to_json(),
         screen,
         tab: None,
         texts: texts.iter().map(|text| (*text).to_owned()).collect(),
@@ -42,6 +47,11 @@ impl Sample {
         self.tab = Some(tab);
         self
     }
+
+    fn labelled(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        self
+    }
 }
 
 /// The inventory example from the protocol (§1), byte for byte.
@@ -50,7 +60,12 @@ pub const PROTOCOL_INVENTORY_EXAMPLE: &str = r#"{"type":"inventory:change","prod
 /// Every kind of typed event, for user `user` (the `notification` goes to
 /// their own channel). `now` is the timestamp to send (ms since epoch).
 pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
-    use serde_json::json;
+    let at = |event: Event| -> Event {
+        let mut value = serde_json::to_value(&event).expect("events serialise");
+        value["timestamp"] = now.into();
+        serde_json::from_value(value).expect("and read back")
+    };
+    let some = |text: &str| Some(text.to_owned());
     vec![
         Sample {
             kind: "inventory:change (protocol example)",
@@ -61,117 +76,179 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             texts: vec!["123".into(), "10".into(), "15".into()],
         },
         sample(
-            "inventory:change",
-            "ws:inventory",
+            at(Event::InventoryChange(InventoryChange {
+                product_name: some("Blue widget E2E"),
+                reason: some("picked for SO-E2E"),
+                operator: some("dock-7"),
+                ..InventoryChange::new(InventoryAction::Outbound, "P-E2E-7", 40.0, 37.0)
+            })),
             "inventory",
-            json!({"type":"inventory:change","productId":"P-E2E-7","productName":"Blue widget E2E","action":"outbound","oldQuantity":40,"newQuantity":37,"changeAmount":-3,"reason":"picked for SO-E2E","operator":"dock-7","timestamp":now}),
             &["Blue widget E2E", "37", "picked for SO-E2E"],
         ),
         sample(
-            "order:status",
-            "ws:orders",
+            at(Event::OrderStatus(OrderStatus {
+                customer_name: some("Acme E2E Ltd"),
+                ..OrderStatus::new(OrderType::Sales, "o-e2e-1", "SO-E2E-0001", "pending", "shipped")
+            })),
             "orders",
-            json!({"type":"order:status","orderType":"sales","orderId":"o-e2e-1","orderNumber":"SO-E2E-0001","oldStatus":"pending","newStatus":"shipped","customerName":"Acme E2E Ltd","timestamp":now}),
             &["SO-E2E-0001", "Acme E2E Ltd"],
         ),
         sample(
-            "approval:request",
-            "ws:approvals",
+            at(Event::ApprovalRequest(Approval {
+                reason: some("supplier invoice E2E"),
+                ..Approval::new(
+                    ApprovalResource::Payment,
+                    "pay-e2e-1",
+                    "PAY-E2E-REQ",
+                    "u-req",
+                    "Rita Requester",
+                )
+            })),
             "approvals",
-            json!({"type":"approval:request","resourceType":"payment","resourceId":"pay-e2e-1","resourceNumber":"PAY-E2E-REQ","requesterId":"u-req","requesterName":"Rita Requester","reason":"supplier invoice E2E","timestamp":now}),
             &["PAY-E2E-REQ", "Rita Requester"],
         ),
         sample(
-            "approval:approved",
-            "ws:approvals",
+            at(ApprovalDecision::Approved.event(Approval {
+                approver_id: some("u-boss"),
+                approver_name: some("Ada Approver"),
+                ..Approval::new(
+                    ApprovalResource::Order,
+                    "o-e2e-2",
+                    "SO-E2E-APPROVED",
+                    "u-req",
+                    "Rita Requester",
+                )
+            })),
             "approvals",
-            json!({"type":"approval:approved","resourceType":"order","resourceId":"o-e2e-2","resourceNumber":"SO-E2E-APPROVED","requesterId":"u-req","requesterName":"Rita Requester","approverId":"u-boss","approverName":"Ada Approver","timestamp":now}),
             &["SO-E2E-APPROVED", "Ada Approver"],
         )
         .in_tab("results"),
         sample(
-            "approval:rejected",
-            "ws:approvals",
+            at(ApprovalDecision::Rejected.event(Approval {
+                approver_name: some("Ada Approver"),
+                comment: some("duplicate E2E"),
+                ..Approval::new(
+                    ApprovalResource::Refund,
+                    "r-e2e-3",
+                    "RF-E2E-REJECTED",
+                    "u-req",
+                    "Rita Requester",
+                )
+            })),
             "approvals",
-            json!({"type":"approval:rejected","resourceType":"refund","resourceId":"r-e2e-3","resourceNumber":"RF-E2E-REJECTED","requesterId":"u-req","requesterName":"Rita Requester","approverName":"Ada Approver","comment":"duplicate E2E","timestamp":now}),
             &["RF-E2E-REJECTED", "duplicate E2E"],
         )
         .in_tab("results"),
         sample(
-            "finance:payment",
-            "ws:finance",
+            at(FinanceEventType::Payment.event(Finance {
+                customer_name: some("Acme E2E Ltd"),
+                ..Finance::new(
+                    FinanceAction::Confirmed,
+                    FinanceRecordType::Payment,
+                    "f-e2e-1",
+                    "PMT-E2E-0001",
+                    250.5,
+                )
+            })),
             "finance",
-            json!({"type":"finance:payment","action":"confirmed","recordType":"payment","recordId":"f-e2e-1","recordNumber":"PMT-E2E-0001","amount":250.5,"customerName":"Acme E2E Ltd","timestamp":now}),
             &["PMT-E2E-0001", "Acme E2E Ltd"],
         ),
         sample(
-            "finance:refund",
-            "ws:finance",
+            at(FinanceEventType::Refund.event(Finance {
+                customer_name: some("Bob E2E"),
+                ..Finance::new(
+                    FinanceAction::Created,
+                    FinanceRecordType::Refund,
+                    "f-e2e-2",
+                    "RFD-E2E-0002",
+                    12.0,
+                )
+            })),
             "finance",
-            json!({"type":"finance:refund","action":"created","recordType":"refund","recordId":"f-e2e-2","recordNumber":"RFD-E2E-0002","amount":12,"customerName":"Bob E2E","timestamp":now}),
             &["RFD-E2E-0002", "Bob E2E"],
         ),
         sample(
-            "finance:overdue",
-            "ws:finance",
+            at(FinanceEventType::Overdue.event(Finance {
+                supplier_name: some("Supplier E2E"),
+                ..Finance::new(
+                    FinanceAction::Overdue,
+                    FinanceRecordType::PaymentOut,
+                    "f-e2e-3",
+                    "PO-E2E-OVERDUE",
+                    999.0,
+                )
+            })),
             "finance",
-            json!({"type":"finance:overdue","action":"overdue","recordType":"paymentOut","recordId":"f-e2e-3","recordNumber":"PO-E2E-OVERDUE","amount":999,"supplierName":"Supplier E2E","timestamp":now}),
             &["PO-E2E-OVERDUE", "Supplier E2E"],
         ),
         sample(
-            "data:change (product)",
-            "ws:products",
+            at(Event::DataChange(DataChange {
+                resource_name: some("Gadget E2E"),
+                changes: serde_json::json!({"price": 12}).as_object().cloned(),
+                ..DataChange::new(DataResource::Product, DataAction::Updated, "p-e2e-9")
+            })),
             "data",
-            json!({"type":"data:change","resource":"product","action":"updated","resourceId":"p-e2e-9","resourceName":"Gadget E2E","changes":{"price":12},"timestamp":now}),
             &["Gadget E2E"],
-        ),
+        )
+        .labelled("data:change (product)"),
         sample(
-            "data:change (customer)",
-            "ws:customers",
+            at(Event::DataChange(DataChange {
+                resource_name: some("Customer E2E"),
+                ..DataChange::new(DataResource::Customer, DataAction::Created, "c-e2e-1")
+            })),
             "data",
-            json!({"type":"data:change","resource":"customer","action":"created","resourceId":"c-e2e-1","resourceName":"Customer E2E","timestamp":now}),
             &["Customer E2E"],
-        ),
+        )
+        .labelled("data:change (customer)"),
         sample(
-            "data:change (supplier)",
-            "ws:suppliers",
+            at(Event::DataChange(DataChange {
+                resource_name: some("Supplier Gone E2E"),
+                ..DataChange::new(DataResource::Supplier, DataAction::Deleted, "s-e2e-1")
+            })),
             "data",
-            json!({"type":"data:change","resource":"supplier","action":"deleted","resourceId":"s-e2e-1","resourceName":"Supplier Gone E2E","timestamp":now}),
             &["Supplier Gone E2E"],
-        ),
+        )
+        .labelled("data:change (supplier)"),
         sample(
-            "system:maintenance",
-            "ws:system",
+            at(SystemEventType::Maintenance.event(SystemNotice {
+                scheduled_time: Some(now + 3_600_000),
+                estimated_duration: Some(1_800_000),
+                ..SystemNotice::new(SystemLevel::Warning, "Maintenance window E2E")
+            })),
             "system",
-            json!({"type":"system:maintenance","level":"warning","message":"Maintenance window E2E","scheduledTime":now + 3_600_000,"estimatedDuration":1_800_000,"timestamp":now}),
             &["Maintenance window E2E"],
         ),
         sample(
-            "system:update",
-            "ws:system",
+            at(SystemEventType::Update
+                .event(SystemNotice::new(SystemLevel::Info, "Version 9.9 E2E deployed"))),
             "system",
-            json!({"type":"system:update","level":"info","message":"Version 9.9 E2E deployed","timestamp":now}),
             &["Version 9.9 E2E deployed"],
         ),
         sample(
-            "system:alert",
-            "ws:system",
+            at(SystemEventType::Alert
+                .event(SystemNotice::new(SystemLevel::Critical, "Disk almost full E2E"))),
             "system",
-            json!({"type":"system:alert","level":"critical","message":"Disk almost full E2E","timestamp":now}),
             &["Disk almost full E2E"],
         ),
         sample(
+            at(Event::Broadcast(Broadcast {
+                level: BroadcastLevel::Success,
+                title: some("Hello E2E"),
+                ..Broadcast::new("Stocktake finished E2E")
+            })),
             "broadcast",
-            "ws:broadcast",
-            "broadcast",
-            json!({"type":"broadcast","level":"success","title":"Hello E2E","message":"Stocktake finished E2E","timestamp":now}),
             &["Stocktake finished E2E"],
         ),
         sample(
-            "notification",
-            &format!("ws:user:{user}:notifications"),
+            at(Event::Notification(Notification {
+                user_id: some(user),
+                ..Notification::new(
+                    NotificationType::Info,
+                    "Your report E2E",
+                    "The stock report is ready",
+                )
+            })),
             "mine",
-            json!({"type":"notification","notificationType":"info","title":"Your report E2E","message":"The stock report is ready","userId":user,"timestamp":now}),
             &["Your report E2E", "The stock report is ready"],
         ),
     ]
@@ -183,4 +260,23 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_is_a_typed_event_on_its_own_channel_at_the_given_time() {
+        let samples = every_kind("u-e2e", 1_700_000_000_000);
+        assert_eq!(samples.len(), 17);
+        for sample in samples.iter().skip(1) {
+            let event: Event = serde_json::from_str(&sample.payload).expect(sample.kind);
+            assert_eq!(event.timestamp(), 1_700_000_000_000, "{}", sample.kind);
+            let channel = Channel::for_event(&event).expect(sample.kind);
+            assert_eq!(channel.redis_name(), sample.channel, "{}", sample.kind);
+            assert!(sample.kind.starts_with(event.kind().as_str()), "{}", sample.kind);
+        }
+        assert_eq!(samples.last().unwrap().channel, "ws:user:u-e2e:notifications");
+    }
 }

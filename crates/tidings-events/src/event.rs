@@ -206,18 +206,26 @@ pub enum NotificationType {
 /// `notification`: a message for one user, on `user:{userId}:notifications`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub notification_type: NotificationType,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub title: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub action_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub action_label: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub user_id: Option<String>,
 }
 
@@ -236,31 +244,43 @@ pub enum InventoryAction {
 /// `inventory:change`: the stock of one product moved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryChange {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub action: InventoryAction,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub product_id: String,
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
     pub old_quantity: f64,
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
     pub new_quantity: f64,
     /// `newQuantity - oldQuantity` when this project's publisher fills it in.
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub change_amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub product_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub variant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub operator: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -277,20 +297,30 @@ pub enum OrderType {
 /// `order:status`: an order moved from one status to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderStatus {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub order_type: OrderType,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub order_id: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub order_number: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub old_status: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub new_status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub customer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub customer_name: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -309,24 +339,36 @@ pub enum ApprovalResource {
 /// `approval:request`, `approval:approved` and `approval:rejected`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource_type: ApprovalResource,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource_id: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource_number: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub requester_id: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub requester_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub approver_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub approver_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub comment: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -354,26 +396,38 @@ pub enum FinanceRecordType {
 /// `finance:payment`, `finance:refund` and `finance:overdue`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Finance {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub action: FinanceAction,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub record_type: FinanceRecordType,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub record_id: String,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub record_number: String,
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
     pub amount: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub customer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub customer_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub supplier_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub supplier_name: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -402,19 +456,27 @@ pub enum DataAction {
 /// `data:change`: a master-data record was created, updated or deleted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct DataChange {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource: DataResource,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub action: DataAction,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub resource_name: Option<String>,
     /// Any JSON object describing what changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::json_object))]
     pub changes: Option<Map<String, Value>>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -431,21 +493,29 @@ pub enum SystemLevel {
 /// `system:maintenance`, `system:update` and `system:alert`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemNotice {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub level: SystemLevel,
+    #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long = "affected-user"))]
     pub affected_users: Option<Vec<String>>,
     /// Milliseconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub scheduled_time: Option<i64>,
     /// Milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub estimated_duration: Option<i64>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
 }
 
@@ -464,15 +534,363 @@ pub enum BroadcastLevel {
 /// `broadcast`: a message for everyone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(optional_fields))]
+#[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Broadcast {
+    #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
     #[serde(default)]
+    #[cfg_attr(feature = "clap", arg(long, default_value = "info"))]
     pub level: BroadcastLevel,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub title: Option<String>,
     /// Milliseconds since the Unix epoch.
+    #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
+}
+
+/// `as_str()`, `Display`, `FromStr` and `ALL` for a closed string set, with
+/// the wire spelling given once next to each variant.
+macro_rules! wire_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The wire spelling, as serde writes it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// So `--flag` help lists the wire spellings and clap refuses others.
+        #[cfg(feature = "clap")]
+        impl clap::ValueEnum for $ty {
+            fn value_variants<'a>() -> &'a [Self] {
+                $ty::ALL
+            }
+
+            fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+                Some(clap::builder::PossibleValue::new(self.as_str()))
+            }
+        }
+
+        impl std::str::FromStr for $ty {
+            type Err = String;
+
+            /// Accepts exactly the wire spelling; the error reads like
+            /// serde's (`unknown variant `x`, expected one of `a`, `b``).
+            fn from_str(text: &str) -> Result<Self, String> {
+                $ty::ALL.iter().copied().find(|value| value.as_str() == text).ok_or_else(|| {
+                    let expected: Vec<String> =
+                        $ty::ALL.iter().map(|value| format!("`{}`", value.as_str())).collect();
+                    format!("unknown variant `{text}`, expected one of {}", expected.join(", "))
+                })
+            }
+        }
+    };
+}
+
+wire_names!(NotificationType { Info => "info", Success => "success", Warning => "warning", Error => "error" });
+wire_names!(InventoryAction {
+    Adjust => "adjust",
+    Inbound => "inbound",
+    Outbound => "outbound",
+    Reserve => "reserve",
+    Release => "release",
+});
+wire_names!(OrderType { Sales => "sales", Return => "return", Purchase => "purchase" });
+wire_names!(ApprovalResource {
+    Order => "order",
+    Return => "return",
+    Payment => "payment",
+    Refund => "refund",
+    Adjustment => "adjustment",
+});
+wire_names!(FinanceAction {
+    Created => "created",
+    Confirmed => "confirmed",
+    Cancelled => "cancelled",
+    Overdue => "overdue",
+});
+wire_names!(FinanceRecordType { Payment => "payment", PaymentOut => "paymentOut", Refund => "refund" });
+wire_names!(DataResource {
+    Product => "product",
+    Customer => "customer",
+    Supplier => "supplier",
+    Category => "category",
+    User => "user",
+});
+wire_names!(DataAction { Created => "created", Updated => "updated", Deleted => "deleted" });
+wire_names!(SystemLevel { Info => "info", Warning => "warning", Critical => "critical" });
+wire_names!(BroadcastLevel { Info => "info", Success => "success", Warning => "warning", Error => "error" });
+
+/// The decision on an approval: which of `approval:approved` and
+/// `approval:rejected` it becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum ApprovalDecision {
+    Approved,
+    Rejected,
+}
+
+impl ApprovalDecision {
+    /// The event this decision on `approval` is.
+    pub fn event(self, approval: Approval) -> Event {
+        match self {
+            ApprovalDecision::Approved => Event::ApprovalApproved(approval),
+            ApprovalDecision::Rejected => Event::ApprovalRejected(approval),
+        }
+    }
+
+    /// `approved` or `rejected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalDecision::Approved => "approved",
+            ApprovalDecision::Rejected => "rejected",
+        }
+    }
+
+    pub fn kind(self) -> EventKind {
+        match self {
+            ApprovalDecision::Approved => EventKind::ApprovalApproved,
+            ApprovalDecision::Rejected => EventKind::ApprovalRejected,
+        }
+    }
+}
+
+/// Which of the three finance events a [`Finance`] payload is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum FinanceEventType {
+    Payment,
+    Refund,
+    Overdue,
+}
+
+impl FinanceEventType {
+    /// The event `finance` is as this type.
+    pub fn event(self, finance: Finance) -> Event {
+        match self {
+            FinanceEventType::Payment => Event::FinancePayment(finance),
+            FinanceEventType::Refund => Event::FinanceRefund(finance),
+            FinanceEventType::Overdue => Event::FinanceOverdue(finance),
+        }
+    }
+
+    /// The wire `type` (`finance:payment`, …).
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    pub fn kind(self) -> EventKind {
+        match self {
+            FinanceEventType::Payment => EventKind::FinancePayment,
+            FinanceEventType::Refund => EventKind::FinanceRefund,
+            FinanceEventType::Overdue => EventKind::FinanceOverdue,
+        }
+    }
+}
+
+/// Which of the three system events a [`SystemNotice`] is sent as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum SystemEventType {
+    Maintenance,
+    Update,
+    Alert,
+}
+
+impl SystemEventType {
+    /// The event `notice` is as this type.
+    pub fn event(self, notice: SystemNotice) -> Event {
+        match self {
+            SystemEventType::Maintenance => Event::SystemMaintenance(notice),
+            SystemEventType::Update => Event::SystemUpdate(notice),
+            SystemEventType::Alert => Event::SystemAlert(notice),
+        }
+    }
+
+    /// The wire `type` (`system:maintenance`, …).
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    pub fn kind(self) -> EventKind {
+        match self {
+            SystemEventType::Maintenance => EventKind::SystemMaintenance,
+            SystemEventType::Update => EventKind::SystemUpdate,
+            SystemEventType::Alert => EventKind::SystemAlert,
+        }
+    }
+}
+
+// Constructors: the required fields as arguments, every optional field
+// `None`, `timestamp` 0 (publishers stamp it when they send). Optional
+// fields are set by assignment, so adding one touches this file only.
+
+impl Notification {
+    pub fn new(
+        notification_type: NotificationType,
+        title: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Notification {
+            notification_type,
+            title: title.into(),
+            message: message.into(),
+            action_url: None,
+            action_label: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl InventoryChange {
+    /// `changeAmount` is `new_quantity - old_quantity`.
+    pub fn new(
+        action: InventoryAction,
+        product_id: impl Into<String>,
+        old_quantity: f64,
+        new_quantity: f64,
+    ) -> Self {
+        InventoryChange {
+            action,
+            product_id: product_id.into(),
+            old_quantity,
+            new_quantity,
+            change_amount: new_quantity - old_quantity,
+            product_name: None,
+            variant_id: None,
+            reason: None,
+            operator: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl OrderStatus {
+    pub fn new(
+        order_type: OrderType,
+        order_id: impl Into<String>,
+        order_number: impl Into<String>,
+        old_status: impl Into<String>,
+        new_status: impl Into<String>,
+    ) -> Self {
+        OrderStatus {
+            order_type,
+            order_id: order_id.into(),
+            order_number: order_number.into(),
+            old_status: old_status.into(),
+            new_status: new_status.into(),
+            customer_id: None,
+            customer_name: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl Approval {
+    pub fn new(
+        resource_type: ApprovalResource,
+        resource_id: impl Into<String>,
+        resource_number: impl Into<String>,
+        requester_id: impl Into<String>,
+        requester_name: impl Into<String>,
+    ) -> Self {
+        Approval {
+            resource_type,
+            resource_id: resource_id.into(),
+            resource_number: resource_number.into(),
+            requester_id: requester_id.into(),
+            requester_name: requester_name.into(),
+            approver_id: None,
+            approver_name: None,
+            reason: None,
+            comment: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl Finance {
+    /// `amount` in yuan, cents as the fraction (`12850.5`).
+    pub fn new(
+        action: FinanceAction,
+        record_type: FinanceRecordType,
+        record_id: impl Into<String>,
+        record_number: impl Into<String>,
+        amount: f64,
+    ) -> Self {
+        Finance {
+            action,
+            record_type,
+            record_id: record_id.into(),
+            record_number: record_number.into(),
+            amount,
+            customer_id: None,
+            customer_name: None,
+            supplier_id: None,
+            supplier_name: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl DataChange {
+    pub fn new(resource: DataResource, action: DataAction, resource_id: impl Into<String>) -> Self {
+        DataChange {
+            resource,
+            action,
+            resource_id: resource_id.into(),
+            resource_name: None,
+            changes: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl SystemNotice {
+    pub fn new(level: SystemLevel, message: impl Into<String>) -> Self {
+        SystemNotice {
+            level,
+            message: message.into(),
+            affected_users: None,
+            scheduled_time: None,
+            estimated_duration: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
+}
+
+impl Broadcast {
+    /// Level `info`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Broadcast {
+            message: message.into(),
+            level: BroadcastLevel::Info,
+            title: None,
+            timestamp: 0,
+            user_id: None,
+        }
+    }
 }

@@ -7,11 +7,15 @@
 //! - [`channel`]: logical ⇄ Redis channel names, user-id validation, and the
 //!   channel each event belongs on.
 //! - [`frame`]: the gateway's WebSocket frames of §2.
+//! - `args` (feature `clap`): value parsers for the payload types' `clap::Args`
+//!   derives, so the CLI's flags come from this crate.
 //! - [`js_number`]: numbers written the way the TypeScript backend writes them.
 //!
 //! Every other crate (publishers, gateway, CLI, desktop app) goes through this
 //! one, so they cannot disagree about what is on the wire.
 
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod channel;
 pub mod decode;
 pub mod event;

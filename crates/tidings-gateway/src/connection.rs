@@ -3,7 +3,7 @@
 //! The task owns the socket and selects over, in priority order: gateway
 //! shutdown (close 1001), being marked a slow consumer by the hub (close
 //! 1013), a change of upstream state (`status` frame), frames queued in its
-//! [`Outbox`] (written in batches, one flush per batch), frames from the
+//! [`FrameQueue`] (written in batches, one flush per batch), frames from the
 //! client, and the ping timer (a peer silent past the idle timeout is
 //! dropped). Every write races the slow-consumer mark, shutdown and a write
 //! timeout, so a stuck socket ties up only its own task.
@@ -51,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{AuthError, Authenticator, Grant, Refusal};
 use crate::config::GatewayConfig;
-use crate::hub::{ConnectionId, EventMessage, Hub, Outbox};
+use crate::hub::{ConnectionId, EventMessage, FrameQueue, Hub};
 use crate::metrics::Metrics;
 use crate::upstream::{RedisBroker, UpstreamStatus};
 
@@ -188,7 +188,7 @@ where
     shared.metrics.connections.inc();
     shared.metrics.connections_accepted.inc();
     let mut connection = Connection {
-        outbox: Arc::new(Outbox::new(shared.config.outbound_buffer_bytes)),
+        queue: Arc::new(FrameQueue::new(shared.config.outbound_buffer_bytes)),
         ws,
         id,
         grant,
@@ -214,7 +214,7 @@ struct Connection<S> {
     ws: WebSocketStream<S>,
     id: ConnectionId,
     grant: Grant,
-    outbox: Arc<Outbox>,
+    queue: Arc<FrameQueue>,
     subscriptions: Vec<Channel>,
     /// Channel names whose `subscribed` waits for the upstream to be live;
     /// no duplicates, so at most `max_subscriptions` (each is held).
@@ -252,14 +252,14 @@ where
             let step = tokio::select! {
                 biased;
                 () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
-                () = self.outbox.kicked() => Err(End::SlowConsumer),
+                () = self.queue.kicked() => Err(End::SlowConsumer),
                 () = &mut expired, if ends_at.is_some() => Err(End::TokenExpired),
                 changed = self.status.changed() => match changed {
                     Ok(()) => self.upstream_changed().await,
                     // The upstream task is gone: the gateway is stopping.
                     Err(_) => Err(End::Shutdown),
                 },
-                () = self.outbox.ready() => self.send_queued().await,
+                () = self.queue.ready() => self.send_queued().await,
                 incoming = self.ws.next() => self.received(incoming).await,
                 _ = ping.tick() => self.ping().await,
             };
@@ -306,10 +306,10 @@ where
     /// Writes one batch of queued event frames.
     async fn send_queued(&mut self) -> Result<(), End> {
         let mut batch = Vec::new();
-        self.outbox.drain_into(&mut batch, BATCH_BYTES);
-        if self.outbox.has_frames() {
+        self.queue.drain_into(&mut batch, BATCH_BYTES);
+        if self.queue.has_frames() {
             // Come back after giving client frames and pings a turn.
-            self.outbox.rearm();
+            self.queue.rearm();
         }
         if !self.replayed_up_to.is_empty() {
             let floors = &self.replayed_up_to;
@@ -465,7 +465,7 @@ where
                     ));
                     continue;
                 }
-                self.shared.hub.subscribe(&channel, self.id, &self.outbox);
+                self.shared.hub.subscribe(&channel, self.id, &self.queue);
                 self.subscriptions.push(channel);
             }
             if !granted.contains(name) {
@@ -529,7 +529,7 @@ where
         }
         // Events queued before the hub forgot these channels go out first,
         // so none of them follows `unsubscribed`.
-        while self.outbox.has_frames() {
+        while self.queue.has_frames() {
             self.send_queued().await?;
         }
         if !removed.is_empty() || names.is_empty() {
@@ -572,7 +572,7 @@ where
                 continue;
             };
             let redis_channel = format!("{REDIS_PREFIX}{channel}");
-            let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.outbox)).await?;
+            let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.queue)).await?;
             let check = match redis.check_replay(history, &redis_channel, &since).await {
                 Ok(check) => check,
                 Err(error) => {
@@ -612,7 +612,7 @@ where
         loop {
             self.replay_budget_for(REPLAY_PAGE).await?;
             let page = {
-                let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.outbox)).await?;
+                let _slot = replay_slot(Arc::clone(&self.shared), Arc::clone(&self.queue)).await?;
                 redis.page(&history, &redis_channel, &from, REPLAY_PAGE).await
             };
             let page = match page {
@@ -684,7 +684,7 @@ where
         tokio::select! {
             biased;
             () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
-            () = self.outbox.kicked() => Err(End::SlowConsumer),
+            () = self.queue.kicked() => Err(End::SlowConsumer),
             () = tokio::time::sleep(wait) => Ok(()),
         }
     }
@@ -719,7 +719,7 @@ where
                 tracing::debug!(connection = self.id, %error, "write to client failed");
                 End::SocketError
             }),
-            () = self.outbox.kicked() => Err(End::SlowConsumer),
+            () = self.queue.kicked() => Err(End::SlowConsumer),
             () = self.shared.shutdown.cancelled() => Err(End::Shutdown),
             () = tokio::time::sleep(self.shared.config.write_timeout) => Err(End::WriteTimeout),
         }
@@ -786,12 +786,12 @@ where
 /// lifetime, which borrowed ones across this await would not prove.)
 async fn replay_slot(
     shared: Arc<Shared>,
-    outbox: Arc<Outbox>,
+    queue: Arc<FrameQueue>,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, End> {
     tokio::select! {
         biased;
         () = shared.shutdown.cancelled() => Err(End::Shutdown),
-        () = outbox.kicked() => Err(End::SlowConsumer),
+        () = queue.kicked() => Err(End::SlowConsumer),
         permit = Arc::clone(&shared.replay_reads).acquire_owned() => permit.map_err(|_| End::Shutdown),
     }
 }

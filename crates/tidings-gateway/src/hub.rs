@@ -1,11 +1,11 @@
 //! The fan-out: broker messages in, shared event frames out to every
-//! subscribed connection's [`Outbox`].
+//! subscribed connection's [`FrameQueue`].
 //!
 //! [`Hub::dispatch`] is called once per broker message, in the order the
 //! broker delivered them, by a single caller (the Redis reader task, or the
 //! in-process broker under its lock). It decodes the payload once, builds the
 //! `event` frame once ([`EventMessage`]) and pushes a reference-counted clone
-//! of it into each subscriber's outbox: no per-connection serialisation, and
+//! of it into each subscriber's queue: no per-connection serialisation, and
 //! per-channel order is the broker's order. It never awaits: a push that
 //! would take a connection's queue past its byte budget marks that
 //! connection as a slow consumer instead (its task then closes it with
@@ -133,11 +133,11 @@ pub enum Push {
 /// (events are bounded by the maximum event size instead). A connection
 /// therefore holds at most its budget plus one frame. Full means a second
 /// frame does not fit: it is not queued, the queue is emptied, and the
-/// connection is marked slow; its task sees [`Outbox::is_slow`] and closes
+/// connection is marked slow; its task sees [`FrameQueue::is_slow`] and closes
 /// with 1013 ("try again later").
 #[derive(Debug)]
-pub struct Outbox {
-    state: Mutex<OutboxState>,
+pub struct FrameQueue {
+    state: Mutex<FrameQueueState>,
     /// Wakes the connection task when frames were queued.
     ready: Notify,
     /// Wakes the connection task when it was marked slow, even mid-write.
@@ -146,7 +146,7 @@ pub struct Outbox {
 }
 
 #[derive(Debug, Default)]
-struct OutboxState {
+struct FrameQueueState {
     /// Each frame, and whether it is the one held past the budget.
     frames: VecDeque<(EventMessage, bool)>,
     /// Bytes of the queued frames, but the one held past the budget.
@@ -156,9 +156,9 @@ struct OutboxState {
     slow: bool,
 }
 
-impl Outbox {
+impl FrameQueue {
     pub fn new(budget: usize) -> Self {
-        Outbox { state: Mutex::default(), ready: Notify::new(), kicked: Notify::new(), budget }
+        FrameQueue { state: Mutex::default(), ready: Notify::new(), kicked: Notify::new(), budget }
     }
 
     /// Queues `message` unless that would exceed the budget.
@@ -213,7 +213,7 @@ impl Outbox {
         }
     }
 
-    /// Makes the next [`Outbox::ready`] return at once (frames were left behind).
+    /// Makes the next [`FrameQueue::ready`] return at once (frames were left behind).
     pub fn rearm(&self) {
         self.ready.notify_one();
     }
@@ -246,7 +246,7 @@ impl Outbox {
 #[derive(Debug)]
 pub struct Hub {
     /// Logical channel name → its subscribers.
-    channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<Outbox>>>>,
+    channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<FrameQueue>>>>,
     next_id: AtomicU64,
     metrics: Metrics,
     /// Largest event forwarded, in bytes.
@@ -278,12 +278,12 @@ impl Hub {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Adds `outbox` to `channel`. Once this returns, every later dispatch on
+    /// Adds `queue` to `channel`. Once this returns, every later dispatch on
     /// `channel` reaches it.
-    pub fn subscribe(&self, channel: &Channel, id: ConnectionId, outbox: &Arc<Outbox>) {
+    pub fn subscribe(&self, channel: &Channel, id: ConnectionId, queue: &Arc<FrameQueue>) {
         let mut channels = self.channels.write().unwrap_or_else(|poison| poison.into_inner());
         let members = channels.entry(channel.name()).or_default();
-        if members.insert(id, Arc::clone(outbox)).is_none() {
+        if members.insert(id, Arc::clone(queue)).is_none() {
             self.metrics.subscription_gauge(channel).inc();
         }
     }
@@ -314,7 +314,7 @@ impl Hub {
     }
 
     /// Delivers one broker message (Redis channel name, payload) to every
-    /// subscriber of its channel. Returns how many outboxes got it.
+    /// subscriber of its channel. Returns how many queues got it.
     pub fn dispatch(&self, redis_channel: &str, payload: &[u8]) -> usize {
         self.dispatch_at(redis_channel, payload, None)
     }
@@ -407,8 +407,8 @@ impl Hub {
         let channels = self.channels.read().unwrap_or_else(|poison| poison.into_inner());
         let Some(members) = channels.get(logical) else { return 0 };
         let (mut queued, mut dropped, mut slow) = (0u64, 0u64, 0u64);
-        for outbox in members.values() {
-            match outbox.push(message) {
+        for queue in members.values() {
+            match queue.push(message) {
                 Push::Queued => queued += 1,
                 Push::Overflowed => {
                     slow += 1;
@@ -486,45 +486,45 @@ mod tests {
     }
 
     #[test]
-    fn an_outbox_refuses_past_its_byte_budget_and_marks_itself_slow() {
+    fn a_frame_queue_refuses_past_its_byte_budget_and_marks_itself_slow() {
         let first = message("{\"a\":1}");
-        let outbox = Outbox::new(first.len() * 2);
-        assert_eq!(outbox.push(&first), Push::Queued);
-        assert_eq!(outbox.push(&first), Push::Queued);
-        assert_eq!(outbox.push(&first), Push::Queued, "one frame past the budget is held");
-        assert_eq!(outbox.push(&first), Push::Overflowed);
-        assert!(outbox.is_slow());
-        assert!(!outbox.has_frames(), "a slow consumer's queue is discarded");
-        assert_eq!(outbox.push(&first), Push::Closed);
+        let queue = FrameQueue::new(first.len() * 2);
+        assert_eq!(queue.push(&first), Push::Queued);
+        assert_eq!(queue.push(&first), Push::Queued);
+        assert_eq!(queue.push(&first), Push::Queued, "one frame past the budget is held");
+        assert_eq!(queue.push(&first), Push::Overflowed);
+        assert!(queue.is_slow());
+        assert!(!queue.has_frames(), "a slow consumer's queue is discarded");
+        assert_eq!(queue.push(&first), Push::Closed);
     }
 
     #[test]
     fn draining_gives_back_budget_in_order() {
-        let outbox = Outbox::new(1 << 20);
+        let queue = FrameQueue::new(1 << 20);
         for n in 0..5 {
-            outbox.push(&message(&format!("{{\"n\":{n}}}")));
+            queue.push(&message(&format!("{{\"n\":{n}}}")));
         }
         let mut batch = Vec::new();
-        outbox.drain_into(&mut batch, usize::MAX);
+        queue.drain_into(&mut batch, usize::MAX);
         let texts: Vec<_> = batch.iter().map(|m| m.frame.to_string()).collect();
         assert!(texts[0].contains("\"n\":0") && texts[4].contains("\"n\":4"), "{texts:?}");
-        assert!(!outbox.has_frames());
+        assert!(!queue.has_frames());
     }
 
     #[test]
     fn one_message_is_framed_once_and_shared_by_every_subscriber() {
         let hub = Hub::new(Metrics::new(), 1 << 20);
-        let outboxes: Vec<_> = (0..3).map(|_| Arc::new(Outbox::new(1 << 20))).collect();
-        for (id, outbox) in outboxes.iter().enumerate() {
-            hub.subscribe(&Channel::Inventory, id as u64, outbox);
+        let outboxes: Vec<_> = (0..3).map(|_| Arc::new(FrameQueue::new(1 << 20))).collect();
+        for (id, queue) in outboxes.iter().enumerate() {
+            hub.subscribe(&Channel::Inventory, id as u64, queue);
         }
         let payload = br#"{"type":"adjust","productId":"1"}"#;
         assert_eq!(hub.dispatch("ws:inventory", payload), 3);
         let frames: Vec<_> = outboxes
             .iter()
-            .map(|outbox| {
+            .map(|queue| {
                 let mut batch = Vec::new();
-                outbox.drain_into(&mut batch, usize::MAX);
+                queue.drain_into(&mut batch, usize::MAX);
                 batch.remove(0).frame
             })
             .collect();
@@ -538,34 +538,34 @@ mod tests {
     #[test]
     fn malformed_and_unknown_channel_messages_reach_nobody() {
         let hub = Hub::new(Metrics::new(), 1 << 20);
-        let outbox = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(&Channel::Inventory, 1, &outbox);
+        let queue = Arc::new(FrameQueue::new(1 << 20));
+        hub.subscribe(&Channel::Inventory, 1, &queue);
         assert_eq!(hub.dispatch("ws:inventory", b"not json"), 0);
         assert_eq!(hub.dispatch("ws:inventory", br#"{"type":"inventory:change"}"#), 0);
         assert_eq!(hub.dispatch("ws:nope", br#"{"type":"x"}"#), 0);
-        assert!(!outbox.has_frames());
+        assert!(!queue.has_frames());
     }
 
     #[test]
     fn one_frame_larger_than_the_budget_is_held_and_frames_within_it_still_fit() {
         let big = message(&format!("{{\"a\":\"{}\"}}", "x".repeat(1000)));
         let small = message("{}");
-        let outbox = Outbox::new(small.len() * 2);
-        assert_eq!(outbox.push(&big), Push::Queued);
-        assert_eq!(outbox.push(&small), Push::Queued, "the held frame does not count");
-        assert_eq!(outbox.push(&small), Push::Queued);
-        assert!(!outbox.is_slow());
-        assert_eq!(outbox.push(&big), Push::Overflowed, "a second frame past the budget");
+        let queue = FrameQueue::new(small.len() * 2);
+        assert_eq!(queue.push(&big), Push::Queued);
+        assert_eq!(queue.push(&small), Push::Queued, "the held frame does not count");
+        assert_eq!(queue.push(&small), Push::Queued);
+        assert!(!queue.is_slow());
+        assert_eq!(queue.push(&big), Push::Overflowed, "a second frame past the budget");
     }
 
     #[test]
     fn draining_the_held_frame_makes_room_for_another() {
         let big = message(&format!("{{\"a\":\"{}\"}}", "x".repeat(1000)));
-        let outbox = Outbox::new(100);
-        assert_eq!(outbox.push(&big), Push::Queued);
-        outbox.drain_into(&mut Vec::new(), usize::MAX);
-        assert_eq!(outbox.push(&big), Push::Queued);
-        assert!(!outbox.is_slow());
+        let queue = FrameQueue::new(100);
+        assert_eq!(queue.push(&big), Push::Queued);
+        queue.drain_into(&mut Vec::new(), usize::MAX);
+        assert_eq!(queue.push(&big), Push::Queued);
+        assert!(!queue.is_slow());
     }
 
     #[test]
@@ -583,12 +583,12 @@ mod tests {
     fn an_oversized_event_becomes_one_skipped_notice_per_subscriber() {
         let metrics = Metrics::new();
         let hub = Hub::new(metrics.clone(), 64);
-        let outbox = Arc::new(Outbox::new(1 << 20));
-        hub.subscribe(&Channel::Inventory, 1, &outbox);
+        let queue = Arc::new(FrameQueue::new(1 << 20));
+        hub.subscribe(&Channel::Inventory, 1, &queue);
         let big = format!("{{\"type\":\"x\",\"pad\":\"{}\"}}", "x".repeat(100));
         assert_eq!(hub.dispatch("ws:inventory", big.as_bytes()), 0, "the event reaches nobody");
         let mut batch = Vec::new();
-        outbox.drain_into(&mut batch, usize::MAX);
+        queue.drain_into(&mut batch, usize::MAX);
         assert_eq!(batch.len(), 1);
         assert!(batch[0].frame.as_str().starts_with("{\"type\":\"skipped\""), "{:?}", batch[0]);
         assert_eq!(metrics.events_oversized.with_label_values(&["redis"]).get(), 1);

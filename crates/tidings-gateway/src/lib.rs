@@ -5,7 +5,7 @@
 //! - [`config`]: flags, environment, TOML file → [`GatewayConfig`].
 //! - [`auth`]: HS256 JWTs → what a connection may subscribe to.
 //! - [`hub`]: the fan-out: one decode and one frame per Redis message, shared
-//!   by every subscribed connection through byte-bounded outboxes.
+//!   by every subscribed connection through byte-bounded frame queues.
 //! - [`upstream`]: the one Redis subscription (`PSUBSCRIBE ws:*`) with
 //!   reconnects, the in-process broker, and publishing.
 //! - [`connection`]: one task per WebSocket client.

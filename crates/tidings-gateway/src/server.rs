@@ -25,7 +25,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::GatewayError;
 use crate::auth::{Authenticator, TokenRules};
-use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat, redact_url};
+use tidings::redact_url;
+
+use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat};
 use crate::connection::Shared;
 use crate::http::{AppState, router};
 use crate::hub::Hub;
@@ -225,20 +227,13 @@ pub async fn run(args: GatewayArgs, shutdown: CancellationToken) -> Result<(), G
 
 /// Installs the global tracing subscriber once; later calls do nothing.
 pub fn init_tracing(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a person at a terminal: log files and journald get
-    // plain text (and `NO_COLOR` is honoured).
-    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(colour);
-    // `try_init` fails only when a subscriber is already installed (by the
+    // `tidings::process::init_logging` is the one set-up every binary uses;
+    // it does nothing when a subscriber is already installed (by the
     // `tidings` CLI, say), which is fine.
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
+    tidings::process::init_logging(tidings::process::LogSetup {
+        env_var: "RUST_LOG",
+        default_filter: "info",
+        json: format == LogFormat::Json,
+        with_target: true,
+    });
 }

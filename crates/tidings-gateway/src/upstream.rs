@@ -43,9 +43,9 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::redact_url;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use tidings::redact_url;
 
 /// How long Redis may take to answer a PING or to connect.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -78,7 +78,7 @@ impl UpstreamStatus {
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PublishError {
+pub enum BrokerPublishError {
     #[error("Redis is unreachable ({0}); the event was not published, retry later")]
     Redis(String),
 }
@@ -94,7 +94,11 @@ impl Broker {
     /// Publishes `payload` on Redis channel `redis_channel`; returns how many
     /// subscribers received it (Redis: across every gateway and subscriber;
     /// memory: connections of this gateway).
-    pub async fn publish(&self, redis_channel: &str, payload: &str) -> Result<usize, PublishError> {
+    pub async fn publish(
+        &self,
+        redis_channel: &str,
+        payload: &str,
+    ) -> Result<usize, BrokerPublishError> {
         match self {
             Broker::Redis(redis) => redis.publish(redis_channel, payload).await,
             Broker::Memory(memory) => Ok(memory.publish(redis_channel, payload)),
@@ -160,13 +164,17 @@ impl RedisBroker {
         Ok(manager.clone())
     }
 
-    async fn publish(&self, redis_channel: &str, payload: &str) -> Result<usize, PublishError> {
-        let mut commands = self.commands().await.map_err(PublishError::Redis)?;
+    async fn publish(
+        &self,
+        redis_channel: &str,
+        payload: &str,
+    ) -> Result<usize, BrokerPublishError> {
+        let mut commands = self.commands().await.map_err(BrokerPublishError::Redis)?;
         let publish = commands.publish::<_, _, usize>(redis_channel, payload);
         match tokio::time::timeout(REDIS_TIMEOUT, publish).await {
             Ok(Ok(receivers)) => Ok(receivers),
-            Ok(Err(error)) => Err(PublishError::Redis(error.to_string())),
-            Err(_) => Err(PublishError::Redis(format!("no answer within {REDIS_TIMEOUT:?}"))),
+            Ok(Err(error)) => Err(BrokerPublishError::Redis(error.to_string())),
+            Err(_) => Err(BrokerPublishError::Redis(format!("no answer within {REDIS_TIMEOUT:?}"))),
         }
     }
 

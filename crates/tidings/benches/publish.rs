@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use tidings::history::stream_key;
-use tidings::publish::InventoryUpdate;
+use tidings::publish::InventoryChange;
 use tidings::{Publisher, PublisherConfig};
 use tidings_events::event::InventoryAction;
 use tidings_testkit::RedisServer;
@@ -105,14 +105,14 @@ impl Drop for Subscriber {
 }
 
 /// The stock movement of event `n`: same shape and length for every `n`.
-fn movement(n: u64) -> InventoryUpdate {
-    InventoryUpdate {
+fn movement(n: u64) -> InventoryChange {
+    InventoryChange {
         product_name: Some("Stainless steel bolt M8×40 (box of 100)".into()),
         variant_id: Some("v-zinc".into()),
         reason: Some("Cycle count correction, aisle 14".into()),
         operator: Some("Wang Fang".into()),
         user_id: Some("u-1042".into()),
-        ..InventoryUpdate::new(InventoryAction::Adjust, format!("SKU-{n:08}"), 120.0, 118.0)
+        ..InventoryChange::new(InventoryAction::Adjust, format!("SKU-{n:08}"), 120.0, 118.0)
     }
 }
 

@@ -16,12 +16,16 @@
 //!   and proves how far it has; one recorder holds the duty at a time.
 //! - [`resume`]: the one resume engine (replay, and the replay-then-skip
 //!   rule) that the Redis source and the gateway share.
-//! - [`redact`]: connection URLs with their password hidden, for messages.
+//! - [`redact`]: connection URLs with their password hidden, for messages
+//!   (the one `redact_url` every crate uses).
+//! - [`process`]: stopping on Ctrl-C/SIGTERM and, with feature `logging`,
+//!   the one tracing set-up every binary uses.
 //!
 //! What is on the wire is decided by `tidings-events`; this crate only moves
 //! bytes and never invents a format of its own.
 
 pub mod history;
+pub mod process;
 pub mod publish;
 pub mod recorder;
 pub mod redact;

@@ -21,17 +21,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use redis::aio::MultiplexedConnection;
-use serde_json::{Map, Value};
-use tidings_events::event::{
-    Approval, ApprovalResource, Broadcast, BroadcastLevel, DataAction, DataChange, DataResource,
-    Finance, FinanceAction, FinanceRecordType, InventoryAction, InventoryChange, Notification,
-    NotificationType, OrderStatus, OrderType, SystemLevel, SystemNotice,
+use tidings_events::event::NotificationType;
+pub use tidings_events::event::{
+    Approval, ApprovalDecision, Broadcast, DataChange, Finance, FinanceEventType, InventoryChange,
+    Notification, OrderStatus, SystemEventType, SystemNotice,
 };
 use tidings_events::{Channel, Decoded, Event, Malformed, UserId};
 use tokio::sync::Mutex;
 
 use crate::history::{History, HistoryConfig, HistoryError};
 use crate::redact::redact_url;
+
+mod outcome;
+pub use outcome::{ApprovalResultOutcome, ConfigError, PublishError, PublishOutcome};
 
 /// How long a publish may take, connect included, unless configured.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -65,372 +67,6 @@ impl PublisherConfig {
             url: url.into(),
             timeout: DEFAULT_TIMEOUT,
             history: Some(HistoryConfig::default()),
-        }
-    }
-}
-
-/// Why a publisher could not even be created: its URL is unusable.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "Redis URL {url} is not usable: {source}. Expected redis://[:password@]host[:port][/db] or rediss://… for TLS"
-)]
-pub struct ConfigError {
-    /// The URL, password hidden.
-    pub url: String,
-    #[source]
-    pub source: redis::RedisError,
-}
-
-/// Why one publish did not reach Redis.
-#[derive(Debug, thiserror::Error)]
-pub enum PublishError {
-    /// The message was refused before it was sent: bad user id, a typed
-    /// event on a channel that does not carry it, malformed JSON, …
-    #[error("not sent: {0}")]
-    Invalid(String),
-    /// Redis could not be reached.
-    #[error("cannot reach Redis at {url}: {reason}. Is redis-server running there?")]
-    Unreachable { url: String, reason: String },
-    /// Redis answered with an error, or the connection broke mid-command.
-    #[error("Redis at {url} failed the publish: {source}")]
-    Redis {
-        url: String,
-        #[source]
-        source: redis::RedisError,
-    },
-    /// The history script answered something this version does not
-    /// understand (a different Tidings version wrote the keys?).
-    #[error("Redis at {url} failed the history script: {reason}")]
-    History { url: String, reason: String },
-    /// No answer within the configured bound.
-    #[error(
-        "publish to Redis at {url} did not finish within {after:?}; Redis may be down or overloaded"
-    )]
-    Timeout { url: String, after: Duration },
-}
-
-impl PublishError {
-    /// Whether the fault is in the message itself (retrying will not help),
-    /// rather than in reaching Redis.
-    pub fn is_invalid(&self) -> bool {
-        matches!(self, PublishError::Invalid(_))
-    }
-}
-
-/// What became of one publish.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct PublishOutcome {
-    /// The Redis channel, e.g. `ws:inventory` (empty if the channel itself
-    /// was invalid).
-    pub channel: String,
-    /// The exact text sent (or that would have been sent).
-    pub payload: String,
-    /// How many subscribers Redis delivered it to; `None` if not published.
-    pub receivers: Option<u64>,
-    /// Where it was recorded in the channel's history (`EPOCH:MILLIS-SEQ`);
-    /// `None` without history or if not published.
-    pub position: Option<String>,
-    /// Why it was not published.
-    pub error: Option<PublishError>,
-}
-
-impl PublishOutcome {
-    /// Whether Redis accepted the message (even with no subscriber).
-    pub fn is_published(&self) -> bool {
-        self.error.is_none()
-    }
-
-    /// The subscriber count or the error, for `?`-style handling.
-    pub fn result(&self) -> Result<u64, &PublishError> {
-        match (&self.error, self.receivers) {
-            (Some(error), _) => Err(error),
-            (None, receivers) => Ok(receivers.unwrap_or(0)),
-        }
-    }
-
-    fn refused(channel: String, payload: String, error: PublishError) -> Self {
-        PublishOutcome { channel, payload, receivers: None, position: None, error: Some(error) }
-    }
-}
-
-/// What became of an approval result: the event on `approvals` and the
-/// notification to the requester. Each can fail on its own.
-#[derive(Debug)]
-pub struct ApprovalResultOutcome {
-    pub approval: PublishOutcome,
-    pub notification: PublishOutcome,
-}
-
-impl ApprovalResultOutcome {
-    pub fn is_published(&self) -> bool {
-        self.approval.is_published() && self.notification.is_published()
-    }
-}
-
-/// The decision in [`Publisher::publish_approval_result`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ApprovalDecision {
-    Approved,
-    Rejected,
-}
-
-/// The `type` of a finance event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FinanceEventType {
-    Payment,
-    Refund,
-    Overdue,
-}
-
-/// The `type` of a system notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SystemEventType {
-    Maintenance,
-    Update,
-    Alert,
-}
-
-/// A notification for [`Publisher::notify_user`]; the user id is passed apart.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewNotification {
-    pub notification_type: NotificationType,
-    pub title: String,
-    pub message: String,
-    pub action_url: Option<String>,
-    pub action_label: Option<String>,
-}
-
-impl NewNotification {
-    pub fn new(
-        notification_type: NotificationType,
-        title: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        NewNotification {
-            notification_type,
-            title: title.into(),
-            message: message.into(),
-            action_url: None,
-            action_label: None,
-        }
-    }
-}
-
-/// A stock movement for [`Publisher::publish_inventory_change`]; the
-/// publisher fills in `changeAmount` and `timestamp`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InventoryUpdate {
-    pub action: InventoryAction,
-    pub product_id: String,
-    pub old_quantity: f64,
-    pub new_quantity: f64,
-    pub product_name: Option<String>,
-    pub variant_id: Option<String>,
-    pub reason: Option<String>,
-    pub operator: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl InventoryUpdate {
-    pub fn new(
-        action: InventoryAction,
-        product_id: impl Into<String>,
-        old_quantity: f64,
-        new_quantity: f64,
-    ) -> Self {
-        InventoryUpdate {
-            action,
-            product_id: product_id.into(),
-            old_quantity,
-            new_quantity,
-            product_name: None,
-            variant_id: None,
-            reason: None,
-            operator: None,
-            user_id: None,
-        }
-    }
-}
-
-/// An order status change for [`Publisher::publish_order_status`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct OrderUpdate {
-    pub order_type: OrderType,
-    pub order_id: String,
-    pub order_number: String,
-    pub old_status: String,
-    pub new_status: String,
-    pub customer_id: Option<String>,
-    pub customer_name: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl OrderUpdate {
-    pub fn new(
-        order_type: OrderType,
-        order_id: impl Into<String>,
-        order_number: impl Into<String>,
-        old_status: impl Into<String>,
-        new_status: impl Into<String>,
-    ) -> Self {
-        OrderUpdate {
-            order_type,
-            order_id: order_id.into(),
-            order_number: order_number.into(),
-            old_status: old_status.into(),
-            new_status: new_status.into(),
-            customer_id: None,
-            customer_name: None,
-            user_id: None,
-        }
-    }
-}
-
-/// An approval for [`Publisher::publish_approval_request`] and
-/// [`Publisher::publish_approval_result`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApprovalInfo {
-    pub resource_type: ApprovalResource,
-    pub resource_id: String,
-    pub resource_number: String,
-    pub requester_id: String,
-    pub requester_name: String,
-    pub approver_id: Option<String>,
-    pub approver_name: Option<String>,
-    pub reason: Option<String>,
-    pub comment: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl ApprovalInfo {
-    pub fn new(
-        resource_type: ApprovalResource,
-        resource_id: impl Into<String>,
-        resource_number: impl Into<String>,
-        requester_id: impl Into<String>,
-        requester_name: impl Into<String>,
-    ) -> Self {
-        ApprovalInfo {
-            resource_type,
-            resource_id: resource_id.into(),
-            resource_number: resource_number.into(),
-            requester_id: requester_id.into(),
-            requester_name: requester_name.into(),
-            approver_id: None,
-            approver_name: None,
-            reason: None,
-            comment: None,
-            user_id: None,
-        }
-    }
-}
-
-/// A finance record change for [`Publisher::publish_finance_event`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct FinanceUpdate {
-    pub action: FinanceAction,
-    pub record_type: FinanceRecordType,
-    pub record_id: String,
-    pub record_number: String,
-    /// In yuan, with cents as the fraction (`12850.5`).
-    pub amount: f64,
-    pub customer_id: Option<String>,
-    pub customer_name: Option<String>,
-    pub supplier_id: Option<String>,
-    pub supplier_name: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl FinanceUpdate {
-    pub fn new(
-        action: FinanceAction,
-        record_type: FinanceRecordType,
-        record_id: impl Into<String>,
-        record_number: impl Into<String>,
-        amount: f64,
-    ) -> Self {
-        FinanceUpdate {
-            action,
-            record_type,
-            record_id: record_id.into(),
-            record_number: record_number.into(),
-            amount,
-            customer_id: None,
-            customer_name: None,
-            supplier_id: None,
-            supplier_name: None,
-            user_id: None,
-        }
-    }
-}
-
-/// A master-data change for [`Publisher::publish_data_change`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct DataUpdate {
-    pub resource: DataResource,
-    pub action: DataAction,
-    pub resource_id: String,
-    pub resource_name: Option<String>,
-    pub changes: Option<Map<String, Value>>,
-    pub user_id: Option<String>,
-}
-
-impl DataUpdate {
-    pub fn new(resource: DataResource, action: DataAction, resource_id: impl Into<String>) -> Self {
-        DataUpdate {
-            resource,
-            action,
-            resource_id: resource_id.into(),
-            resource_name: None,
-            changes: None,
-            user_id: None,
-        }
-    }
-}
-
-/// A system notice for [`Publisher::publish_system_event`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SystemNoticeInfo {
-    pub level: SystemLevel,
-    pub message: String,
-    pub affected_users: Option<Vec<String>>,
-    /// Milliseconds since the Unix epoch.
-    pub scheduled_time: Option<i64>,
-    /// Milliseconds.
-    pub estimated_duration: Option<i64>,
-    pub user_id: Option<String>,
-}
-
-impl SystemNoticeInfo {
-    pub fn new(level: SystemLevel, message: impl Into<String>) -> Self {
-        SystemNoticeInfo {
-            level,
-            message: message.into(),
-            affected_users: None,
-            scheduled_time: None,
-            estimated_duration: None,
-            user_id: None,
-        }
-    }
-}
-
-/// A broadcast for [`Publisher::broadcast`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct BroadcastInfo {
-    pub message: String,
-    pub level: BroadcastLevel,
-    pub title: Option<String>,
-    pub user_id: Option<String>,
-}
-
-impl BroadcastInfo {
-    pub fn new(message: impl Into<String>) -> Self {
-        BroadcastInfo {
-            message: message.into(),
-            level: BroadcastLevel::Info,
-            title: None,
-            user_id: None,
         }
     }
 }
@@ -548,12 +184,9 @@ impl Publisher {
         self.send(redis_channel.to_owned(), payload.to_owned()).await
     }
 
-    /// `notification` on `user:{userId}:notifications`.
-    pub async fn notify_user(
-        &self,
-        user_id: &str,
-        notification: NewNotification,
-    ) -> PublishOutcome {
+    /// `notification` on `user:{userId}:notifications`; `userId` and
+    /// `timestamp` are filled in.
+    pub async fn notify_user(&self, user_id: &str, notification: Notification) -> PublishOutcome {
         let user = match UserId::new(user_id) {
             Ok(user) => user,
             Err(error) => {
@@ -561,56 +194,32 @@ impl Publisher {
                 return self.refuse(String::new(), String::new(), error);
             }
         };
-        let event = Event::Notification(Notification {
-            notification_type: notification.notification_type,
-            title: notification.title,
-            message: notification.message,
-            action_url: notification.action_url,
-            action_label: notification.action_label,
-            timestamp: now(),
-            user_id: Some(user.to_string()),
-        });
-        self.publish_event(&Channel::user(user), &event).await
+        let notification =
+            Notification { timestamp: now(), user_id: Some(user.to_string()), ..notification };
+        self.publish_event(&Channel::user(user), &Event::Notification(notification)).await
     }
 
-    /// `inventory:change` on `inventory`, with `changeAmount` = new − old.
-    pub async fn publish_inventory_change(&self, change: InventoryUpdate) -> PublishOutcome {
-        let event = Event::InventoryChange(InventoryChange {
-            action: change.action,
-            product_id: change.product_id,
-            old_quantity: change.old_quantity,
-            new_quantity: change.new_quantity,
+    /// `inventory:change` on `inventory`, with `changeAmount` = new − old
+    /// and `timestamp` filled in.
+    pub async fn publish_inventory_change(&self, change: InventoryChange) -> PublishOutcome {
+        let change = InventoryChange {
             change_amount: change.new_quantity - change.old_quantity,
-            product_name: change.product_name,
-            variant_id: change.variant_id,
-            reason: change.reason,
-            operator: change.operator,
             timestamp: now(),
-            user_id: change.user_id,
-        });
-        self.publish_event(&Channel::Inventory, &event).await
+            ..change
+        };
+        self.publish_event(&Channel::Inventory, &Event::InventoryChange(change)).await
     }
 
-    /// `order:status` on `orders`.
-    pub async fn publish_order_status(&self, order: OrderUpdate) -> PublishOutcome {
-        let event = Event::OrderStatus(OrderStatus {
-            order_type: order.order_type,
-            order_id: order.order_id,
-            order_number: order.order_number,
-            old_status: order.old_status,
-            new_status: order.new_status,
-            customer_id: order.customer_id,
-            customer_name: order.customer_name,
-            timestamp: now(),
-            user_id: order.user_id,
-        });
-        self.publish_event(&Channel::Orders, &event).await
+    /// `order:status` on `orders`, `timestamp` filled in.
+    pub async fn publish_order_status(&self, order: OrderStatus) -> PublishOutcome {
+        let order = OrderStatus { timestamp: now(), ..order };
+        self.publish_event(&Channel::Orders, &Event::OrderStatus(order)).await
     }
 
-    /// `approval:request` on `approvals`.
-    pub async fn publish_approval_request(&self, approval: ApprovalInfo) -> PublishOutcome {
-        let event = Event::ApprovalRequest(approval_payload(approval));
-        self.publish_event(&Channel::Approvals, &event).await
+    /// `approval:request` on `approvals`, `timestamp` filled in.
+    pub async fn publish_approval_request(&self, approval: Approval) -> PublishOutcome {
+        let approval = Approval { timestamp: now(), ..approval };
+        self.publish_event(&Channel::Approvals, &Event::ApprovalRequest(approval)).await
     }
 
     /// `approval:approved` or `approval:rejected` on `approvals`, and a
@@ -619,96 +228,50 @@ impl Publisher {
     pub async fn publish_approval_result(
         &self,
         decision: ApprovalDecision,
-        approval: ApprovalInfo,
+        approval: Approval,
     ) -> ApprovalResultOutcome {
         let notice = requester_notice(decision, &approval);
         let requester = approval.requester_id.clone();
-        let payload = approval_payload(approval);
-        let event = match decision {
-            ApprovalDecision::Approved => Event::ApprovalApproved(payload),
-            ApprovalDecision::Rejected => Event::ApprovalRejected(payload),
-        };
+        let event = decision.event(Approval { timestamp: now(), ..approval });
         let approval = self.publish_event(&Channel::Approvals, &event).await;
         let notification = self.notify_user(&requester, notice).await;
         ApprovalResultOutcome { approval, notification }
     }
 
-    /// `finance:payment`, `finance:refund` or `finance:overdue` on `finance`.
+    /// `finance:payment`, `finance:refund` or `finance:overdue` on `finance`,
+    /// `timestamp` filled in.
     pub async fn publish_finance_event(
         &self,
         kind: FinanceEventType,
-        record: FinanceUpdate,
+        record: Finance,
     ) -> PublishOutcome {
-        let payload = Finance {
-            action: record.action,
-            record_type: record.record_type,
-            record_id: record.record_id,
-            record_number: record.record_number,
-            amount: record.amount,
-            customer_id: record.customer_id,
-            customer_name: record.customer_name,
-            supplier_id: record.supplier_id,
-            supplier_name: record.supplier_name,
-            timestamp: now(),
-            user_id: record.user_id,
-        };
-        let event = match kind {
-            FinanceEventType::Payment => Event::FinancePayment(payload),
-            FinanceEventType::Refund => Event::FinanceRefund(payload),
-            FinanceEventType::Overdue => Event::FinanceOverdue(payload),
-        };
+        let event = kind.event(Finance { timestamp: now(), ..record });
         self.publish_event(&Channel::Finance, &event).await
     }
 
     /// `data:change` on the channel of its resource (products, customers,
-    /// suppliers, or system for users).
-    pub async fn publish_data_change(&self, change: DataUpdate) -> PublishOutcome {
+    /// suppliers, or system for users), `timestamp` filled in.
+    pub async fn publish_data_change(&self, change: DataChange) -> PublishOutcome {
         let channel = Channel::for_resource(change.resource);
-        let event = Event::DataChange(DataChange {
-            resource: change.resource,
-            action: change.action,
-            resource_id: change.resource_id,
-            resource_name: change.resource_name,
-            changes: change.changes,
-            timestamp: now(),
-            user_id: change.user_id,
-        });
-        self.publish_event(&channel, &event).await
+        let change = DataChange { timestamp: now(), ..change };
+        self.publish_event(&channel, &Event::DataChange(change)).await
     }
 
-    /// `system:maintenance`, `system:update` or `system:alert` on `system`.
+    /// `system:maintenance`, `system:update` or `system:alert` on `system`,
+    /// `timestamp` filled in.
     pub async fn publish_system_event(
         &self,
         kind: SystemEventType,
-        notice: SystemNoticeInfo,
+        notice: SystemNotice,
     ) -> PublishOutcome {
-        let payload = SystemNotice {
-            level: notice.level,
-            message: notice.message,
-            affected_users: notice.affected_users,
-            scheduled_time: notice.scheduled_time,
-            estimated_duration: notice.estimated_duration,
-            timestamp: now(),
-            user_id: notice.user_id,
-        };
-        let event = match kind {
-            SystemEventType::Maintenance => Event::SystemMaintenance(payload),
-            SystemEventType::Update => Event::SystemUpdate(payload),
-            SystemEventType::Alert => Event::SystemAlert(payload),
-        };
+        let event = kind.event(SystemNotice { timestamp: now(), ..notice });
         self.publish_event(&Channel::System, &event).await
     }
 
-    /// `broadcast` on `broadcast`.
-    pub async fn broadcast(&self, message: BroadcastInfo) -> PublishOutcome {
-        let event = Event::Broadcast(Broadcast {
-            message: message.message,
-            level: message.level,
-            title: message.title,
-            timestamp: now(),
-            user_id: message.user_id,
-        });
-        self.publish_event(&Channel::Broadcast, &event).await
+    /// `broadcast` on `broadcast`, `timestamp` filled in.
+    pub async fn broadcast(&self, message: Broadcast) -> PublishOutcome {
+        let message = Broadcast { timestamp: now(), ..message };
+        self.publish_event(&Channel::Broadcast, &Event::Broadcast(message)).await
     }
 
     /// Logs and reports a message refused before sending.
@@ -841,32 +404,14 @@ impl Publisher {
     }
 }
 
-fn approval_payload(approval: ApprovalInfo) -> Approval {
-    Approval {
-        resource_type: approval.resource_type,
-        resource_id: approval.resource_id,
-        resource_number: approval.resource_number,
-        requester_id: approval.requester_id,
-        requester_name: approval.requester_name,
-        approver_id: approval.approver_id,
-        approver_name: approval.approver_name,
-        reason: approval.reason,
-        comment: approval.comment,
-        timestamp: now(),
-        user_id: approval.user_id,
-    }
-}
-
 /// The notification a requester gets about the decision on their request.
-fn requester_notice(decision: ApprovalDecision, approval: &ApprovalInfo) -> NewNotification {
-    let resource = serde_json::to_value(approval.resource_type)
-        .ok()
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let (notification_type, verb) = match decision {
-        ApprovalDecision::Approved => (NotificationType::Success, "approved"),
-        ApprovalDecision::Rejected => (NotificationType::Warning, "rejected"),
+fn requester_notice(decision: ApprovalDecision, approval: &Approval) -> Notification {
+    let resource = approval.resource_type.as_str();
+    let notification_type = match decision {
+        ApprovalDecision::Approved => NotificationType::Success,
+        ApprovalDecision::Rejected => NotificationType::Warning,
     };
+    let verb = decision.as_str();
     let mut message = format!("Your {resource} {} was {verb}", approval.resource_number);
     if let Some(approver) = &approval.approver_name {
         message.push_str(&format!(" by {approver}"));
@@ -878,7 +423,7 @@ fn requester_notice(decision: ApprovalDecision, approval: &ApprovalInfo) -> NewN
         ApprovalDecision::Approved => "Approval approved",
         ApprovalDecision::Rejected => "Approval rejected",
     };
-    NewNotification::new(notification_type, title, message)
+    Notification::new(notification_type, title, message)
 }
 
 fn now() -> i64 {

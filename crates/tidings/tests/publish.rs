@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tidings::publish::{
-    ApprovalDecision, ApprovalInfo, BroadcastInfo, DataUpdate, FinanceEventType, FinanceUpdate,
-    InventoryUpdate, NewNotification, OrderUpdate, SystemEventType, SystemNoticeInfo,
+    Approval, ApprovalDecision, Broadcast, DataChange, Finance, FinanceEventType, InventoryChange,
+    Notification, OrderStatus, SystemEventType, SystemNotice,
 };
 use tidings::{PublishError, Publisher, PublisherConfig};
 use tidings_events::event::{
@@ -63,7 +63,7 @@ async fn notify_user_lands_on_the_users_channel_with_the_protocol_fields() {
     let server = RedisServer::start();
     let mut listener = Listener::start(&server).await;
     let mut notification =
-        NewNotification::new(NotificationType::Warning, "库存不足", "螺丝刀 only 3 left");
+        Notification::new(NotificationType::Warning, "库存不足", "螺丝刀 only 3 left");
     notification.action_url = Some("https://erp.example.com/products/123".into());
     notification.action_label = Some("Open".into());
 
@@ -85,7 +85,7 @@ async fn notify_user_lands_on_the_users_channel_with_the_protocol_fields() {
 async fn inventory_change_fills_in_change_amount_and_timestamp() {
     let server = RedisServer::start();
     let mut listener = Listener::start(&server).await;
-    let mut change = InventoryUpdate::new(InventoryAction::Adjust, "123", 10.0, 15.0);
+    let mut change = InventoryChange::new(InventoryAction::Adjust, "123", 10.0, 15.0);
     change.product_name = Some("螺丝刀".into());
 
     publisher(&server).publish_inventory_change(change).await.result().unwrap();
@@ -104,7 +104,7 @@ async fn order_status_lands_on_orders() {
     let server = RedisServer::start();
     let mut listener = Listener::start(&server).await;
     let mut order =
-        OrderUpdate::new(OrderType::Sales, "o-9", "SO-2026-000123", "pending", "shipped");
+        OrderStatus::new(OrderType::Sales, "o-9", "SO-2026-000123", "pending", "shipped");
     order.customer_name = Some("Acme Trading Ltd.".into());
 
     publisher(&server).publish_order_status(order).await.result().unwrap();
@@ -119,9 +119,9 @@ async fn order_status_lands_on_orders() {
     );
 }
 
-fn approval() -> ApprovalInfo {
+fn approval() -> Approval {
     let mut approval =
-        ApprovalInfo::new(ApprovalResource::Refund, "r-7", "RF-2026-000042", "u2", "李娜");
+        Approval::new(ApprovalResource::Refund, "r-7", "RF-2026-000042", "u2", "李娜");
     approval.approver_id = Some("u9".into());
     approval.approver_name = Some("王经理".into());
     approval
@@ -194,7 +194,7 @@ async fn finance_events_land_on_finance_with_their_type_and_amount_in_cents() {
         (FinanceEventType::Refund, "finance:refund"),
         (FinanceEventType::Overdue, "finance:overdue"),
     ] {
-        let mut record = FinanceUpdate::new(
+        let mut record = Finance::new(
             FinanceAction::Overdue,
             FinanceRecordType::Payment,
             "p-1",
@@ -226,7 +226,7 @@ async fn data_changes_land_on_the_channel_of_their_resource() {
         (DataResource::Supplier, "ws:suppliers"),
         (DataResource::User, "ws:system"),
     ] {
-        let mut change = DataUpdate::new(resource, DataAction::Updated, "id-1");
+        let mut change = DataChange::new(resource, DataAction::Updated, "id-1");
         change.changes = Some(json!({"price":{"old":9.9,"new":12.5}}).as_object().unwrap().clone());
         publisher.publish_data_change(change).await.result().unwrap();
 
@@ -242,7 +242,7 @@ async fn data_changes_land_on_the_channel_of_their_resource() {
 async fn system_events_land_on_system() {
     let server = RedisServer::start();
     let mut listener = Listener::start(&server).await;
-    let mut notice = SystemNoticeInfo::new(SystemLevel::Warning, "ERP maintenance at 22:00");
+    let mut notice = SystemNotice::new(SystemLevel::Warning, "ERP maintenance at 22:00");
     notice.scheduled_time = Some(1_900_000_000_000);
     notice.estimated_duration = Some(1_800_000);
     notice.affected_users = Some(vec!["u1".into(), "u2".into()]);
@@ -267,7 +267,7 @@ async fn system_events_land_on_system() {
 async fn broadcasts_land_on_broadcast() {
     let server = RedisServer::start();
     let mut listener = Listener::start(&server).await;
-    let mut message = BroadcastInfo::new("新年快乐!");
+    let mut message = Broadcast::new("新年快乐!");
     message.level = BroadcastLevel::Success;
     message.title = Some("Happy new year".into());
 
@@ -287,7 +287,7 @@ async fn the_outcome_counts_the_subscribers_that_received_it() {
     let _first = Listener::start(&server).await;
     let _second = Listener::start(&server).await;
 
-    let outcome = publisher(&server).broadcast(BroadcastInfo::new("hello")).await;
+    let outcome = publisher(&server).broadcast(Broadcast::new("hello")).await;
 
     assert_eq!(outcome.receivers, Some(2));
 }
@@ -317,11 +317,11 @@ async fn a_user_id_that_could_widen_a_pattern_is_refused_before_redis() {
     let publisher = publisher(&server);
 
     let outcome =
-        publisher.notify_user("*", NewNotification::new(NotificationType::Info, "t", "m")).await;
+        publisher.notify_user("*", Notification::new(NotificationType::Info, "t", "m")).await;
 
     assert!(outcome.error.as_ref().is_some_and(PublishError::is_invalid), "{outcome:?}");
     // Prove nothing was sent: the next message the listener sees is this one.
-    publisher.broadcast(BroadcastInfo::new("marker")).await;
+    publisher.broadcast(Broadcast::new("marker")).await;
     assert_eq!(listener.next().await.0, "ws:broadcast");
 }
 
@@ -350,12 +350,12 @@ async fn a_publish_with_redis_stopped_returns_within_the_bound_and_says_why() {
         ..PublisherConfig::new(server.url())
     })
     .unwrap();
-    publisher.broadcast(BroadcastInfo::new("warm up")).await.result().unwrap();
+    publisher.broadcast(Broadcast::new("warm up")).await.result().unwrap();
     server.kill();
 
     for _ in 0..3 {
         let started = Instant::now();
-        let outcome = publisher.broadcast(BroadcastInfo::new("into the void")).await;
+        let outcome = publisher.broadcast(Broadcast::new("into the void")).await;
         let took = started.elapsed();
 
         assert!(took < Duration::from_millis(700), "took {took:?}");
@@ -376,7 +376,7 @@ async fn a_publish_against_an_unroutable_address_times_out_within_the_bound() {
     .unwrap();
 
     let started = Instant::now();
-    let outcome = publisher.broadcast(BroadcastInfo::new("x")).await;
+    let outcome = publisher.broadcast(Broadcast::new("x")).await;
 
     assert!(started.elapsed() < Duration::from_millis(600), "took {:?}", started.elapsed());
     assert!(outcome.error.is_some());
@@ -396,7 +396,7 @@ async fn a_failed_publish_is_logged_with_its_channel_and_reason() {
     let publisher = publisher(&server);
     server.kill();
 
-    let _ = publisher.broadcast(BroadcastInfo::new("lost")).await;
+    let _ = publisher.broadcast(Broadcast::new("lost")).await;
 
     let text = logs.text();
     assert!(text.contains("WARN") && text.contains("publish failed"), "{text}");
@@ -407,7 +407,7 @@ async fn a_failed_publish_is_logged_with_its_channel_and_reason() {
 async fn publishing_works_again_after_redis_restarts() {
     let mut server = RedisServer::start();
     let publisher = publisher(&server);
-    publisher.broadcast(BroadcastInfo::new("before")).await.result().unwrap();
+    publisher.broadcast(Broadcast::new("before")).await.result().unwrap();
 
     server.restart();
     let mut listener = Listener::start(&server).await;
@@ -416,7 +416,7 @@ async fn publishing_works_again_after_redis_restarts() {
     // second publishing works again on a fresh connection.
     let deadline = Instant::now() + WAIT;
     loop {
-        let outcome = publisher.broadcast(BroadcastInfo::new("after")).await;
+        let outcome = publisher.broadcast(Broadcast::new("after")).await;
         if outcome.is_published() {
             break;
         }
@@ -431,7 +431,7 @@ async fn a_password_protected_redis_works_with_the_password_in_the_url() {
     let server = RedisServer::start_with_password(Some("s3cret"));
     let mut listener = Listener::start(&server).await;
 
-    publisher(&server).broadcast(BroadcastInfo::new("authenticated")).await.result().unwrap();
+    publisher(&server).broadcast(Broadcast::new("authenticated")).await.result().unwrap();
 
     assert_eq!(listener.next().await.1["message"], "authenticated");
 }
@@ -442,7 +442,7 @@ async fn errors_never_show_the_password() {
     let publisher = publisher(&server);
     server.kill();
 
-    let error = publisher.broadcast(BroadcastInfo::new("x")).await.error.unwrap().to_string();
+    let error = publisher.broadcast(Broadcast::new("x")).await.error.unwrap().to_string();
 
     assert!(!error.contains("s3cret") && error.contains(":***@"), "{error}");
 }
@@ -454,7 +454,7 @@ async fn every_helper_event_decodes_as_the_kind_it_claims() {
     let mut listener = Listener::start(&server).await;
     let publisher = publisher(&server);
     publisher
-        .publish_inventory_change(InventoryUpdate::new(InventoryAction::Outbound, "9", 5.0, 2.5))
+        .publish_inventory_change(InventoryChange::new(InventoryAction::Outbound, "9", 5.0, 2.5))
         .await;
     let (_, value) = listener.next().await;
     let decoded = tidings_events::decode(value.to_string().as_bytes());

@@ -44,8 +44,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
-    give_up, reconnect_forever,
+    Backoff, Failure, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
+    UpdateSender, give_up, reconnect_forever,
 };
 use crate::redact::redact_url;
 
@@ -110,7 +110,7 @@ pub fn spawn_gateway_source(
     capacity: usize,
 ) -> SourceHandle {
     let (sender, updates) = tokio::sync::mpsc::channel(capacity.max(1));
-    let outbox = Outbox::new(sender, cancel);
+    let outbox = UpdateSender::new(sender, cancel);
     let task = tokio::spawn(async move {
         match GatewaySession::new(&config) {
             Ok(session) => reconnect_forever(outbox, config.backoff, session).await,
@@ -348,7 +348,7 @@ impl GatewaySession {
 }
 
 impl Session for GatewaySession {
-    async fn run(&mut self, outbox: &mut Outbox) -> Result<Failure, Stop> {
+    async fn run(&mut self, outbox: &mut UpdateSender) -> Result<Failure, Stop> {
         let connecting = async {
             let mut socket = self.connect().await?;
             let early = self.subscribe(&mut socket).await?;
@@ -474,7 +474,7 @@ impl GatewaySession {
     /// Reports an event the gateway did not forward and moves past it.
     async fn skipped(
         &mut self,
-        outbox: &Outbox,
+        outbox: &UpdateSender,
         channel: String,
         position: Option<String>,
         reason: String,
@@ -493,7 +493,7 @@ impl GatewaySession {
     /// not asked for again.
     async fn frame_too_large(
         &mut self,
-        outbox: &Outbox,
+        outbox: &UpdateSender,
         size: usize,
         max_size: usize,
     ) -> Result<Failure, Stop> {

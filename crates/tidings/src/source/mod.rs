@@ -190,7 +190,7 @@ impl SourceTask {
 
 /// The sending side shared by both sources.
 #[derive(Debug)]
-struct Outbox {
+struct UpdateSender {
     updates: mpsc::Sender<SourceUpdate>,
     cancel: CancellationToken,
     last_state: Option<SourceState>,
@@ -200,9 +200,9 @@ struct Outbox {
 #[derive(Debug)]
 struct Stop;
 
-impl Outbox {
+impl UpdateSender {
     fn new(updates: mpsc::Sender<SourceUpdate>, cancel: CancellationToken) -> Self {
-        Outbox { updates, cancel, last_state: None }
+        UpdateSender { updates, cancel, last_state: None }
     }
 
     /// Reports a state, unless it repeats the previous one exactly.
@@ -248,12 +248,12 @@ impl Outbox {
 /// One connection's life: connect, subscribe, report `Live`, pass messages
 /// on until the connection ends. Each source implements it once.
 trait Session {
-    async fn run(&mut self, outbox: &mut Outbox) -> Result<Failure, Stop>;
+    async fn run(&mut self, outbox: &mut UpdateSender) -> Result<Failure, Stop>;
 }
 
 /// The reconnect policy both sources share: run sessions forever, with
 /// backoff between them, until cancelled or the consumer is gone.
-async fn reconnect_forever(mut outbox: Outbox, backoff: Backoff, mut session: impl Session) {
+async fn reconnect_forever(mut outbox: UpdateSender, backoff: Backoff, mut session: impl Session) {
     if outbox.state(SourceState::Connecting).await.is_err() {
         return;
     }
@@ -286,7 +286,7 @@ async fn reconnect_forever(mut outbox: Outbox, backoff: Backoff, mut session: im
 }
 
 /// Reports a configuration that can never work, and ends the source.
-async fn give_up(mut outbox: Outbox, reason: String) {
+async fn give_up(mut outbox: UpdateSender, reason: String) {
     tracing::error!(%reason, "source cannot start");
     let _ = outbox.state(SourceState::Offline { reason }).await;
 }

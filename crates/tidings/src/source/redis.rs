@@ -28,8 +28,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backoff, Failure, Outbox, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
-    give_up, reconnect_forever,
+    Backoff, Failure, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
+    UpdateSender, give_up, reconnect_forever,
 };
 use crate::history::{History, HistoryConfig, HistoryError, Position, redis_time};
 use crate::recorder::{Duty, RecorderConfig, run_recorder};
@@ -162,7 +162,7 @@ pub fn spawn_redis_source(
     capacity: usize,
 ) -> SourceHandle {
     let (sender, updates) = tokio::sync::mpsc::channel(capacity.max(1));
-    let outbox = Outbox::new(sender, cancel.clone());
+    let outbox = UpdateSender::new(sender, cancel.clone());
     let task = tokio::spawn(async move {
         let session = match RedisSession::new(&config) {
             Ok(session) => session,
@@ -286,7 +286,7 @@ impl RedisSession {
     async fn catch_up(
         &mut self,
         history: &History,
-        outbox: &mut Outbox,
+        outbox: &mut UpdateSender,
     ) -> Result<
         Result<(redis::aio::MultiplexedConnection, HashMap<String, HashSet<u64>>), Failure>,
         Stop,
@@ -389,7 +389,7 @@ impl RedisSession {
         &mut self,
         history: &History,
         connection: &mut redis::aio::MultiplexedConnection,
-        outbox: &Outbox,
+        outbox: &UpdateSender,
     ) -> Result<Result<(), Failure>, Stop> {
         for (channel, cursor) in &mut self.cursors {
             let (Some((last, _)), false) = (&cursor.last, cursor.after.is_empty()) else {
@@ -423,7 +423,7 @@ impl RedisSession {
 }
 
 impl Session for RedisSession {
-    async fn run(&mut self, outbox: &mut Outbox) -> Result<Failure, Stop> {
+    async fn run(&mut self, outbox: &mut UpdateSender) -> Result<Failure, Stop> {
         let label = self.endpoint.label.clone();
         let subscribing = tokio::time::timeout(
             CONNECT_TIMEOUT,
