@@ -265,7 +265,7 @@ pub struct UiBatch {
     /// A new [`Snapshot::notice`].
     pub notice: Option<String>,
     /// Present when the snoozes changed: all of them ([`Snapshot::snoozed`]).
-    #[ts(type = "Record<string, number> | null")]
+    #[ts(optional, type = "Record<string, number>")]
     pub snoozed: Option<BTreeMap<String, i64>>,
 }
 
