@@ -692,7 +692,7 @@ impl Watcher {
 
 /// How one watch ended.
 enum WatchEnd {
-    Response(NotificationResponse),
+    Response(Box<NotificationResponse>),
     /// Closed without the user's hand (expired, closed by us), replaced,
     /// dropped at the cap, or the connection failed.
     Nothing,
@@ -756,7 +756,7 @@ async fn watch_clicks(
                     said_full = false;
                 }
                 if let WatchEnd::Response(response) = end
-                    && let Err(error) = responses.try_send(response)
+                    && let Err(error) = responses.try_send(*response)
                 {
                     tracing::warn!(%error, "the app is not reading notification clicks; one was dropped");
                 }
@@ -782,18 +782,19 @@ async fn wait_for_click(serial: u64, watch: Watch, stop: CancellationToken) -> (
             WatchEnd::Nothing
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Default)) => {
-            WatchEnd::Response(NotificationResponse::Clicked(target))
+            WatchEnd::Response(Box::new(NotificationResponse::Clicked(target)))
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Action(action)))
             if action == "default" =>
         {
-            WatchEnd::Response(NotificationResponse::Clicked(target))
+            WatchEnd::Response(Box::new(NotificationResponse::Clicked(target)))
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Action(action))) => {
             match actions.iter().find(|offered| offered.id == action) {
-                Some(offered) => {
-                    WatchEnd::Response(NotificationResponse::Action { target, kind: offered.kind })
-                }
+                Some(offered) => WatchEnd::Response(Box::new(NotificationResponse::Action {
+                    target,
+                    kind: offered.kind,
+                })),
                 None => {
                     tracing::warn!(%key, action = %action.chars().take(64).collect::<String>(), "the notification daemon reported an action this notification does not offer; ignored");
                     WatchEnd::Nothing
@@ -801,7 +802,7 @@ async fn wait_for_click(serial: u64, watch: Watch, stop: CancellationToken) -> (
             }
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Closed(CloseReason::Dismissed))) => {
-            WatchEnd::Response(NotificationResponse::Dismissed { key })
+            WatchEnd::Response(Box::new(NotificationResponse::Dismissed { key }))
         }
         _ => WatchEnd::Nothing,
     };
