@@ -38,6 +38,23 @@ async fn an_approval_request_offers_open_and_snooze_and_plays_a_sound() {
     );
     assert_eq!(request.default_label, "Show in Tidings");
     assert_eq!(request.sound.as_deref(), Some("message-new-instant"));
+    // What the app opens when Open is pressed: asked again, from history.
+    let item_id = request.target.unwrap().item_id;
+    let url = app.desk.action_url(item_id).await.unwrap();
+    assert_eq!(url, "http://127.0.0.1:3000/approvals/r1");
+}
+
+#[tokio::test]
+async fn an_approval_id_cannot_lead_the_open_button_elsewhere() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = start(&redis, dir.path(), Profile::Approver);
+    app.live().await;
+    let sneaky = APPROVAL.replace(r#""resourceId":"r1""#, r#""resourceId":"../../x?y=1#z""#);
+    redis.publish("ws:approvals", &sneaky);
+    let item = app.items(1).await.remove(0);
+    let url = app.desk.action_url(item.id).await.unwrap();
+    assert_eq!(url, "http://127.0.0.1:3000/approvals/..%2F..%2Fx%3Fy%3D1%23z");
 }
 
 #[tokio::test]
