@@ -216,6 +216,17 @@ pub async fn open_item(
     links::open(&app, &link)
 }
 
+/// Snoozes the pending approval request `item_id` (the Approvals screen);
+/// answers when it reminds again (ms since the epoch).
+#[tauri::command]
+pub async fn snooze(
+    item_id: String,
+    how_long: tidings_desk::ipc::SnoozeFor,
+    core: State<'_, Arc<Core>>,
+) -> Result<i64, String> {
+    core.with(async |desk| desk.snooze(item_id, how_long).await).await
+}
+
 #[tauri::command]
 pub async fn acknowledge(item_id: String, core: State<'_, Arc<Core>>) -> Result<(), String> {
     core.with(async |desk| desk.acknowledge(item_id).await).await

@@ -28,7 +28,7 @@ use clap::Parser;
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_window_state::StateFlags;
-use tidings_desk::notify::{NotificationResponse, Notifier};
+use tidings_desk::notify::{ActionKind, NotificationResponse, Notifier};
 use tidings_desk::{Desk, DeskArgs, DeskConfig};
 use tidings_notify::NativeNotifier;
 use tokio::sync::mpsc;
@@ -144,6 +144,7 @@ pub fn run() {
             commands::send_test_notification,
             commands::open_item,
             commands::acknowledge,
+            commands::snooze,
             commands::pause_notifications,
             commands::report_ui_error,
             commands::search,
@@ -202,7 +203,9 @@ fn on_tray_action(app: &AppHandle, action: tray::TrayAction) {
 }
 
 /// Hands clicks on native notifications to the core (which sends the UI a
-/// focus request) and brings the window up.
+/// focus request) and brings the window up. The "Open" button opens the
+/// item's link as the core resolves it again from history (by the link
+/// rule; nothing the notification carried is opened as it is).
 async fn forward_notification_responses(
     app: AppHandle,
     mut responses: mpsc::Receiver<NotificationResponse>,
@@ -210,6 +213,17 @@ async fn forward_notification_responses(
     let core = Arc::clone(app.state::<Arc<Core>>().inner());
     while let Some(response) = responses.recv().await {
         let clicked = matches!(response, NotificationResponse::Clicked(_));
+        if let NotificationResponse::Action { target, kind: ActionKind::Open } = &response {
+            let item_id = target.item_id.clone();
+            let opened = match core.with(async |desk| desk.action_url(item_id).await).await {
+                Ok(url) => links::open(&app, &url),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = opened {
+                tracing::warn!(%error, "could not open the link of a notification's button");
+            }
+            continue;
+        }
         if let Err(error) = core.with(async |desk| desk.notification_response(response).await).await
         {
             tracing::warn!(%error, "could not hand a notification response to the core");

@@ -8,6 +8,7 @@ import type { SearchQuery } from './bindings/SearchQuery';
 import type { SearchResults } from './bindings/SearchResults';
 import type { Language } from './bindings/Language';
 import type { Settings } from './bindings/Settings';
+import type { SnoozeFor } from './bindings/SnoozeFor';
 import { errorText, type Ipc } from './ipc';
 import type { Translator } from './i18n';
 import type { Store } from './state/observable';
@@ -63,6 +64,13 @@ export function createActions(store: Store<AppState>, ipc: Ipc, t: () => Transla
     acknowledge(itemId: string): void {
       store.update((s) => acknowledge(s, itemId));
       ipc.acknowledge(itemId).catch(fail);
+    },
+    /** Snoozes a pending approval request (shown as snoozed at once). */
+    snooze(itemId: string, howLong: SnoozeFor): void {
+      ipc
+        .snooze(itemId, howLong)
+        .then((until) => store.update((s) => ({ ...s, snoozed: { ...s.snoozed, [itemId]: until } })))
+        .catch(fail);
     },
     pauseNotifications(minutes: number): void {
       const until = Date.now() + minutes * 60_000;

@@ -14,6 +14,7 @@ import type { SearchQuery } from './bindings/SearchQuery';
 import type { SearchResults } from './bindings/SearchResults';
 import type { Settings } from './bindings/Settings';
 import type { Snapshot } from './bindings/Snapshot';
+import type { SnoozeFor } from './bindings/SnoozeFor';
 import type { UiBatch } from './bindings/UiBatch';
 
 /** A rejected command, as text a person can read (Rust rejects with a string). */
@@ -56,6 +57,9 @@ export const ipc = {
   openItem: (itemId: string): Promise<void> => invoke<void>('open_item', { itemId }),
 
   acknowledge: (itemId: string): Promise<void> => invoke<void>('acknowledge', { itemId }),
+
+  /** Snoozes a pending approval request; resolves with when it reminds again (ms since epoch). */
+  snooze: (itemId: string, howLong: SnoozeFor): Promise<number> => invoke<number>('snooze', { itemId, howLong }),
 
   /** May resolve with the pause end (ms since epoch). */
   pauseNotifications: (minutes: number): Promise<number | null | undefined> =>

@@ -110,7 +110,7 @@ pub enum ConfigError {
 }
 
 fn rule(notify: bool, min_level: MinLevel) -> FeedRule {
-    FeedRule { enabled: true, notify, min_level }
+    FeedRule { enabled: true, notify, min_level, sound: true }
 }
 
 /// The preset of a role: every feed shown, and which of them notify.
@@ -163,8 +163,17 @@ pub fn default_settings(profile: Profile) -> Settings {
         coalesce_window_secs: 10,
         erp_base_url: "http://127.0.0.1:3000".into(),
         trusted_hosts: Vec::new(),
+        approval_urls: default_approval_urls(),
         autostart: false,
     }
+}
+
+/// Every approval resource type's ERP page: `/approvals/{resourceId}`.
+pub fn default_approval_urls() -> BTreeMap<String, String> {
+    ["order", "return", "payment", "refund", "adjustment"]
+        .into_iter()
+        .map(|kind| (kind.to_owned(), "/approvals/{resourceId}".to_owned()))
+        .collect()
 }
 
 /// The platform's config and data dirs for Tidings.

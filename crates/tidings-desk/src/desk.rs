@@ -15,7 +15,7 @@ use crate::config::DeskConfig;
 use crate::history::History;
 use crate::ipc::{
     FeedId, FeedItem, FocusRequest, HistoryQuery, SearchQuery, SearchResults, Settings, Snapshot,
-    UiBatch,
+    SnoozeFor, UiBatch,
 };
 use crate::notify::{NotificationResponse, Notifier};
 use crate::pipeline::{self, Command, Loaded, PipelineParts, UI_QUEUE};
@@ -77,6 +77,7 @@ impl Desk {
             history,
             set_aside,
             notifier,
+            snoozes: crate::snooze::Snoozes::load(&config.data_dir),
             ui,
             commands: receiver,
             cancel: cancel.clone(),
@@ -217,6 +218,25 @@ impl Desk {
         response: NotificationResponse,
     ) -> Result<Option<FocusRequest>, DeskError> {
         self.ask(|reply| Command::Response(response, reply)).await
+    }
+
+    /// Snoozes the pending approval request `item_id`; answers when it
+    /// reminds again (ms since the epoch). Refused for anything else.
+    pub async fn snooze(&self, item_id: String, how_long: SnoozeFor) -> Result<i64, DeskError> {
+        self.ask(|reply| Command::Snooze(item_id, how_long, reply))
+            .await?
+            .map_err(DeskError::Refused)
+    }
+
+    /// Test hook: every snooze becomes due `by_ms` sooner. Built only with
+    /// the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    #[doc(hidden)]
+    pub async fn bring_snoozes_forward_for_test(&self, by_ms: i64) -> Result<(), DeskError> {
+        self.commands
+            .send(Command::BringSnoozesForward(by_ms))
+            .await
+            .map_err(|_| DeskError::Stopped)
     }
 
     /// Unread items in the shown feeds (for the tray).

@@ -231,6 +231,20 @@ pub struct Snapshot {
     /// history database was damaged and set aside, the gateway token was
     /// dropped for a new host.
     pub notice: Option<String>,
+    /// Snoozed approval requests: item id → when they remind again (ms
+    /// since the epoch).
+    #[ts(type = "Record<string, number>")]
+    pub snoozed: BTreeMap<String, i64>,
+}
+
+/// How long to snooze an approval request for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum SnoozeFor {
+    /// This many minutes (at most 7 days).
+    Minutes(u32),
+    /// Tomorrow at 9:00, local time.
+    TomorrowNine,
 }
 
 /// What the pipeline sends to the UI, at most every 50 ms or 500 items.
@@ -250,6 +264,9 @@ pub struct UiBatch {
     pub focus: Option<FocusRequest>,
     /// A new [`Snapshot::notice`].
     pub notice: Option<String>,
+    /// Present when the snoozes changed: all of them ([`Snapshot::snoozed`]).
+    #[ts(optional, type = "Record<string, number>")]
+    pub snoozed: Option<BTreeMap<String, i64>>,
 }
 
 /// An in-app notification, used when no notification daemon answers.
@@ -319,6 +336,13 @@ pub struct FeedRule {
     /// Whether it raises desktop notifications.
     pub notify: bool,
     pub min_level: MinLevel,
+    /// Whether its approval requests and critical notices play a sound.
+    #[serde(default = "sound_on")]
+    pub sound: bool,
+}
+
+fn sound_on() -> bool {
+    true
 }
 
 /// Quiet hours (local time, `HH:MM`); critical notifications still get through.
@@ -367,6 +391,13 @@ pub struct Settings {
     /// scheme's default).
     #[serde(default)]
     pub trusted_hosts: Vec<String>,
+    /// An approval request's ERP page per resource type (`order`,
+    /// `return`, `payment`, `refund`, `adjustment`), e.g.
+    /// `/approvals/{resourceId}`; `{resourceType}` is replaced too. The
+    /// notification's "Open" button leads there, by the same rule as
+    /// `actionUrl`s. A type without one gets no button.
+    #[serde(default = "crate::config::default_approval_urls")]
+    pub approval_urls: BTreeMap<String, String>,
     pub autostart: bool,
 }
 

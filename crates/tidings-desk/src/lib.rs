@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod policy;
 pub mod routing;
 pub mod search;
+pub mod snooze;
 pub mod store;
 pub mod text;
 

@@ -16,6 +16,40 @@ pub struct NotificationRequest {
     pub resident: bool,
     /// The item a click should focus, if any.
     pub target: Option<ClickTarget>,
+    /// Buttons besides the default action (at most [`MAX_ACTIONS`]). Only
+    /// shown when `target` is set: an action is always about that item.
+    pub actions: Vec<NotificationAction>,
+    /// The default action's label (a click on the notification), in the
+    /// language setting's language; empty: "Show in Tidings".
+    pub default_label: String,
+    /// The freedesktop sound to play (`sound-name` hint), if any.
+    pub sound: Option<String>,
+}
+
+/// Buttons a notification offers besides the default action.
+pub const MAX_ACTIONS: usize = 3;
+
+/// One button on a notification. The notifier hands the daemon `id`, and
+/// maps the id the daemon reports back through the request's own table:
+/// an id not in it is ignored, so a forged `ActionInvoked` can only ever
+/// invoke a button this app offered on that notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationAction {
+    /// The action key sent over D-Bus (`open`, `snooze-15`).
+    pub id: String,
+    /// Cleaned text, shown as is.
+    pub label: String,
+    pub kind: ActionKind,
+}
+
+/// What a notification button does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Open the item's link (resolved again, by the rule in `links.rs`,
+    /// when invoked: nothing the button carried is opened as it is).
+    Open,
+    /// Remind again in this many minutes, if the request is still pending.
+    Snooze { minutes: u32 },
 }
 
 /// What a click on a notification leads to.
@@ -59,6 +93,12 @@ pub enum NotificationResponse {
     Clicked(ClickTarget),
     Dismissed {
         key: String,
+    },
+    /// A button (not the default action) was pressed on the notification
+    /// about `target`.
+    Action {
+        target: ClickTarget,
+        kind: ActionKind,
     },
     /// A request [`Notifier::notify`] accepted could not be shown after all
     /// (the daemon went away or refused it); the app shows it in the window.

@@ -61,11 +61,13 @@ use crate::config::{ConfigError, masked, save_settings, unmask, validate};
 use crate::history::{History, Job, ResumePoint, Unread};
 use crate::ipc::{
     ConnectionState, DebugCounters, DebugEntry, FeedId, FeedItem, FocusRequest, HistoryQuery,
-    Outcome, Settings, Snapshot, SourceKind, SourceStatus, UiBatch, Urgency,
+    Outcome, Settings, Snapshot, SnoozeFor, SourceKind, SourceStatus, UiBatch, Urgency,
 };
+use crate::notify::ActionKind;
 use crate::notify::{NotificationRequest, NotificationResponse};
 use crate::policy::{Now, Policy, feed_of, for_ui};
 use crate::routing::{Routing, TOAST_CAP};
+use crate::snooze::{MAX_SNOOZE_MS, Snoozes, tomorrow_at_nine};
 use crate::store::{SetAside, Store, StoreError, StoredItem, extra_fields};
 
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
@@ -104,6 +106,11 @@ pub enum Command {
     TestNotification(oneshot::Sender<Result<(), String>>),
     ActionUrl(String, oneshot::Sender<Result<String, String>>),
     Response(NotificationResponse, oneshot::Sender<Option<FocusRequest>>),
+    Snooze(String, SnoozeFor, oneshot::Sender<Result<i64, String>>),
+    /// Test hook (feature `test-hooks`): every snooze becomes due this much
+    /// sooner, so tests need not wait 15 minutes.
+    #[cfg(feature = "test-hooks")]
+    BringSnoozesForward(i64),
     Unread(oneshot::Sender<u32>),
     /// Test hook (feature `test-hooks`): stops the source behind the
     /// pipeline's back, as a crash of its task would, to test supervision.
@@ -152,6 +159,7 @@ pub(crate) struct PipelineParts {
     /// The damaged database [`Store::open_or_set_aside`] moved, if it did.
     pub set_aside: Option<SetAside>,
     pub notifier: Arc<dyn crate::notify::Notifier>,
+    pub snoozes: Snoozes,
     pub ui: mpsc::Sender<UiBatch>,
     pub commands: mpsc::Receiver<Command>,
     pub cancel: CancellationToken,
@@ -363,6 +371,7 @@ impl PendingBatch {
             && batch.toasts.is_empty()
             && batch.focus.is_none()
             && batch.notice.is_none()
+            && batch.snoozed.is_none()
     }
 
     /// Offers the batch to the UI without waiting; keeps collecting into it
@@ -474,11 +483,12 @@ struct Pipeline {
     save_delay: Duration,
     /// What the window's notice banner says (see [`Snapshot::notice`]).
     notice: Option<String>,
+    snoozes: Snoozes,
 }
 
 /// Runs the pipeline until `parts.cancel` is cancelled.
 pub(crate) async fn run(parts: PipelineParts) {
-    let PipelineParts { loaded, set_aside, mut commands, .. } = parts;
+    let PipelineParts { loaded, set_aside, mut commands, snoozes, .. } = parts;
     // The positions to resume from went with a damaged database: what was
     // published since it was last written may be missing.
     let status = SourceStatus {
@@ -514,6 +524,7 @@ pub(crate) async fn run(parts: PipelineParts) {
         saves_waiting: VecDeque::new(),
         save_delay: Duration::ZERO,
         notice: None,
+        snoozes,
     };
     if let Some(aside) = set_aside {
         pipeline.tell(format!(
@@ -804,6 +815,7 @@ impl Pipeline {
     /// Raises summaries whose count changed, hands history its rows, and
     /// sends the pending batch if there is anything in it.
     fn flush(&mut self) {
+        self.remind_snoozed();
         for request in self.policy.due(&self.settings, now_millis()) {
             let _shown = self.routing.show(request, None);
         }
@@ -831,6 +843,7 @@ impl Pipeline {
             native_notifications: self.routing.native,
             paused_until: self.paused_until.filter(|until| *until > now_millis()),
             notice: self.notice.clone(),
+            snoozed: self.snoozes.all().clone(),
         }
     }
 
@@ -868,6 +881,21 @@ impl Pipeline {
             }
             Command::Response(response, reply) => {
                 let _ = reply.send(self.notification_response(response));
+            }
+            Command::Snooze(id, how_long, reply) => {
+                let now = now_millis();
+                let until = match how_long {
+                    SnoozeFor::Minutes(minutes) => {
+                        now + (i64::from(minutes) * 60_000).clamp(60_000, MAX_SNOOZE_MS)
+                    }
+                    SnoozeFor::TomorrowNine => tomorrow_at_nine(now, local_minute()),
+                };
+                let _ = reply.send(self.snooze(&id, until).map(|()| until));
+            }
+            #[cfg(feature = "test-hooks")]
+            Command::BringSnoozesForward(by_ms) => {
+                self.snoozes.bring_forward(by_ms);
+                self.batch.batch.snoozed = Some(self.snoozes.all().clone());
             }
             Command::Unread(reply) => {
                 let _ = reply.send(self.feeds.unread_total(&self.settings));
@@ -987,6 +1015,9 @@ impl Pipeline {
             urgency: Urgency::Normal,
             resident: false,
             target: None,
+            actions: Vec::new(),
+            default_label: String::new(),
+            sound: None,
         };
         // Shown in the window when it cannot be shown natively; the answer
         // says why, for the settings screen.
@@ -1001,9 +1032,79 @@ impl Pipeline {
                 self.batch.batch.focus = Some(focus.clone());
                 Some(focus)
             }
+            NotificationResponse::Action { target, kind: ActionKind::Snooze { minutes } } => {
+                let until = now_millis() + (i64::from(minutes) * 60_000).min(MAX_SNOOZE_MS);
+                if let Err(error) = self.snooze(&target.item_id, until) {
+                    tracing::warn!(%error, "could not snooze from the notification");
+                }
+                None
+            }
+            // The app opens the link: it asks for it again (`ActionUrl`),
+            // resolved by the rule, from the item in history.
+            NotificationResponse::Action { kind: ActionKind::Open, .. } => None,
             other => {
                 self.routing.response(other, &self.settings);
                 None
+            }
+        }
+    }
+}
+
+impl Pipeline {
+    /// The pending approval request `id`, if it is one (in memory; the
+    /// feeds keep the newest [`FEED_CAP`] of each).
+    fn pending_request(&self, id: &str) -> Option<FeedItem> {
+        let items = self.feeds.items.get(&FeedId::Approvals)?;
+        let item = items.iter().find(|item| item.id == id)?;
+        let tidings_events::Event::ApprovalRequest(request) = &item.event else { return None };
+        let decided = items.iter().any(|other| match &other.event {
+            tidings_events::Event::ApprovalApproved(a)
+            | tidings_events::Event::ApprovalRejected(a) => {
+                a.resource_type == request.resource_type && a.resource_id == request.resource_id
+            }
+            _ => false,
+        });
+        (!decided).then(|| item.clone())
+    }
+
+    /// Snoozes the pending approval request `id` until `until`: its
+    /// notification goes (freeing its place on screen), and comes back
+    /// then if the request is still pending (`remind_snoozed`).
+    fn snooze(&mut self, id: &str, until: i64) -> Result<(), String> {
+        if self.pending_request(id).is_none() {
+            return Err("only a pending approval request can be snoozed".into());
+        }
+        if !self.snoozes.add(id, until) {
+            return Err(format!(
+                "{} requests are snoozed already; decide or wait for some first",
+                crate::snooze::MAX_SNOOZES
+            ));
+        }
+        self.routing.read(&[id.to_owned()], &self.settings);
+        self.batch.batch.snoozed = Some(self.snoozes.all().clone());
+        Ok(())
+    }
+
+    /// Snoozes that are due remind again, through the policy and the
+    /// routing like a new request, if the request is still pending.
+    fn remind_snoozed(&mut self) {
+        let due = self.snoozes.take_due(now_millis());
+        if due.is_empty() {
+            return;
+        }
+        self.batch.batch.snoozed = Some(self.snoozes.all().clone());
+        for id in due {
+            let Some(item) = self.pending_request(&id) else {
+                tracing::debug!(%id, "a snoozed request was decided meanwhile; no reminder");
+                continue;
+            };
+            let now = Now {
+                millis: now_millis(),
+                local_minute: local_minute(),
+                paused_until: self.paused_until,
+            };
+            if let Some(request) = self.policy.decide(&item, &self.settings, now) {
+                self.routing.route(request, &item, &self.settings);
             }
         }
     }

@@ -17,8 +17,10 @@ use tidings_events::event::{BroadcastLevel, DataAction, NotificationType, System
 use crate::config::parse_hhmm;
 use crate::ipc::{ActionLink, FeedId, FeedItem, MinLevel, Profile, Settings, Urgency};
 use crate::links::{LinkError, host_of, resolve_link};
-use crate::notify::{ClickTarget, NotificationRequest};
-use crate::text::{BODY_MAX_CHARS, clean_lines, notification_body, notification_title, truncate};
+use crate::notify::{ActionKind, ClickTarget, NotificationAction, NotificationRequest};
+use crate::text::{
+    BODY_MAX_CHARS, clean_line, clean_lines, notification_body, notification_title, truncate,
+};
 
 /// Which feed an event belongs to.
 pub fn feed_of(event: &Event) -> FeedId {
@@ -320,6 +322,8 @@ impl Policy {
                 return None;
             }
         }
+        let actions = actions_for(item, settings, target.as_ref());
+        let sound = if rule.sound { sound_for(item, candidate.urgency) } else { None };
         Some(NotificationRequest {
             key: notification_key(item),
             title: notification_title(&candidate.title),
@@ -327,6 +331,9 @@ impl Policy {
             urgency: candidate.urgency,
             resident: candidate.resident,
             target,
+            actions,
+            default_label: default_label(settings),
+            sound,
         })
     }
 
@@ -388,6 +395,9 @@ fn summary_request(
         urgency: Urgency::Low,
         resident: false,
         target,
+        actions: Vec::new(),
+        default_label: default_label(settings),
+        sound: None,
     }
 }
 
@@ -428,15 +438,103 @@ pub fn pending_summary(
         urgency: Urgency::Critical,
         resident: true,
         target: Some(target),
+        actions: Vec::new(),
+        default_label: default_label(settings),
+        // Updated in place as the count changes: silent, or it would ring
+        // on every update.
+        sound: None,
+    }
+}
+
+/// The default action's label, in the language setting's language.
+pub fn default_label(settings: &Settings) -> String {
+    if chinese(settings) { "在 Tidings 中查看" } else { "Show in Tidings" }.to_owned()
+}
+
+/// Snooze choices offered on a notification: 15 minutes (the Approvals
+/// screen offers 1 h and "tomorrow 9:00" as well).
+pub const NOTIFICATION_SNOOZE_MINUTES: u32 = 15;
+
+/// The buttons a notification about `item` offers besides the default
+/// action: "Open" (labelled with the seed's `actionLabel`, cleaned, and the
+/// destination host) when its link resolves by the rule in
+/// [`crate::links`]; "Remind me in 15 min" on an approval request.
+pub fn actions_for(
+    item: &FeedItem,
+    settings: &Settings,
+    target: Option<&ClickTarget>,
+) -> Vec<NotificationAction> {
+    let zh = chinese(settings);
+    let mut actions = Vec::new();
+    if target.is_none() {
+        return actions;
+    }
+    if let Some(Ok(url)) = action_link_of(item, settings) {
+        let label = match &item.event {
+            Event::Notification(n) => n.action_label.as_deref().map(clean_line),
+            _ => None,
+        }
+        .filter(|label| !label.trim().is_empty())
+        .unwrap_or_else(|| if zh { "打开".to_owned() } else { "Open".to_owned() });
+        let label = truncate(label.trim(), ACTION_LABEL_MAX_CHARS);
+        actions.push(NotificationAction {
+            id: "open".into(),
+            label: format!("{label} ↗ {}", host_of(&url)),
+            kind: ActionKind::Open,
+        });
+    }
+    if matches!(item.event, Event::ApprovalRequest(_)) {
+        let minutes = NOTIFICATION_SNOOZE_MINUTES;
+        actions.push(NotificationAction {
+            id: format!("snooze-{minutes}"),
+            label: if zh {
+                format!("{minutes} 分钟后提醒")
+            } else {
+                format!("Remind me in {minutes} min")
+            },
+            kind: ActionKind::Snooze { minutes },
+        });
+    }
+    actions
+}
+
+/// Characters of a button label (before the host is added).
+pub const ACTION_LABEL_MAX_CHARS: usize = 24;
+
+/// The freedesktop sound (`sound-name`) an item's notification plays:
+/// approval requests `message-new-instant`, other critical notices
+/// `dialog-warning`, nothing else.
+pub fn sound_for(item: &FeedItem, urgency: Urgency) -> Option<String> {
+    match (&item.event, urgency) {
+        (Event::ApprovalRequest(_), _) => Some("message-new-instant".into()),
+        (_, Urgency::Critical) => Some("dialog-warning".into()),
+        _ => None,
     }
 }
 
 /// Where an item's `actionUrl` leads (`None` when it has none), by the one
 /// rule in [`crate::links`].
 pub fn action_link_of(item: &FeedItem, settings: &Settings) -> Option<Result<url::Url, LinkError>> {
-    let Event::Notification(notification) = &item.event else { return None };
-    let raw = notification.action_url.as_deref()?;
-    Some(resolve_link(raw, &settings.erp_base_url, &settings.trusted_hosts))
+    let raw = match &item.event {
+        Event::Notification(notification) => notification.action_url.clone()?,
+        Event::ApprovalRequest(a) => approval_url(a, settings)?,
+        _ => return None,
+    };
+    Some(resolve_link(&raw, &settings.erp_base_url, &settings.trusted_hosts))
+}
+
+/// An approval request's ERP page, from the template for its resource type
+/// in `approvalUrls` (`order` → `/approvals/{resourceId}`); `None` when
+/// there is no template for it. The id is percent-encoded, so it cannot add
+/// path segments, a query or another host; the result still goes through
+/// [`resolve_link`].
+fn approval_url(approval: &tidings_events::event::Approval, settings: &Settings) -> Option<String> {
+    let kind = serde_json::to_value(approval.resource_type).ok()?;
+    let template = settings.approval_urls.get(kind.as_str()?)?;
+    let id: String = url::form_urlencoded::byte_serialize(approval.resource_id.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20");
+    Some(template.replace("{resourceId}", &id).replace("{resourceType}", kind.as_str()?))
 }
 
 /// The URL an item's action opens, when it has one the rule allows.

@@ -361,7 +361,7 @@ impl Routing {
                 let item_id = request.target.as_ref().map(|target| target.item_id.clone());
                 self.failed(request, item_id, &error);
             }
-            NotificationResponse::Clicked(_) => {}
+            NotificationResponse::Clicked(_) | NotificationResponse::Action { .. } => {}
         }
     }
 

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use tidings_desk::ipc::{
-    FeedId, HistoryQuery, Screen, SearchQuery, SearchResults, Snapshot, UiBatch, WINDOW_FEED_CAP,
+    FeedId, HistoryQuery, Screen, SearchQuery, SearchResults, Snapshot, SnoozeFor, UiBatch,
+    WINDOW_FEED_CAP,
 };
 use ts_rs::{Config, TS};
 
@@ -24,6 +25,7 @@ fn generate(into: &Path) {
     Screen::export_all(&config).expect("export Screen");
     SearchQuery::export_all(&config).expect("export SearchQuery");
     SearchResults::export_all(&config).expect("export SearchResults");
+    SnoozeFor::export_all(&config).expect("export SnoozeFor");
     std::fs::write(into.join("constants.ts"), constants()).expect("write constants.ts");
 }
 

@@ -217,10 +217,9 @@ async fn a_clicked_notification_focuses_its_item() {
     redis.publish("ws:approvals", APPROVAL);
     let item = app.items(1).await.remove(0);
     let target = app.notified.calls()[0].target.clone().expect("clickable");
-    assert_eq!(
-        target,
-        ClickTarget { feed: FeedId::Approvals, item_id: item.id.clone(), open_url: None }
-    );
+    // The approval's ERP page, from the default template for its type.
+    let open_url = Some("http://127.0.0.1:3000/approvals/r1".to_owned());
+    assert_eq!(target, ClickTarget { feed: FeedId::Approvals, item_id: item.id.clone(), open_url });
 
     let focus =
         app.desk.notification_response(NotificationResponse::Clicked(target)).await.unwrap();

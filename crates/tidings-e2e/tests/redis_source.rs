@@ -113,6 +113,46 @@ async fn a_relative_action_url_opens_the_erp_base_url_plus_its_path() -> anyhow:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn the_open_action_of_an_approval_request_opens_its_erp_page() -> anyhow::Result<()> {
+    // The sink presses "open" on the notification, as a user would.
+    let desktop = Desktop::start_with(tidings_notify::sink::SinkOptions {
+        click_when_contains: Some("PAY-ACTION-9".into()),
+        click_action: Some("open".into()),
+        ..Default::default()
+    })?;
+    let redis = RedisServer::start();
+    let launch = on_redis("redis-approval-action", &redis).erp_base_url("https://erp.example.test");
+    let app = live_app(&desktop, &launch).await?;
+
+    let request = serde_json::json!({
+        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-a-9",
+        "resourceNumber": "PAY-ACTION-9", "requesterId": "u-req", "requesterName": "Rita Requester",
+        "timestamp": now_ms(),
+    });
+    redis.publish("ws:approvals", &request.to_string());
+
+    let call = desktop.wait_for_notification(ON_SCREEN, |call| {
+        call.summary.contains("PAY-ACTION-9") || call.body.contains("PAY-ACTION-9")
+    })?;
+    ensure!(call.actions.iter().any(|a| a == "open"), "Open is offered: {call:?}");
+    ensure!(call.actions.iter().any(|a| a == "snooze-15"), "snooze is offered: {call:?}");
+    ensure!(call.sound_name.as_deref() == Some("message-new-instant"), "it rings: {call:?}");
+
+    let wanted = "https://erp.example.test/approvals/pay-a-9";
+    let deadline = Instant::now() + ON_SCREEN;
+    while !app.home().opened().iter().any(|url| url == wanted) {
+        ensure!(
+            Instant::now() < deadline,
+            "the app did not open {wanted}; it opened {:?}",
+            app.home().opened()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
 async fn a_search_finds_a_chinese_product_name_in_history_and_shows_it_in_its_feed()
 -> anyhow::Result<()> {
     let desktop = Desktop::start()?;

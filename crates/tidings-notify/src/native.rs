@@ -38,7 +38,8 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use notify_rust::{CloseReason, Hint, Notification, Timeout};
 use tidings_desk::ipc::Urgency;
 use tidings_desk::notify::{
-    ClickTarget, NotificationRequest, NotificationResponse, Notifier, NotifyError,
+    ClickTarget, MAX_ACTIONS, NotificationAction, NotificationRequest, NotificationResponse,
+    Notifier, NotifyError,
 };
 use tokio::sync::mpsc as tokio_mpsc;
 use tokio_util::sync::CancellationToken;
@@ -196,7 +197,14 @@ pub struct DaemonInfo {
     pub version: String,
     /// Whether the daemon renders markup in bodies (then text is escaped).
     pub body_markup: bool,
+    /// Whether the daemon plays sounds (`sound-name`); without it the
+    /// notifier plays the sound itself ([`play_sound`]).
+    pub sound: bool,
 }
+
+/// Sounds played by the app itself (daemon without the `sound`
+/// capability) at most once in this long: a burst rings once.
+pub const SOUND_EVERY: Duration = Duration::from_secs(2);
 
 impl NativeNotifier {
     /// Starts the notifier's threads. `app_name` is sent with every
@@ -330,6 +338,8 @@ struct Sender {
     closes: Arc<Closes>,
     /// For `CloseNotification` calls; opened on the first one.
     bus: Option<zbus::Connection>,
+    /// When the app last played a sound itself.
+    sounded_at: Option<Instant>,
 }
 
 impl Sender {
@@ -349,6 +359,7 @@ impl Sender {
             busy,
             closes,
             bus: None,
+            sounded_at: None,
         }
     }
 
@@ -475,8 +486,16 @@ impl Sender {
             }
         };
         self.ids.insert(request.key.clone(), handle.id());
+        if let Some(sound) = &request.sound
+            && !info.sound
+            && self.sounded_at.is_none_or(|at| at.elapsed() >= SOUND_EVERY)
+        {
+            self.sounded_at = Some(Instant::now());
+            play_sound(sound);
+        }
         if let (Some(target), Some(watcher)) = (request.target, &self.watcher) {
-            watcher.watch(Watch { key: request.key, target, handle });
+            let actions = request.actions;
+            watcher.watch(Watch { key: request.key, target, actions, handle });
         }
         Ok(())
     }
@@ -493,7 +512,42 @@ fn probe() -> Result<DaemonInfo, String> {
         vendor: server.vendor,
         version: server.version,
         body_markup: capabilities.iter().any(|capability| capability == "body-markup"),
+        sound: capabilities.iter().any(|capability| capability == "sound"),
     })
+}
+
+/// Plays the freedesktop sound `name` without the daemon: a player from the
+/// desktop's sound stack (`canberra-gtk-play -i NAME`, else `paplay` or
+/// `pw-play` on the theme's file), started as a child process and reaped
+/// by a thread of its own, so nothing here waits. Where none is installed
+/// nothing plays (logged once at debug level each time it is asked).
+pub fn play_sound(name: &str) {
+    // Only names of our own making reach here, but a name is a path
+    // segment below: keep it to what sound theme names use.
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return;
+    }
+    let file = format!("/usr/share/sounds/freedesktop/stereo/{name}.oga");
+    let tries: [(&str, Vec<String>); 3] = [
+        ("canberra-gtk-play", vec!["-i".into(), name.into()]),
+        ("paplay", vec![file.clone()]),
+        ("pw-play", vec![file]),
+    ];
+    for (program, args) in tries {
+        let child = std::process::Command::new(program)
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            let _ = std::thread::Builder::new()
+                .name("tidings-sound".into())
+                .spawn(move || child.wait());
+            return;
+        }
+    }
+    tracing::debug!(%name, "no sound player (canberra-gtk-play, paplay, pw-play) found; no sound");
 }
 
 /// The notify-rust notification for one request.
@@ -523,7 +577,20 @@ fn build(
     if request.target.is_some() {
         // The "default" action is what a click on the notification body
         // invokes; without it many daemons report nothing.
-        notification.action("default", "Show in Tidings");
+        let label = if request.default_label.is_empty() {
+            "Show in Tidings".to_owned()
+        } else {
+            text(&request.default_label)
+        };
+        notification.action("default", &label);
+        for action in request.actions.iter().take(MAX_ACTIONS) {
+            if action.id != "default" {
+                notification.action(&action.id, &text(&action.label));
+            }
+        }
+    }
+    if let Some(sound) = &request.sound {
+        notification.hint(Hint::SoundName(sound.clone()));
     }
     if let Some(id) = replaces {
         notification.id(id);
@@ -581,6 +648,9 @@ impl RecentIds {
 struct Watch {
     key: String,
     target: ClickTarget,
+    /// The buttons offered: an action id the daemon reports is looked up
+    /// here, never trusted as it is.
+    actions: Vec<NotificationAction>,
     handle: notify_rust::NotificationHandle,
 }
 
@@ -622,7 +692,7 @@ impl Watcher {
 
 /// How one watch ended.
 enum WatchEnd {
-    Response(NotificationResponse),
+    Response(Box<NotificationResponse>),
     /// Closed without the user's hand (expired, closed by us), replaced,
     /// dropped at the cap, or the connection failed.
     Nothing,
@@ -686,7 +756,7 @@ async fn watch_clicks(
                     said_full = false;
                 }
                 if let WatchEnd::Response(response) = end
-                    && let Err(error) = responses.try_send(response)
+                    && let Err(error) = responses.try_send(*response)
                 {
                     tracing::warn!(%error, "the app is not reading notification clicks; one was dropped");
                 }
@@ -697,7 +767,7 @@ async fn watch_clicks(
 
 /// Waits for the user to act on one notification, or for `stop`.
 async fn wait_for_click(serial: u64, watch: Watch, stop: CancellationToken) -> (u64, WatchEnd) {
-    let Watch { key, target, handle } = watch;
+    let Watch { key, target, actions, handle } = watch;
     let mut response = None;
     let wait = AssertUnwindSafe(handle.wait_for_action_async(|r| response = Some(r.clone())))
         .catch_unwind();
@@ -712,15 +782,27 @@ async fn wait_for_click(serial: u64, watch: Watch, stop: CancellationToken) -> (
             WatchEnd::Nothing
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Default)) => {
-            WatchEnd::Response(NotificationResponse::Clicked(target))
+            WatchEnd::Response(Box::new(NotificationResponse::Clicked(target)))
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Action(action)))
             if action == "default" =>
         {
-            WatchEnd::Response(NotificationResponse::Clicked(target))
+            WatchEnd::Response(Box::new(NotificationResponse::Clicked(target)))
+        }
+        (Some(Ok(())), Some(notify_rust::NotificationResponse::Action(action))) => {
+            match actions.iter().find(|offered| offered.id == action) {
+                Some(offered) => WatchEnd::Response(Box::new(NotificationResponse::Action {
+                    target,
+                    kind: offered.kind,
+                })),
+                None => {
+                    tracing::warn!(%key, action = %action.chars().take(64).collect::<String>(), "the notification daemon reported an action this notification does not offer; ignored");
+                    WatchEnd::Nothing
+                }
+            }
         }
         (Some(Ok(())), Some(notify_rust::NotificationResponse::Closed(CloseReason::Dismissed))) => {
-            WatchEnd::Response(NotificationResponse::Dismissed { key })
+            WatchEnd::Response(Box::new(NotificationResponse::Dismissed { key }))
         }
         _ => WatchEnd::Nothing,
     };

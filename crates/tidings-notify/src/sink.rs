@@ -46,6 +46,12 @@ pub struct SinkOptions {
     pub click_when_contains: Option<String>,
     /// Advertise the `body-markup` capability (clients must then escape).
     pub body_markup: bool,
+    /// The action key a simulated click invokes (`ActionInvoked(id, KEY)`);
+    /// `None`: `default`, a click on the body. Any key is sent as it is,
+    /// offered or not, to play a daemon (or another client) that lies.
+    pub click_action: Option<String>,
+    /// Advertise the `sound` capability (clients then leave sounds to it).
+    pub sound: bool,
     /// Play a daemon that has hung: record `Notify` and `CloseNotification`
     /// calls but never reply to them (`GetServerInformation` and
     /// `GetCapabilities` are still answered, so a client gets as far as
@@ -78,6 +84,9 @@ pub struct NotifyCall {
     pub urgency: Option<u8>,
     /// The `resident` hint, absent if not sent.
     pub resident: Option<bool>,
+    /// The `sound-name` hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound_name: Option<String>,
     /// Milliseconds; -1 is the daemon's default, 0 never expires.
     pub expire_timeout: i32,
 }
@@ -231,6 +240,7 @@ impl Daemon {
             actions,
             urgency: hints.get("urgency").and_then(|hint| as_u8(hint)),
             resident: hints.get("resident").and_then(|hint| as_bool(hint)),
+            sound_name: hints.get("sound-name").and_then(|hint| as_string(hint)),
             expire_timeout,
         }));
         if self.options.never_answer {
@@ -248,6 +258,9 @@ impl Daemon {
             capabilities.push("body-markup".to_owned());
         }
         capabilities.push("persistence".to_owned());
+        if self.options.sound {
+            capabilities.push("sound".to_owned());
+        }
         capabilities
     }
 
@@ -292,6 +305,7 @@ impl Daemon {
     fn click_later(&self, connection: Connection, id: u32, generation: u64, sender: String) {
         let screen = Arc::clone(&self.screen);
         let stopped = Arc::clone(&self.stopped);
+        let action = self.options.click_action.clone().unwrap_or_else(|| "default".to_owned());
         // Ends by itself within CLICK_FOR, or sooner when the notification is
         // closed or replaced or the sink is stopped.
         let spawned =
@@ -308,7 +322,7 @@ impl Daemon {
                         OBJECT_PATH,
                         INTERFACE,
                         "ActionInvoked",
-                        &(id, "default"),
+                        &(id, action.as_str()),
                     ));
                     if emitted.is_err() {
                         // The client went away: nobody to click for.
@@ -327,6 +341,14 @@ fn as_u8(hint: &Variant<'_>) -> Option<u8> {
     match hint {
         Variant::U8(value) => Some(*value),
         Variant::Variant(inner) => as_u8(inner),
+        _ => None,
+    }
+}
+
+fn as_string(hint: &Variant<'_>) -> Option<String> {
+    match hint {
+        Variant::Str(text) => Some(text.to_string()),
+        Variant::Variant(inner) => as_string(inner),
         _ => None,
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tidings_desk::ipc::{FeedId, Urgency};
 use tidings_desk::notify::{
-    ClickTarget, NotificationRequest, NotificationResponse, Notifier, NotifyError,
+    ActionKind, ClickTarget, NotificationAction, NotificationRequest, NotificationResponse,
+    Notifier, NotifyError,
 };
 use tidings_notify::NativeNotifier;
 use tidings_notify::sink::{SinkOptions, SinkRecord};
@@ -23,6 +24,20 @@ fn approval_request() -> NotificationRequest {
         urgency: Urgency::Critical,
         resident: true,
         target: Some(approval_target()),
+        actions: vec![
+            NotificationAction {
+                id: "open".into(),
+                label: "Open ↗ erp.example.com".into(),
+                kind: ActionKind::Open,
+            },
+            NotificationAction {
+                id: "snooze-15".into(),
+                label: "Remind me in 15 min".into(),
+                kind: ActionKind::Snooze { minutes: 15 },
+            },
+        ],
+        default_label: "Show in Tidings".into(),
+        sound: Some("message-new-instant".into()),
     }
 }
 
@@ -38,6 +53,9 @@ fn inventory_change(key: &str, title: &str) -> NotificationRequest {
         urgency: Urgency::Normal,
         resident: false,
         target: None,
+        actions: Vec::new(),
+        default_label: String::new(),
+        sound: None,
     }
 }
 
@@ -86,6 +104,93 @@ fn a_click_in_the_daemon_reaches_the_app_with_its_target() {
     });
 
     testing::run_child_part("a_click_in_the_daemon_reaches_the_app_with_its_target", &bus).unwrap();
+}
+
+#[test]
+fn the_buttons_and_the_sound_are_offered() {
+    testing::child_part("the_buttons_and_the_sound_are_offered", || {
+        let (notifier, _responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+        assert!(notifier.settle(WAIT), "the notification was sent");
+    });
+    let (bus, sink) = start_bus_and_sink(SinkOptions { sound: true, ..SinkOptions::default() });
+
+    testing::run_child_part("the_buttons_and_the_sound_are_offered", &bus).unwrap();
+
+    let call = sink.wait_for_notify(WAIT, |call| call.summary.contains("PO-2024-0042")).unwrap();
+    assert_eq!(
+        call.actions,
+        [
+            "default",
+            "Show in Tidings",
+            "open",
+            "Open ↗ erp.example.com",
+            "snooze-15",
+            "Remind me in 15 min"
+        ]
+    );
+    assert_eq!(call.sound_name.as_deref(), Some("message-new-instant"));
+}
+
+/// Runs the child part `name` while the sink invokes `action` on every
+/// notification about PO-2024-0042 (the child asserts what reaches it).
+fn invoke(name: &str, action: &str) {
+    let (bus, _sink) = start_bus_and_sink(SinkOptions {
+        click_when_contains: Some("PO-2024-0042".into()),
+        click_action: Some(action.into()),
+        ..SinkOptions::default()
+    });
+    testing::run_child_part(name, &bus).unwrap();
+}
+
+fn first_response(
+    responses: &mut tokio::sync::mpsc::Receiver<NotificationResponse>,
+    wait: Duration,
+) -> Option<NotificationResponse> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    runtime.block_on(async { tokio::time::timeout(wait, responses.recv()).await }).ok().flatten()
+}
+
+#[test]
+fn invoking_open_reports_the_open_action_for_its_item() {
+    testing::child_part("invoking_open_reports_the_open_action_for_its_item", || {
+        let (notifier, mut responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+        let response = first_response(&mut responses, WAIT).expect("a response");
+        assert_eq!(
+            response,
+            NotificationResponse::Action { target: approval_target(), kind: ActionKind::Open }
+        );
+    });
+    invoke("invoking_open_reports_the_open_action_for_its_item", "open");
+}
+
+#[test]
+fn invoking_snooze_reports_the_snooze_action() {
+    testing::child_part("invoking_snooze_reports_the_snooze_action", || {
+        let (notifier, mut responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+        let response = first_response(&mut responses, WAIT).expect("a response");
+        assert_eq!(
+            response,
+            NotificationResponse::Action {
+                target: approval_target(),
+                kind: ActionKind::Snooze { minutes: 15 }
+            }
+        );
+    });
+    invoke("invoking_snooze_reports_the_snooze_action", "snooze-15");
+}
+
+#[test]
+fn an_action_the_notification_does_not_offer_is_ignored() {
+    testing::child_part("an_action_the_notification_does_not_offer_is_ignored", || {
+        let (notifier, mut responses) = NativeNotifier::start("Tidings");
+        notifier.notify(approval_request()).expect("the sink accepts the notification");
+        let response = first_response(&mut responses, Duration::from_secs(2));
+        assert_eq!(response, None, "a forged action id leads nowhere");
+    });
+    invoke("an_action_the_notification_does_not_offer_is_ignored", "open-https://evil.example");
 }
 
 #[test]

@@ -12,4 +12,8 @@ enabled: boolean,
 /**
  * Whether it raises desktop notifications.
  */
-notify: boolean, minLevel: MinLevel, };
+notify: boolean, minLevel: MinLevel, 
+/**
+ * Whether its approval requests and critical notices play a sound.
+ */
+sound: boolean, };

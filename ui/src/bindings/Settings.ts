@@ -28,4 +28,12 @@ erpBaseUrl: string,
  * (`wiki.example.com`, or `host:port` for a port other than the
  * scheme's default).
  */
-trustedHosts: Array<string>, autostart: boolean, };
+trustedHosts: Array<string>, 
+/**
+ * An approval request's ERP page per resource type (`order`,
+ * `return`, `payment`, `refund`, `adjustment`), e.g.
+ * `/approvals/{resourceId}`; `{resourceType}` is replaced too. The
+ * notification's "Open" button leads there, by the same rule as
+ * `actionUrl`s. A type without one gets no button.
+ */
+approvalUrls: { [key in string]: string }, autostart: boolean, };

@@ -31,4 +31,9 @@ pausedUntil: number | null,
  * history database was damaged and set aside, the gateway token was
  * dropped for a new host.
  */
-notice: string | null, };
+notice: string | null, 
+/**
+ * Snoozed approval requests: item id → when they remind again (ms
+ * since the epoch).
+ */
+snoozed: Record<string, number>, };

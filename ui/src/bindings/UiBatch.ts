@@ -26,4 +26,8 @@ focus?: FocusRequest,
 /**
  * A new [`Snapshot::notice`].
  */
-notice?: string, };
+notice?: string, 
+/**
+ * Present when the snoozes changed: all of them ([`Snapshot::snoozed`]).
+ */
+snoozed?: Record<string, number>, };

@@ -17,7 +17,7 @@ type Tab = 'pending' | 'results' | 'mine';
 const TABS: readonly Tab[] = ['pending', 'results', 'mine'];
 
 export function Approvals(): VNode {
-  const { state, t } = useApp();
+  const { state, t, actions } = useApp();
   const [tab, setTab] = useState<Tab>('pending');
   const user = currentUser(state);
   const focus = useFocus('approvals');
@@ -64,6 +64,29 @@ export function Approvals(): VNode {
           {e.reason ?? ''}
         </Cell>
         <Cell class="ellipsis">{e.approverName ?? ''}</Cell>
+        <Cell class="snooze">
+          {state.snoozed[item.id] !== undefined ? (
+            <span class="muted small" data-snoozed={item.id}>
+              {t('apr.snoozedUntil', { time: formatDateTime(state.snoozed[item.id] ?? 0, t.locale) })}
+            </span>
+          ) : (
+            <select
+              class="input small"
+              aria-label={`${e.resourceNumber} · ${t('apr.snooze')}`}
+              value=""
+              onClick={(ev) => ev.stopPropagation()}
+              onChange={(ev) => {
+                const v = (ev.target as HTMLSelectElement).value;
+                if (v) actions.snooze(item.id, v === 'tomorrow' ? 'tomorrowNine' : { minutes: Number(v) });
+              }}
+            >
+              <option value="">{t('apr.snooze')}</option>
+              <option value="15">{t('apr.snooze.15')}</option>
+              <option value="60">{t('apr.snooze.60')}</option>
+              <option value="tomorrow">{t('apr.snooze.tomorrow')}</option>
+            </select>
+          )}
+        </Cell>
       </div>
     );
   };
@@ -133,6 +156,7 @@ export function Approvals(): VNode {
         { label: t('apr.since') },
         { label: t('apr.comment') },
         { label: t('apr.approver') },
+        { label: t('apr.snooze') },
       ]}
       empty={<p class="muted">{t('apr.noPending')}</p>}
     />

@@ -26,7 +26,7 @@ import { errorText } from '../ipc';
 import type { MessageKey } from '../i18n';
 import { validateSettings, type FieldErrors } from '../settingsForm';
 
-const DEFAULT_RULE: FeedRule = { enabled: true, notify: true, minLevel: 'info' };
+const DEFAULT_RULE: FeedRule = { enabled: true, notify: true, minLevel: 'info', sound: true };
 
 type Status = { kind: 'idle' } | { kind: 'saving' } | { kind: 'saved' } | { kind: 'error'; text: string };
 
@@ -132,6 +132,7 @@ function RulesFieldset({ draft, change, t }: FormCtx): VNode {
             <th scope="col">{t('set.enabled')}</th>
             <th scope="col">{t('set.notify')}</th>
             <th scope="col">{t('set.minLevel')}</th>
+            <th scope="col">{t('set.sound')}</th>
           </tr>
         </thead>
         <tbody>
@@ -172,6 +173,15 @@ function RulesFieldset({ draft, change, t }: FormCtx): VNode {
                       </option>
                     ))}
                   </select>
+                </td>
+                <td>
+                  <input
+                    type="checkbox"
+                    aria-label={`${name} · ${t('set.sound')}`}
+                    checked={r.sound}
+                    disabled={!r.enabled || !r.notify}
+                    onChange={(ev) => setRule(feed, { sound: checked(ev) })}
+                  />
                 </td>
               </tr>
             );

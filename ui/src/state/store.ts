@@ -67,6 +67,8 @@ export interface AppState {
   configError: string | null;
   /** What the core must tell the user (a damaged history set aside, a token dropped). */
   notice: string | null;
+  /** Snoozed approval requests: item id → when they remind again (ms since epoch). */
+  snoozed: Readonly<Record<string, number>>;
   nativeNotifications: boolean;
   pausedUntil: number | null;
   toasts: readonly ToastEntry[];
@@ -113,6 +115,7 @@ export function initialState(snapshot: Snapshot): AppState {
     settings: snapshot.settings,
     configError: snapshot.configError,
     notice: snapshot.notice ?? null,
+    snoozed: snapshot.snoozed ?? {},
     nativeNotifications: snapshot.nativeNotifications,
     pausedUntil: snapshot.pausedUntil,
     toasts: [],
@@ -162,7 +165,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
   if (batches.length === 0) return state;
   const newItems: FeedItem[] = [];
   const newDebug: DebugEntry[] = [];
-  let { lastSeq, lastDebugSeq, status, counters, unread, focus, nextLocalId, notice } = state;
+  let { lastSeq, lastDebugSeq, status, counters, unread, focus, nextLocalId, notice, snoozed } = state;
   let toasts: ToastEntry[] | null = null;
   for (const batch of batches) {
     for (const item of batch.items) {
@@ -185,6 +188,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
     }
     if (batch.focus) focus = { ...batch.focus, nonce: nextLocalId++ };
     if (batch.notice) notice = batch.notice;
+    if (batch.snoozed) snoozed = batch.snoozed;
   }
 
   let feeds = state.feeds;
@@ -211,6 +215,7 @@ export function applyBatches(state: AppState, batches: readonly UiBatch[], now: 
     ...state,
     status,
     notice,
+    snoozed,
     counters,
     unread,
     focus,

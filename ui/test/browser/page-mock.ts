@@ -149,6 +149,10 @@ mockIPC((cmd, args) => {
       return settings;
     case 'pause_notifications':
       return Date.now() + (args as { minutes: number }).minutes * 60_000;
+    case 'snooze': {
+      const { howLong } = args as { howLong: { minutes: number } | 'tomorrowNine' };
+      return Date.now() + (howLong === 'tomorrowNine' ? 86_400_000 : howLong.minutes * 60_000);
+    }
     case 'mark_read':
     case 'mark_all_read':
     case 'open_item':

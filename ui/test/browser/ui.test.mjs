@@ -194,6 +194,18 @@ describe('feeds render the events they are given', () => {
     await page.close();
   });
 
+  it('a pending approval request snoozes from the Approvals screen', async () => {
+    const { page } = await open({ hash: 'approvals' });
+    const row = page.locator('[data-testid="row"]', { hasText: 'SO-2026-000130' });
+    await row.locator('select').selectOption('60');
+    await row.locator('[data-snoozed]').waitFor();
+    assert.match(await row.textContent(), /Reminds/);
+    const snoozed = await calls(page, 'snooze');
+    assert.equal(snoozed.length, 1);
+    assert.deepEqual(snoozed[0].howLong, { minutes: 60 });
+    await page.close();
+  });
+
   it('finance shows amounts as yuan in the locale, overdue highlighted', async () => {
     for (const [language, amount] of [
       ['en', '¥128,450.50'],

@@ -235,3 +235,14 @@ describe('notices from the core', () => {
     expect(applyBatches(told, [batch({})], NOW).notice).toBe('The history database was damaged');
   });
 });
+
+describe('snoozes', () => {
+  it('start from the snapshot and are replaced whole by a batch that carries them', () => {
+    const state = initialState({ ...snapshotOf([], [], 'en'), snoozed: { a: NOW + 60_000 } });
+    expect(state.snoozed).toEqual({ a: NOW + 60_000 });
+    const kept = applyBatches(state, [batch({})], NOW);
+    expect(kept.snoozed).toEqual({ a: NOW + 60_000 });
+    const changed = applyBatches(state, [batch({ snoozed: { b: NOW + 900_000 } })], NOW);
+    expect(changed.snoozed).toEqual({ b: NOW + 900_000 });
+  });
+});

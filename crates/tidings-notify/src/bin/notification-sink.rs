@@ -28,6 +28,12 @@ struct Args {
     /// Advertise the `body-markup` capability.
     #[arg(long)]
     body_markup: bool,
+    /// The action key a simulated click invokes (default: `default`).
+    #[arg(long, value_name = "KEY")]
+    click_action: Option<String>,
+    /// Advertise the `sound` capability.
+    #[arg(long)]
+    sound: bool,
     /// Play a hung daemon: record Notify and CloseNotification, never reply.
     #[arg(long)]
     never_answer: bool,
@@ -41,6 +47,8 @@ fn main() -> anyhow::Result<()> {
         click_when_contains: args.click_when_contains,
         body_markup: args.body_markup,
         never_answer: args.never_answer,
+        click_action: args.click_action,
+        sound: args.sound,
     };
     zbus::block_on(async {
         let running = sink::serve(args.address.as_deref(), options)
