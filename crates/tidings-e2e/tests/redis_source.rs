@@ -176,15 +176,21 @@ async fn a_search_finds_a_chinese_product_name_in_history_and_shows_it_in_its_fe
         vec![serde_json::json!("不锈钢保温")],
     )
     .await?;
-    // The history is written in batches: the search is asked again until
-    // the item is there (each keystroke would, too).
+    // The history is written by its own thread: a search that answered
+    // "nothing" before the item landed is asked again (as a keystroke
+    // would), but only once it has answered, or the screen's debounce
+    // would never let a search run.
     let found = app
         .wait_until(
             "one search result, the steel cup",
             ON_SCREEN,
             "const rows = Array.from(document.querySelectorAll('[data-testid=search-result]')); \
-             if (rows.length === 0) { const box = document.querySelector('[data-testid=search-text]'); box.value = box.value.endsWith(' ') ? box.value.trim() : box.value + ' '; box.dispatchEvent(new Event('input', { bubbles: true })); return null; } \
-             return rows.map((r) => r.textContent);",
+             if (rows.length > 0) return rows.map((r) => r.textContent); \
+             if (document.querySelector('.screen.search')?.dataset.state === 'done') { \
+               const box = document.querySelector('[data-testid=search-text]'); \
+               box.value = box.value.endsWith(' ') ? box.value.trim() : box.value + ' '; \
+               box.dispatchEvent(new Event('input', { bubbles: true })); } \
+             return null;",
         )
         .await?;
     let rows: Vec<String> = serde_json::from_value(found)?;

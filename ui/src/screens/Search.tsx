@@ -115,7 +115,7 @@ export function Search(): VNode {
   ];
 
   return (
-    <section class="screen search">
+    <section class="screen search" data-state={outcome.kind}>
       <header class="screen-head">
         <h1>{t('search.title')}</h1>
         <span class="muted count" role="status">
