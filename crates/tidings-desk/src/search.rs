@@ -24,7 +24,7 @@ use std::time::Instant;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::ipc::{FeedItem, SearchQuery, SearchResults};
-use crate::store::{DATABASE, StoreError, feed_name, item_from_row};
+use crate::store::{DATABASE, StoreError, feed_name, read_items};
 
 /// Most results one search returns; the UI pages with `before_seq`.
 pub const MAX_RESULTS: u32 = 500;
@@ -120,27 +120,7 @@ impl Searcher {
         let plan = Plan::of(query, limit);
         let mut statement = self.connection.prepare_cached(&plan.sql).map_err(|e| self.wrap(e))?;
         let params: Vec<&dyn rusqlite::ToSql> = plan.args.iter().map(|a| a.as_ref()).collect();
-        let rows = statement
-            .query_map(params.as_slice(), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, bool>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(|e| self.wrap(e))?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (id, seq, channel, received_at, read, payload) = row.map_err(|e| self.wrap(e))?;
-            if let Some(item) = item_from_row(id, seq as u64, channel, received_at, read, &payload)
-            {
-                items.push(item);
-            }
-        }
-        Ok(items)
+        read_items(&mut statement, &params).map_err(|e| self.wrap(e))
     }
 }
 

@@ -286,27 +286,7 @@ impl Store {
         args.push(Box::new(i64::from(query.limit.clamp(1, 1000))));
         let mut statement = self.connection.prepare(&sql).map_err(|e| self.wrap(e))?;
         let params: Vec<&dyn rusqlite::ToSql> = args.iter().map(|a| a.as_ref()).collect();
-        let rows = statement
-            .query_map(params.as_slice(), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, i64>(3)?,
-                    row.get::<_, bool>(4)?,
-                    row.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(|e| self.wrap(e))?;
-        let mut items = Vec::new();
-        for row in rows {
-            let (id, seq, channel, received_at, read, payload) = row.map_err(|e| self.wrap(e))?;
-            if let Some(item) = item_from_row(id, seq as u64, channel, received_at, read, &payload)
-            {
-                items.push(item);
-            }
-        }
-        Ok(items)
+        read_items(&mut statement, &params).map_err(|e| self.wrap(e))
     }
 
     /// The newest `per_feed` items of each feed, oldest first.
@@ -474,6 +454,33 @@ fn set_aside(dir: &Path, error: &StoreError) -> Result<SetAside, StoreError> {
         }
     }
     Ok(SetAside { moved_to, last_written, reason: error.source.to_string() })
+}
+
+/// Runs `statement`, whose columns are `id, seq, channel, received_at,
+/// read, payload`, and rebuilds its items (a row this contract cannot read
+/// any more is skipped).
+pub(crate) fn read_items(
+    statement: &mut rusqlite::Statement<'_>,
+    params: &[&dyn rusqlite::ToSql],
+) -> rusqlite::Result<Vec<FeedItem>> {
+    let rows = statement.query_map(params, |row| {
+        Ok((
+            row.get::<_, String>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, i64>(3)?,
+            row.get::<_, bool>(4)?,
+            row.get::<_, String>(5)?,
+        ))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, seq, channel, received_at, read, payload) = row?;
+        if let Some(item) = item_from_row(id, seq as u64, channel, received_at, read, &payload) {
+            items.push(item);
+        }
+    }
+    Ok(items)
 }
 
 /// Rebuilds an item from its stored payload.
