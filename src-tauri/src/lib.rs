@@ -234,14 +234,13 @@ async fn forward_notification_responses(
     }
 }
 
+/// The workspace's one tracing set-up (`tidings::process`): `TIDINGS_LOG`,
+/// `info` by default, colour only at a terminal without `NO_COLOR`.
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TIDINGS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only for a person at a terminal, not in a log file.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .try_init();
+    tidings::process::init_logging(tidings::process::LogSetup {
+        env_var: "TIDINGS_LOG",
+        default_filter: "info",
+        json: false,
+        with_target: true,
+    });
 }

@@ -6,11 +6,9 @@
 //!   the library itself only emits `tracing` events): text or JSON lines on
 //!   stderr, colour only for a person at a terminal.
 //!
-//! `tidings-cli` and `tidings-gateway` use these. Not yet switched:
-//! `src-tauri/src/lib.rs` (`init_tracing`: should call [`init_logging`] with
-//! `env_var: "TIDINGS_LOG"`, `default_filter: "info"`, `json: false`; it
-//! also ignores `NO_COLOR` today) and `tidings-notify`'s `notification-sink`
-//! test binary (plain `tracing_subscriber::fmt().init()`, no filter).
+//! `tidings-cli`, `tidings-gateway` and the desktop app (`src-tauri`, with
+//! `TIDINGS_LOG`) use these. Not yet switched: `tidings-notify`'s
+//! `notification-sink` test binary (plain `tracing_subscriber::fmt().init()`).
 
 use tokio_util::sync::CancellationToken;
 
