@@ -204,7 +204,8 @@ fn fts_query(terms: &[String]) -> String {
         .join(" AND ")
 }
 
-fn escape_like(term: &str) -> String {
+/// `term` as a literal inside a `LIKE … ESCAPE '\'` pattern.
+pub(crate) fn escape_like(term: &str) -> String {
     term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 

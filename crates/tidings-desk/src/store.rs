@@ -279,8 +279,7 @@ impl Store {
         }
         if let Some(text) = query.text.as_deref().filter(|t| !t.is_empty()) {
             sql.push_str(" AND payload LIKE ? ESCAPE '\\'");
-            let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-            args.push(Box::new(format!("%{escaped}%")));
+            args.push(Box::new(format!("%{}%", crate::search::escape_like(text))));
         }
         sql.push_str(" ORDER BY seq DESC LIMIT ?");
         args.push(Box::new(i64::from(query.limit.clamp(1, 1000))));
