@@ -268,7 +268,9 @@ describe('feeds render the events they are given', () => {
       Object.entries(window.__mock.snapshot.unread).reduce((n, [f, c]) => n + (f === 'mine' ? 0 : c), 0),
     );
     // The title follows the state on the next render: wait for it, then check it.
-    await page.waitForFunction((want) => document.title === want, `(${unread}) Tidings`, { timeout: 5_000 }).catch(() => {});
+    await page
+      .waitForFunction((want) => document.title === want, `(${unread}) Tidings`, { timeout: 5_000 })
+      .catch(() => {});
     assert.equal(await page.title(), `(${unread}) Tidings`);
     await page.close();
   });
