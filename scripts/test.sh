@@ -11,6 +11,15 @@ scripts/setup.sh
 
 step() { printf '\n== %s\n' "$*"; }
 
+# The test command builds each crate once: incremental artefacts would only
+# add ~7 GB of disk to a cold run (a full disk once failed CI). Set
+# CARGO_INCREMENTAL=1 to keep them between local runs.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+free_gb=$(df -Pk . | awk 'NR==2 {print int($4/1048576)}')
+if [ "$free_gb" -lt 25 ] && [ ! -d target/debug/deps ]; then
+  echo "warning: ${free_gb} GB free here; a cold run needs about 25 GB (target/ and fuzz/target)." >&2
+fi
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -78,3 +87,5 @@ cargo fuzz --version >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 
 step "Desktop end-to-end tests (real app, WebKitWebDriver, Xvfb, D-Bus)"
 scripts/e2e.sh
+
+step "Disk used by the build: $(du -sh target 2>/dev/null | cut -f1) in target/, $(du -sh fuzz/target crates/*/fuzz/target 2>/dev/null | awk '{print $1}' | paste -sd+ -) in fuzz targets"
