@@ -2,6 +2,8 @@
 //! may still refuse (its message is shown as it comes); these checks only
 //! point at the field early, in the user's language.
 
+import type { ApprovalResource } from './bindings/ApprovalResource';
+import { APPROVAL_RESOURCES } from './bindings/constants';
 import type { Settings } from './bindings/Settings';
 import type { MessageKey } from './i18n';
 
@@ -13,7 +15,8 @@ export type Field =
   | 'lowStockThreshold'
   | 'coalesceCount'
   | 'coalesceWindowSecs'
-  | 'erpBaseUrl';
+  | 'erpBaseUrl'
+  | `approvalUrl.${ApprovalResource}`;
 
 export type FieldErrors = Partial<Record<Field, MessageKey>>;
 
@@ -40,5 +43,11 @@ export function validateSettings(s: Settings): FieldErrors {
     errors.coalesceWindowSecs = 'set.err.positive';
   const base = s.erpBaseUrl.trim();
   if (base !== '' && !/^https?:\/\/[^\s/]+/i.test(base)) errors.erpBaseUrl = 'set.err.erpBase';
+  for (const kind of APPROVAL_RESOURCES) {
+    const page = (s.approvalUrls[kind] ?? '').trim();
+    if (page !== '' && !/^(\/[^/\\]|\/$|https?:\/\/[^\s/]+)/i.test(page)) {
+      errors[`approvalUrl.${kind}`] = 'set.err.approvalUrl';
+    }
+  }
   return errors;
 }

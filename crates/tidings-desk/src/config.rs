@@ -49,8 +49,11 @@ pub struct DeskArgs {
 /// `--profile` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProfileArg {
+    /// [`Profile::Warehouse`]: stock and orders notify.
     Warehouse,
+    /// [`Profile::Approver`]: approval requests and finance warnings notify.
     Approver,
+    /// [`Profile::Ops`]: system events and data changes notify.
     Ops,
 }
 
@@ -67,8 +70,12 @@ impl From<ProfileArg> for Profile {
 /// Settings and where they live.
 #[derive(Debug, Clone)]
 pub struct DeskConfig {
+    /// The settings to start with: defaults, file, environment and flags
+    /// applied.
     pub settings: Settings,
+    /// The settings file, read at start and rewritten when settings are saved.
     pub config_path: PathBuf,
+    /// The directory the history database and snoozes are kept in.
     pub data_dir: PathBuf,
     /// What was wrong with the configuration, for the window to show.
     pub config_error: Option<ConfigError>,
@@ -79,34 +86,57 @@ pub struct DeskConfig {
 /// window shows the message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// The settings file exists but could not be read.
     #[error(
         "cannot read the settings file {}: {reason}; check its permissions, or point --config or TIDINGS_CONFIG at another file",
         path.display()
     )]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable {
+        /// The settings file.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: String,
+    },
+    /// The settings file is not valid TOML, or a value in it has the wrong
+    /// type.
     #[error(
         "the settings file {} is not valid at line {line}, column {column}{}: {message}; the defaults are used until it is fixed (saving settings from the window rewrites it)",
         path.display(),
         key.as_ref().map(|key| format!(", key `{key}`")).unwrap_or_default()
     )]
     File {
+        /// The settings file.
         path: PathBuf,
+        /// Line of the error, counting from 1.
         line: usize,
+        /// Column (in characters) of the error, counting from 1.
         column: usize,
         /// The dotted key the bad value is under (`quietHours.start`), when
         /// the value, not the syntax, is wrong.
         key: Option<String>,
+        /// The TOML parser's message.
         message: String,
     },
     /// A setting (from the file, the environment or a flag) the app cannot
     /// use; `key` is its name in the settings file.
     #[error("setting `{key}`: {message}")]
-    Invalid { key: &'static str, message: String },
+    Invalid {
+        /// The setting's name in the settings file (`source.url`).
+        key: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// The settings could not be saved to the file.
     #[error(
         "cannot write settings to {}: {reason}; check that the directory is writable",
         path.display()
     )]
-    Write { path: PathBuf, reason: String },
+    Write {
+        /// The settings file.
+        path: PathBuf,
+        /// What went wrong (serialising, or the operating system's error).
+        reason: String,
+    },
 }
 
 fn rule(notify: bool, min_level: MinLevel) -> FeedRule {
@@ -170,9 +200,9 @@ pub fn default_settings(profile: Profile) -> Settings {
 
 /// Every approval resource type's ERP page: `/approvals/{resourceId}`.
 pub fn default_approval_urls() -> BTreeMap<String, String> {
-    ["order", "return", "payment", "refund", "adjustment"]
-        .into_iter()
-        .map(|kind| (kind.to_owned(), "/approvals/{resourceId}".to_owned()))
+    tidings_events::event::ApprovalResource::ALL
+        .iter()
+        .map(|kind| (kind.as_str().to_owned(), "/approvals/{resourceId}".to_owned()))
         .collect()
 }
 
@@ -352,7 +382,32 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
     if !(base.is_empty() || base.starts_with("http://") || base.starts_with("https://")) {
         return invalid("erpBaseUrl", format!("{base:?} must start with http:// or https://"));
     }
+    for (kind, page) in &settings.approval_urls {
+        if let Err(message) = check_approval_page(kind, page.trim()) {
+            return invalid("approvalUrls", message);
+        }
+    }
     Ok(())
+}
+
+/// An approval page is set for a known resource type, and is empty (no
+/// button), a path on the ERP (`/…`, not `//…` or `/\…`, which lead to
+/// other hosts), or an http(s) address (opened only on a trusted host).
+fn check_approval_page(kind: &str, page: &str) -> Result<(), String> {
+    use tidings_events::event::ApprovalResource;
+    if kind.parse::<ApprovalResource>().is_err() {
+        let known: Vec<&str> = ApprovalResource::ALL.iter().map(|k| k.as_str()).collect();
+        return Err(format!("{kind:?} is not an approval resource type ({})", known.join(", ")));
+    }
+    let path = page.starts_with('/') && !page.starts_with("//") && !page.starts_with("/\\");
+    let address = page.starts_with("http://") || page.starts_with("https://");
+    if page.is_empty() || path || address {
+        Ok(())
+    } else {
+        Err(format!(
+            "the page of {kind} requests, {page:?}, must be a path starting with / or an http(s):// address"
+        ))
+    }
 }
 
 /// Minutes after midnight of `HH:MM`.
@@ -426,6 +481,7 @@ fn endpoint(url: &str) -> Option<(String, Option<u16>)> {
 /// What [`unmask`] did besides putting secrets back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unmasked {
+    /// The settings to apply and save, with the stored secrets put back.
     pub settings: Settings,
     /// The stored gateway token was dropped because the source now points
     /// at another host; the user must enter that host's token.
@@ -510,6 +566,24 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn an_approval_page_must_be_an_erp_path_or_an_http_address_for_a_known_type() {
+        let with = |kind: &str, page: &str| {
+            let mut settings = default_settings(Profile::Approver);
+            settings.approval_urls.insert(kind.into(), page.into());
+            validate(&settings)
+        };
+        assert!(with("order", "/approvals/{resourceId}").is_ok());
+        assert!(with("order", "https://erp.example.com/a/{resourceId}").is_ok());
+        assert!(with("order", "").is_ok());
+        for bad in ["//evil.example/x", "/\\evil.example/x", "javascript:alert(1)"] {
+            let error = with("order", bad).unwrap_err().to_string();
+            assert!(error.contains("approvalUrls") && error.contains("order"), "{bad}: {error}");
+        }
+        let error = with("invoice", "/x").unwrap_err().to_string();
+        assert!(error.contains("\"invoice\" is not an approval resource type"), "{error}");
     }
 
     #[test]
@@ -602,7 +676,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.toml");
         std::fs::write(&path, "profile = \"ops\"\nlowStockThreshold = = 3\n").unwrap();
-        let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
+        let args = DeskArgs { config: Some(path), ..DeskArgs::default() };
         let error = DeskConfig::load_with_env(&args, no_env).config_error.expect("an error");
         assert!(matches!(&error, ConfigError::File { line: 2, key: None, .. }), "{error:?}");
     }
@@ -612,7 +686,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.toml");
         std::fs::write(&path, "profile = \"boss\"\n").unwrap();
-        let args = DeskArgs { config: Some(path.clone()), ..DeskArgs::default() };
+        let args = DeskArgs { config: Some(path), ..DeskArgs::default() };
         let error = DeskConfig::load_with_env(&args, no_env).config_error.expect("an error");
         let message = error.to_string();
         assert!(message.contains("line 1") && message.contains("boss"), "{message}");

@@ -529,12 +529,12 @@ pub fn action_link_of(item: &FeedItem, settings: &Settings) -> Option<Result<url
 /// path segments, a query or another host; the result still goes through
 /// [`resolve_link`].
 fn approval_url(approval: &tidings_events::event::Approval, settings: &Settings) -> Option<String> {
-    let kind = serde_json::to_value(approval.resource_type).ok()?;
-    let template = settings.approval_urls.get(kind.as_str()?)?;
+    let kind = approval.resource_type.as_str();
+    let template = settings.approval_urls.get(kind).filter(|t| !t.trim().is_empty())?;
     let id: String = url::form_urlencoded::byte_serialize(approval.resource_id.as_bytes())
         .collect::<String>()
         .replace('+', "%20");
-    Some(template.replace("{resourceId}", &id).replace("{resourceType}", kind.as_str()?))
+    Some(template.replace("{resourceId}", &id).replace("{resourceType}", kind))
 }
 
 /// The URL an item's action opens, when it has one the rule allows.

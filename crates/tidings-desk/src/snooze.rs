@@ -128,12 +128,19 @@ impl Snoozes {
     }
 }
 
-/// When "tomorrow 9:00" is, local time, from `now` (ms since the epoch)
-/// and the minutes after local midnight now.
-pub fn tomorrow_at_nine(now: i64, local_minute: u32) -> i64 {
-    let into_minute = now.rem_euclid(60_000);
-    let midnight = now - into_minute - i64::from(local_minute) * 60_000;
-    midnight + (24 + 9) * 3_600_000
+/// When "tomorrow 9:00" is (ms since the epoch), on the wall clock of
+/// `now`'s time zone: on a day the clocks change, that is still 9:00, not
+/// 33 hours after midnight. Where 9:00 is skipped (a zone that moves its
+/// clock at that hour) it is the first hour after the jump; where it comes
+/// twice, the first.
+pub fn tomorrow_at_nine<Tz: chrono::TimeZone>(now: &chrono::DateTime<Tz>) -> i64 {
+    let tomorrow = now.date_naive().succ_opt().unwrap_or(chrono::NaiveDate::MAX);
+    let zone = now.timezone();
+    [9, 10]
+        .into_iter()
+        .filter_map(|hour| tomorrow.and_hms_opt(hour, 0, 0))
+        .find_map(|wall| zone.from_local_datetime(&wall).earliest())
+        .map_or_else(|| now.timestamp_millis() + 24 * 3_600_000, |at| at.timestamp_millis())
 }
 
 #[cfg(test)]
@@ -164,12 +171,77 @@ mod tests {
     }
 
     #[test]
-    fn tomorrow_nine_is_nine_hours_after_the_next_midnight() {
-        // 14:30:20 local.
-        let now = 1_000_000_000_000_i64 - 1_000_000_000_000_i64.rem_euclid(86_400_000)
-            + (14 * 60 + 30) * 60_000
-            + 20_000;
-        let at = tomorrow_at_nine(now, 14 * 60 + 30);
-        assert_eq!(at - now, ((24 - 14) * 60 - 30 + 9 * 60) * 60_000 - 20_000);
+    fn tomorrow_nine_is_nine_on_the_next_day() {
+        let zone = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let now = zone.with_ymd_and_hms(2026, 12, 3, 14, 30, 20).unwrap();
+        let at = tomorrow_at_nine(&now);
+        assert_eq!(at, zone.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap().timestamp_millis());
+    }
+
+    #[test]
+    fn tomorrow_nine_is_still_nine_when_the_clocks_go_forward_overnight() {
+        let zone = SpringForward::<2>;
+        let now = zone.with_ymd_and_hms(2026, 3, 28, 14, 30, 0).unwrap();
+        // 9:00 summer time (UTC+2) is 7:00 UTC, not the 8:00 UTC that
+        // "33 hours after midnight" would give.
+        let utc = chrono::Utc.with_ymd_and_hms(2026, 3, 29, 7, 0, 0).unwrap();
+        assert_eq!(tomorrow_at_nine(&now), utc.timestamp_millis());
+    }
+
+    #[test]
+    fn tomorrow_nine_skipped_by_the_clock_becomes_the_hour_after_the_jump() {
+        let zone = SpringForward::<9>;
+        let now = zone.with_ymd_and_hms(2026, 3, 28, 20, 0, 0).unwrap();
+        // 9:00 never happens; 10:00 summer time is 8:00 UTC.
+        let utc = chrono::Utc.with_ymd_and_hms(2026, 3, 29, 8, 0, 0).unwrap();
+        assert_eq!(tomorrow_at_nine(&now), utc.timestamp_millis());
+    }
+
+    use chrono::{FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, TimeZone};
+
+    /// A zone like central Europe in 2026: UTC+1, then on 29 March at
+    /// `HOUR`:00 local the clocks jump an hour to UTC+2.
+    #[derive(Debug, Clone, Copy)]
+    struct SpringForward<const HOUR: u32>;
+
+    impl<const HOUR: u32> SpringForward<HOUR> {
+        fn jump_local() -> NaiveDateTime {
+            let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap();
+            day.and_hms_opt(HOUR, 0, 0).unwrap()
+        }
+    }
+
+    fn hours(n: i32) -> FixedOffset {
+        FixedOffset::east_opt(n * 3600).unwrap()
+    }
+
+    impl<const HOUR: u32> TimeZone for SpringForward<HOUR> {
+        type Offset = FixedOffset;
+        fn from_offset(_: &FixedOffset) -> Self {
+            SpringForward
+        }
+        fn offset_from_local_date(&self, _: &NaiveDate) -> MappedLocalTime<FixedOffset> {
+            unreachable!("the tests use date-times")
+        }
+        fn offset_from_local_datetime(
+            &self,
+            local: &NaiveDateTime,
+        ) -> MappedLocalTime<FixedOffset> {
+            let jump = Self::jump_local();
+            if *local < jump {
+                MappedLocalTime::Single(hours(1))
+            } else if *local < jump + chrono::Duration::hours(1) {
+                MappedLocalTime::None
+            } else {
+                MappedLocalTime::Single(hours(2))
+            }
+        }
+        fn offset_from_utc_date(&self, _: &NaiveDate) -> FixedOffset {
+            unreachable!("the tests use date-times")
+        }
+        fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+            let jump_utc = Self::jump_local() - chrono::Duration::hours(1);
+            if *utc < jump_utc { hours(1) } else { hours(2) }
+        }
     }
 }

@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use tidings_desk::error::CommandError;
 use tidings_desk::ipc::{
     FeedId, HistoryQuery, Screen, SearchQuery, SearchResults, Snapshot, SnoozeFor, UiBatch,
     WINDOW_FEED_CAP,
 };
+use tidings_events::event::ApprovalResource;
 use ts_rs::{Config, TS};
 
 fn committed_dir() -> PathBuf {
@@ -26,6 +28,7 @@ fn generate(into: &Path) {
     SearchQuery::export_all(&config).expect("export SearchQuery");
     SearchResults::export_all(&config).expect("export SearchResults");
     SnoozeFor::export_all(&config).expect("export SnoozeFor");
+    CommandError::export_all(&config).expect("export CommandError");
     std::fs::write(into.join("constants.ts"), constants()).expect("write constants.ts");
 }
 
@@ -36,8 +39,11 @@ fn constants() -> String {
     };
     let feeds = names(FeedId::ALL.iter().map(|f| serde_json::to_value(f).unwrap()).collect());
     let screens = names(Screen::ALL.iter().map(|s| serde_json::to_value(s).unwrap()).collect());
+    let resources =
+        names(ApprovalResource::ALL.iter().map(|r| serde_json::to_value(r).unwrap()).collect());
     format!(
         "// Generated from crates/tidings-desk/src/ipc.rs by the bindings test; do not edit.\n\
+         import type {{ ApprovalResource }} from './ApprovalResource';\n\
          import type {{ FeedId }} from './FeedId';\n\
          import type {{ Screen }} from './Screen';\n\
          \n\
@@ -48,7 +54,10 @@ fn constants() -> String {
          export const SCREENS = [{screens}] as const satisfies readonly Screen[];\n\
          \n\
          /** Newest items per feed the window keeps in memory (`WINDOW_FEED_CAP`). */\n\
-         export const WINDOW_FEED_CAP = {WINDOW_FEED_CAP};\n"
+         export const WINDOW_FEED_CAP = {WINDOW_FEED_CAP};\n\
+         \n\
+         /** Every approval `resourceType` (`ApprovalResource::ALL`). */\n\
+         export const APPROVAL_RESOURCES = [{resources}] as const satisfies readonly ApprovalResource[];\n"
     )
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use tidings_notify::sink::{NotifyCall, SinkOptions};
+use tidings_notify::sink::{NotifyCall, SinkOptions, SinkRecord};
 use tidings_notify::testing::{NotificationSink, PrivateSessionBus};
 
 use crate::xvfb::Xvfb;
@@ -34,10 +34,12 @@ impl Desktop {
         Ok(Self { sink, bus, xvfb })
     }
 
+    /// The Xvfb display name, for `DISPLAY` (e.g. `:99`).
     pub fn display(&self) -> &str {
         self.xvfb.display()
     }
 
+    /// The private session bus's address, for `DBUS_SESSION_BUS_ADDRESS`.
     pub fn bus_address(&self) -> &str {
         self.bus.address()
     }
@@ -49,6 +51,16 @@ impl Desktop {
         wanted: impl FnMut(&NotifyCall) -> bool,
     ) -> anyhow::Result<NotifyCall> {
         self.sink.wait_for_notify(timeout, wanted).map_err(anyhow::Error::msg)
+    }
+
+    /// Waits until the app closes notification `id` (`CloseNotification`).
+    pub fn wait_for_close(&self, timeout: Duration, id: u32) -> anyhow::Result<()> {
+        let closed = |record: &SinkRecord| matches!(record, SinkRecord::CloseNotification { id: closed } if *closed == id);
+        anyhow::ensure!(
+            self.sink.wait_for_record(timeout, closed).is_some(),
+            "notification {id} was not closed within {timeout:?}"
+        );
+        Ok(())
     }
 
     /// Every `Notify` call so far, oldest first.

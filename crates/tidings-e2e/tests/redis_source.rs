@@ -3,13 +3,15 @@
 //! notification, survives Redis restarts, and bad input stays in the debug
 //! log. Run by `scripts/e2e.sh` (see the crate docs).
 
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::ensure;
 use tidings_e2e::app::ON_SCREEN;
 use tidings_e2e::events::{self, now_ms};
 use tidings_e2e::{DeskApp, Desktop, Launch, Source};
-use tidings_testkit::RedisServer;
+use tidings_testkit::{RedisServer, eventually};
 
 const USER: &str = "e2e-user";
 /// Reconnects back off; a few attempts must fit in this.
@@ -98,15 +100,10 @@ async fn a_relative_action_url_opens_the_erp_base_url_plus_its_path() -> anyhow:
     .await?;
 
     let wanted = "https://erp.example.test/sales/orders/42";
-    let deadline = Instant::now() + ON_SCREEN;
-    while !app.home().opened().iter().any(|url| url == wanted) {
-        ensure!(
-            Instant::now() < deadline,
-            "the app did not open {wanted}; it opened {:?}",
-            app.home().opened()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("the app to open {wanted}"), ON_SCREEN, || {
+        app.home().opened().iter().any(|url| url == wanted)
+    })
+    .await;
     app.screenshot("opened").await?;
     Ok(())
 }
@@ -139,16 +136,96 @@ async fn the_open_action_of_an_approval_request_opens_its_erp_page() -> anyhow::
     ensure!(call.sound_name.as_deref() == Some("message-new-instant"), "it rings: {call:?}");
 
     let wanted = "https://erp.example.test/approvals/pay-a-9";
-    let deadline = Instant::now() + ON_SCREEN;
-    while !app.home().opened().iter().any(|url| url == wanted) {
-        ensure!(
-            Instant::now() < deadline,
-            "the app did not open {wanted}; it opened {:?}",
-            app.home().opened()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(&format!("the app to open {wanted}"), ON_SCREEN, || {
+        app.home().opened().iter().any(|url| url == wanted)
+    })
+    .await;
     Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn a_request_snoozed_from_its_notification_rings_again_when_due_even_after_a_restart()
+-> anyhow::Result<()> {
+    // The sink presses "Remind me in 15 min", as a user would.
+    let desktop = Desktop::start_with(tidings_notify::sink::SinkOptions {
+        click_when_contains: Some("PAY-SNOOZE-4".into()),
+        click_action: Some("snooze-15".into()),
+        ..Default::default()
+    })?;
+    let redis = RedisServer::start();
+    let launch = on_redis("redis-snooze", &redis);
+    let app = live_app(&desktop, &launch).await?;
+
+    let request = serde_json::json!({
+        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-s-4",
+        "resourceNumber": "PAY-SNOOZE-4", "requesterId": "u-req", "requesterName": "Rita Requester",
+        "timestamp": now_ms(),
+    });
+    let before = now_ms();
+    redis.publish("ws:approvals", &request.to_string());
+    let mentions = |call: &tidings_notify::sink::NotifyCall| {
+        call.summary.contains("PAY-SNOOZE-4") || call.body.contains("PAY-SNOOZE-4")
+    };
+    let first = desktop.wait_for_notification(ON_SCREEN, mentions)?;
+
+    // Snoozing takes the notification off the screen and keeps the
+    // reminder on disk, 15 minutes ahead.
+    desktop.wait_for_close(ON_SCREEN, first.id)?;
+    let (file, snoozes) = wait_for_snoozes(app.home().path()).await;
+    ensure!(snoozes.len() == 1, "one snooze kept: {snoozes:?}");
+    let (id, until) = snoozes.iter().next().expect("one snooze");
+    let quarter = 15 * 60_000;
+    ensure!(
+        (before + quarter..=now_ms() + quarter).contains(until),
+        "the reminder is due 15 minutes after the click, not at {until} (clicked after {before})"
+    );
+
+    // Quit, let the clock pass the reminder (the file says it was due a
+    // second ago), start again on the same data: it rings once more.
+    let home = app.quit().await;
+    let due = serde_json::json!({ id.as_str(): now_ms() - 1_000 });
+    std::fs::write(&file, due.to_string())?;
+    let mut again = DeskApp::launch_in(&desktop, &launch, home).await?;
+    again.wait_for_connection("live", ON_SCREEN).await?;
+    let reminder =
+        desktop.wait_for_notification(ON_SCREEN, |call| call.id != first.id && mentions(call))?;
+    ensure!(reminder.urgency == Some(2), "the reminder is as urgent as the request: {reminder:?}");
+    ensure!(
+        reminder.actions.iter().any(|action| action == "snooze-15"),
+        "the reminder can be snoozed again: {reminder:?}"
+    );
+    Ok(())
+}
+
+/// Waits for the app's `snoozes.json` under `home` to hold a snooze;
+/// returns its path and what it holds (item id → when, ms).
+async fn wait_for_snoozes(home: &Path) -> (PathBuf, BTreeMap<String, i64>) {
+    let mut kept = None;
+    eventually("a snooze kept on disk", ON_SCREEN, || {
+        kept = find_file(home, "snoozes.json").and_then(|file| {
+            let bytes = std::fs::read(&file).ok()?;
+            let snoozes: BTreeMap<String, i64> = serde_json::from_slice(&bytes).ok()?;
+            (!snoozes.is_empty()).then_some((file, snoozes))
+        });
+        kept.is_some()
+    })
+    .await;
+    kept.expect("eventually returned, so a snooze was found")
+}
+
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if entry.file_name() == name {
+            return Some(path);
+        }
+    }
+    None
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

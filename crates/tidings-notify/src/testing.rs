@@ -47,14 +47,27 @@ pub enum TestingError {
     #[error(
         "`dbus-daemon` was not found on PATH: install the Debian package `dbus-daemon` (scripts/setup.sh does)"
     )]
+    /// No `dbus-daemon` executable on `PATH`.
     DbusDaemonMissing,
     #[error("could not start dbus-daemon: {0}")]
+    /// `dbus-daemon` could not be started or did not report its address;
+    /// holds why.
     DbusDaemon(String),
     #[error(transparent)]
+    /// The notification sink could not start.
     Sink(#[from] sink::SinkError),
+    /// The child part of a test ([`run_child_part`]) did not end
+    /// successfully.
     #[error("the child part of test `{test}` failed: {reason}")]
-    Child { test: String, reason: String },
+    Child {
+        /// The test's name.
+        test: String,
+        /// How it failed: timed out, exited unsuccessfully (with its output),
+        /// or never ran the part.
+        reason: String,
+    },
     #[error("i/o error while setting up the test bus: {0}")]
+    /// A file or process operation failed.
     Io(#[from] std::io::Error),
 }
 
@@ -168,6 +181,15 @@ impl NotificationSink {
         self.running.recorder().records()
     }
 
+    /// Waits for a call that `wanted` accepts, for at most `timeout`.
+    pub fn wait_for_record(
+        &self,
+        timeout: Duration,
+        wanted: impl FnMut(&SinkRecord) -> bool,
+    ) -> Option<SinkRecord> {
+        self.running.recorder().wait_for(timeout, wanted)
+    }
+
     /// Waits for a `Notify` call that `wanted` accepts, for at most `timeout`.
     pub fn wait_for_notify(
         &self,
@@ -201,7 +223,9 @@ pub fn child_part(test_name: &str, body: impl FnOnce()) {
 /// What the child part printed.
 #[derive(Debug)]
 pub struct ChildOutput {
+    /// Its standard output, as text.
     pub stdout: String,
+    /// Its standard error, as text.
     pub stderr: String,
 }
 

@@ -1,4 +1,5 @@
 // Generated from crates/tidings-desk/src/ipc.rs by the bindings test; do not edit.
+import type { ApprovalResource } from './ApprovalResource';
 import type { FeedId } from './FeedId';
 import type { Screen } from './Screen';
 
@@ -10,3 +11,6 @@ export const SCREENS = ["overview", "inventory", "orders", "approvals", "finance
 
 /** Newest items per feed the window keeps in memory (`WINDOW_FEED_CAP`). */
 export const WINDOW_FEED_CAP = 2000;
+
+/** Every approval `resourceType` (`ApprovalResource::ALL`). */
+export const APPROVAL_RESOURCES = ["order", "return", "payment", "refund", "adjustment"] as const satisfies readonly ApprovalResource[];

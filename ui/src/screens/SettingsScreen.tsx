@@ -5,7 +5,8 @@
 
 import type { VNode } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { FEED_IDS } from '../bindings/constants';
+import type { ApprovalResource } from '../bindings/ApprovalResource';
+import { APPROVAL_RESOURCES, FEED_IDS } from '../bindings/constants';
 import type { FeedId } from '../bindings/FeedId';
 import type { FeedRule } from '../bindings/FeedRule';
 import type { MinLevel } from '../bindings/MinLevel';
@@ -20,6 +21,7 @@ import {
   OptionalTextField,
   TextField,
   type FormCtx,
+  type Lens,
 } from '../components/fields';
 import { useApp } from '../context';
 import { errorText } from '../ipc';
@@ -205,6 +207,39 @@ function QuietFieldset({ t }: FormCtx): VNode {
   );
 }
 
+/** Where an approval request's "Open" button leads, per resource type. */
+function ApprovalPagesFieldset({ t }: FormCtx): VNode {
+  return (
+    <fieldset>
+      <legend>{t('set.approvalPages')}</legend>
+      <p class="hint muted small">{t('set.approvalPagesHint')}</p>
+      <div class="row">
+        {APPROVAL_RESOURCES.map((kind) => (
+          <TextField
+            key={kind}
+            name={`approvalUrl.${kind}`}
+            label={t(`apr.resource.${kind}`)}
+            at={approvalPageAt(kind)}
+            class="mono"
+            placeholder="/approvals/{resourceId}"
+          />
+        ))}
+      </div>
+    </fieldset>
+  );
+}
+
+/** One resource type's page; emptied, the type has no "Open" button. */
+function approvalPageAt(kind: ApprovalResource): Lens<string> {
+  return {
+    get: (s) => s.approvalUrls[kind] ?? '',
+    set: (s, page) => {
+      const { [kind]: _old, ...others } = s.approvalUrls;
+      return { ...s, approvalUrls: page === '' ? others : { ...others, [kind]: page } };
+    },
+  };
+}
+
 function CoalesceFieldset({ t }: FormCtx): VNode {
   return (
     <fieldset>
@@ -261,7 +296,7 @@ export function SettingsScreen(): VNode {
       setDraft(saved);
       setStatus({ kind: 'saved' });
     } catch (error) {
-      setStatus({ kind: 'error', text: errorText(error) });
+      setStatus({ kind: 'error', text: errorText(error, t) });
     }
   };
 
@@ -277,6 +312,7 @@ export function SettingsScreen(): VNode {
           <RulesFieldset {...form} />
           <QuietFieldset {...form} />
           <CoalesceFieldset {...form} />
+          <ApprovalPagesFieldset {...form} />
 
           <div class="form-actions">
             <button type="submit" class="btn primary" disabled={status.kind === 'saving'}>
@@ -301,7 +337,7 @@ export function SettingsScreen(): VNode {
                 actions
                   .sendTestNotification()
                   .then(() => setTestNote(t('set.testSent')))
-                  .catch((e: unknown) => setTestNote(t('common.error', { error: errorText(e) })))
+                  .catch((e: unknown) => setTestNote(t('common.error', { error: errorText(e, t) })))
               }
             >
               {t('set.test')}

@@ -144,9 +144,15 @@ mockIPC((cmd, args) => {
       return '/home/user/Downloads/tidings-search-20261203-120000.csv';
     case 'get_settings':
       return settings;
-    case 'set_settings':
-      settings = (args as { settings: Settings }).settings;
+    case 'set_settings': {
+      const edited = (args as { settings: Settings }).settings;
+      // A threshold of 999 plays a settings file Rust cannot write.
+      if (edited.lowStockThreshold === 999) {
+        throw { code: 'saveFailed', message: 'cannot write settings to /ro/tidings-desk.toml: read-only' };
+      }
+      settings = edited;
       return settings;
+    }
     case 'pause_notifications':
       return Date.now() + (args as { minutes: number }).minutes * 60_000;
     case 'snooze': {

@@ -309,6 +309,35 @@ describe('settings', () => {
     assert.equal(await page.locator('[data-testid="row"] .grid-inv.low').count(), 4);
     await page.close();
   });
+
+  it("edits an approval request's ERP page per resource type, refusing one that leads off the ERP", async () => {
+    const { page } = await open({ hash: 'settings' });
+    const order = page.locator('[id="f-approvalUrl.order"]');
+    assert.equal(await order.inputValue(), '/approvals/{resourceId}');
+    await order.fill('//evil.example/approvals');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('[id="f-approvalUrl.order-error"]');
+    assert.deepEqual(await calls(page, 'set_settings'), []);
+
+    await order.fill('/erp/approve?id={resourceId}');
+    await page.locator('[id="f-approvalUrl.refund"]').fill('');
+    await page.click('button[type="submit"]');
+    await page.waitForSelector('.form-status .ok-text');
+    const [saved] = await calls(page, 'set_settings');
+    assert.equal(saved.settings.approvalUrls.order, '/erp/approve?id={resourceId}');
+    assert.equal('refund' in saved.settings.approvalUrls, false, 'an emptied page means no button');
+    await page.close();
+  });
+
+  it('a failed save is said in the chosen language, with what failed', async () => {
+    const { page } = await open({ hash: 'settings', language: 'zh-CN' });
+    await page.fill('#f-lowStockThreshold', '999');
+    await page.click('button[type="submit"]');
+    const status = page.locator('.form-status');
+    await status.getByText('设置无法保存').waitFor();
+    assert.match(await status.textContent(), /\/ro\/tidings-desk\.toml: read-only/);
+    await page.close();
+  });
 });
 
 describe('debug log', () => {

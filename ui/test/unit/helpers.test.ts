@@ -50,6 +50,17 @@ describe('validateSettings', () => {
       'set.err.userRequired',
     );
   });
+
+  it("an approval request's ERP page is a path or an http(s) address, never a protocol-relative one", () => {
+    const s = settings('en');
+    const pages = (order: string) => validateSettings({ ...s, approvalUrls: { ...s.approvalUrls, order } });
+    expect(pages('/approvals/{resourceId}')).toEqual({});
+    expect(pages('https://erp.example.com/approvals/{resourceId}')).toEqual({});
+    expect(pages('')).toEqual({});
+    expect(pages('//evil.example/x')['approvalUrl.order']).toBe('set.err.approvalUrl');
+    expect(pages('/\\evil.example/x')['approvalUrl.order']).toBe('set.err.approvalUrl');
+    expect(pages('javascript:alert(1)')['approvalUrl.order']).toBe('set.err.approvalUrl');
+  });
 });
 
 describe('matchesProduct', () => {
