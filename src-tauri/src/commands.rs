@@ -1,12 +1,14 @@
 //! The Tauri commands the dashboard calls (names fixed with the UI, see
 //! `ui/src/ipc.ts`), and the relay that streams the core's batches into the
 //! UI's Channel. Each command is a short call into [`tidings_desk::Desk`];
-//! errors reach the UI as readable strings.
+//! errors reach the UI as a [`CommandError`]: a code it localises and the
+//! English detail.
 
 use std::sync::{Arc, Mutex};
 
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
+use tidings_desk::error::{CommandError, ErrorCode};
 use tidings_desk::ipc::{
     FeedId, FeedItem, HistoryQuery, SearchQuery, SearchResults, Settings, Snapshot, UiBatch,
 };
@@ -20,16 +22,20 @@ use crate::{autostart, links, tray, window};
 #[derive(Debug)]
 pub struct Core {
     desk: RwLock<Option<Desk>>,
-    start_error: Option<String>,
+    start_error: Option<CommandError>,
 }
 
 impl Core {
+    /// Holds the started desk, or the reason it failed to start, which every
+    /// command then answers with (`not_started`).
     pub fn new(desk: Result<Desk, DeskError>) -> Self {
         match desk {
             Ok(desk) => Self { desk: RwLock::new(Some(desk)), start_error: None },
             Err(error) => Self {
                 desk: RwLock::new(None),
-                start_error: Some(format!("Tidings could not start: {error}")),
+                start_error: Some(CommandError::not_started(&format!(
+                    "Tidings could not start: {error}"
+                ))),
             },
         }
     }
@@ -38,14 +44,11 @@ impl Core {
     pub async fn with<T>(
         &self,
         call: impl AsyncFnOnce(&Desk) -> Result<T, DeskError>,
-    ) -> Result<T, String> {
+    ) -> Result<T, CommandError> {
         let guard = self.desk.read().await;
         match guard.as_ref() {
-            Some(desk) => call(desk).await.map_err(|error| error.to_string()),
-            None => Err(self
-                .start_error
-                .clone()
-                .unwrap_or_else(|| "Tidings is shutting down".to_owned())),
+            Some(desk) => call(desk).await.map_err(CommandError::from),
+            None => Err(self.start_error.clone().unwrap_or_else(|| DeskError::Stopped.into())),
         }
     }
 
@@ -104,25 +107,29 @@ pub async fn relay_batches(
     }
 }
 
+/// Makes `channel` the page's Channel for batches, replacing any earlier one.
 #[tauri::command]
 pub async fn subscribe(
     channel: Channel<UiBatch>,
     ui: State<'_, Arc<UiChannel>>,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     ui.set(channel);
     Ok(())
 }
 
+/// Everything the UI needs for its first frame.
 #[tauri::command]
-pub async fn snapshot(core: State<'_, Arc<Core>>) -> Result<Snapshot, String> {
+pub async fn snapshot(core: State<'_, Arc<Core>>) -> Result<Snapshot, CommandError> {
     core.with(async |desk| desk.snapshot().await).await
 }
 
+/// A page of history (one feed or all, optionally filtered by text),
+/// newest first.
 #[tauri::command]
 pub async fn history(
     query: HistoryQuery,
     core: State<'_, Arc<Core>>,
-) -> Result<Vec<FeedItem>, String> {
+) -> Result<Vec<FeedItem>, CommandError> {
     core.with(async |desk| desk.history(query).await).await
 }
 
@@ -131,7 +138,7 @@ pub async fn history(
 pub async fn search(
     query: SearchQuery,
     core: State<'_, Arc<Core>>,
-) -> Result<SearchResults, String> {
+) -> Result<SearchResults, CommandError> {
     core.with(async |desk| desk.search(query).await).await
 }
 
@@ -142,26 +149,32 @@ pub async fn export_search(
     query: SearchQuery,
     app: AppHandle,
     core: State<'_, Arc<Core>>,
-) -> Result<String, String> {
+) -> Result<String, CommandError> {
     use tauri::Manager;
-    let folder = app
-        .path()
-        .download_dir()
-        .or_else(|_| app.path().home_dir())
-        .map_err(|error| format!("no Downloads or home folder to export into: {error}"))?;
+    let folder = app.path().download_dir().or_else(|_| app.path().home_dir()).map_err(|error| {
+        CommandError::new(
+            ErrorCode::ExportFailed,
+            format!("no Downloads or home folder to export into: {error}"),
+        )
+    })?;
     core.with(async |desk| desk.export_search(query, &folder).await)
         .await
         .map(|path| path.display().to_string())
 }
 
+/// Marks the items `ids` read and closes their notifications still on
+/// screen.
 #[tauri::command]
-pub async fn mark_read(ids: Vec<String>, core: State<'_, Arc<Core>>) -> Result<(), String> {
+pub async fn mark_read(ids: Vec<String>, core: State<'_, Arc<Core>>) -> Result<(), CommandError> {
     core.with(async |desk| desk.mark_read(ids).await).await
 }
 
 /// `feed` null marks every feed read.
 #[tauri::command]
-pub async fn mark_all_read(feed: Option<FeedId>, core: State<'_, Arc<Core>>) -> Result<(), String> {
+pub async fn mark_all_read(
+    feed: Option<FeedId>,
+    core: State<'_, Arc<Core>>,
+) -> Result<(), CommandError> {
     core.with(async |desk| {
         match feed {
             Some(feed) => desk.mark_all_read(feed).await?,
@@ -176,8 +189,9 @@ pub async fn mark_all_read(feed: Option<FeedId>, core: State<'_, Arc<Core>>) -> 
     .await
 }
 
+/// The current settings, token masked.
 #[tauri::command]
-pub async fn get_settings(core: State<'_, Arc<Core>>) -> Result<Settings, String> {
+pub async fn get_settings(core: State<'_, Arc<Core>>) -> Result<Settings, CommandError> {
     core.with(async |desk| desk.settings().await).await
 }
 
@@ -188,7 +202,7 @@ pub async fn set_settings(
     settings: Settings,
     app: AppHandle,
     core: State<'_, Arc<Core>>,
-) -> Result<Settings, String> {
+) -> Result<Settings, CommandError> {
     let saved = core
         .with(async |desk| {
             desk.set_settings(settings).await?;
@@ -199,8 +213,10 @@ pub async fn set_settings(
     Ok(saved)
 }
 
+/// Raises a test notification (an in-app toast when native notifications
+/// are not available).
 #[tauri::command]
-pub async fn send_test_notification(core: State<'_, Arc<Core>>) -> Result<(), String> {
+pub async fn send_test_notification(core: State<'_, Arc<Core>>) -> Result<(), CommandError> {
     core.with(async |desk| desk.send_test_notification().await).await
 }
 
@@ -211,7 +227,7 @@ pub async fn open_item(
     item_id: String,
     app: AppHandle,
     core: State<'_, Arc<Core>>,
-) -> Result<(), String> {
+) -> Result<(), CommandError> {
     let link = core.with(async |desk| desk.action_url(item_id).await).await?;
     links::open(&app, &link)
 }
@@ -223,12 +239,14 @@ pub async fn snooze(
     item_id: String,
     how_long: tidings_desk::ipc::SnoozeFor,
     core: State<'_, Arc<Core>>,
-) -> Result<i64, String> {
+) -> Result<i64, CommandError> {
     core.with(async |desk| desk.snooze(item_id, how_long).await).await
 }
 
+/// Acknowledges the critical notice `item_id`: marks it acknowledged and
+/// read.
 #[tauri::command]
-pub async fn acknowledge(item_id: String, core: State<'_, Arc<Core>>) -> Result<(), String> {
+pub async fn acknowledge(item_id: String, core: State<'_, Arc<Core>>) -> Result<(), CommandError> {
     core.with(async |desk| desk.acknowledge(item_id).await).await
 }
 
@@ -238,7 +256,7 @@ pub async fn acknowledge(item_id: String, core: State<'_, Arc<Core>>) -> Result<
 pub async fn pause_notifications(
     minutes: u32,
     core: State<'_, Arc<Core>>,
-) -> Result<Option<i64>, String> {
+) -> Result<Option<i64>, CommandError> {
     core.with(async |desk| desk.pause_notifications(minutes).await).await?;
     Ok(pause_end(minutes, now_ms()))
 }
@@ -251,11 +269,12 @@ const UI_ERROR_MAX_CHARS: usize = 2_000;
 /// when the window seems stuck (a page that throws while rendering may stop
 /// updating). The page reports at most a few per session (ui/src/main.tsx).
 #[tauri::command]
+#[allow(clippy::needless_pass_by_value, reason = "Tauri hands commands owned arguments")]
 pub fn report_ui_error(message: String) {
     tracing::error!(target: "tidings_desk_app::ui", message = %ui_error_text(&message), "the dashboard hit an error");
 }
 
-/// `message` on one line, at most [`UI_ERROR_MAX_CHARS`] characters.
+/// `message` on one line, at most `UI_ERROR_MAX_CHARS` characters.
 pub fn ui_error_text(message: &str) -> String {
     let flat: String = message
         .chars()
@@ -271,10 +290,7 @@ pub fn pause_end(minutes: u32, now: i64) -> Option<i64> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
+    tidings_events::millis_since_epoch(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

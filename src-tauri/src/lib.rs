@@ -11,9 +11,9 @@
 //! - [`links`]: the http(s)-only gate before the browser opens a link.
 //! - [`autostart`]: the optional start at login.
 //!
-//! Every background task started here is owned by [`Tasks`] and stopped by
-//! its cancellation token when the app exits; the core has its own token,
-//! cancelled on the same path. Start-up never waits for the network: the
+//! Every background task started here is tracked by `Tasks` (a tokio-util
+//! `TaskTracker`) and stopped by its cancellation token when the app exits;
+//! the core's token is a child of that one, so the same path stops it. Start-up never waits for the network: the
 //! core connects in the background and reports its state to the window.
 
 pub mod autostart;
@@ -22,10 +22,9 @@ pub mod links;
 pub mod tray;
 pub mod window;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use clap::Parser;
-use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_window_state::StateFlags;
 use tidings_desk::notify::{ActionKind, NotificationResponse, Notifier};
@@ -33,6 +32,7 @@ use tidings_desk::{Desk, DeskArgs, DeskConfig};
 use tidings_notify::NativeNotifier;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::commands::{Core, UiChannel};
 
@@ -51,34 +51,31 @@ struct Cli {
     gpu: bool,
 }
 
-/// Background tasks of the app and their one stop signal.
+/// Background tasks of the app: tracked by one [`TaskTracker`] and stopped
+/// by one token (the core's token is a child of it).
 #[derive(Debug, Default)]
 struct Tasks {
     stop: CancellationToken,
-    running: Mutex<Vec<JoinHandle<()>>>,
+    tracker: TaskTracker,
 }
 
 impl Tasks {
+    /// Runs `task` on Tauri's runtime until it ends or the app stops.
     fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
         let stop = self.stop.clone();
-        let handle = tauri::async_runtime::spawn(async move {
+        tauri::async_runtime::spawn(self.tracker.track_future(async move {
             tokio::select! {
                 () = stop.cancelled() => {}
                 () = task => {}
             }
-        });
-        self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(handle);
+        }));
     }
 
-    /// Cancels every task and waits for each to return.
+    /// Cancels every task (and the core's token) and waits for each to return.
     async fn stop_all(&self) {
         self.stop.cancel();
-        let running = std::mem::take(
-            &mut *self.running.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        for handle in running {
-            let _ = handle.await;
-        }
+        self.tracker.close();
+        self.tracker.wait().await;
     }
 }
 
@@ -97,11 +94,12 @@ pub fn run() {
 
     let (notifier, responses) = NativeNotifier::start(APP_NAME);
     let notifier: Arc<dyn Notifier> = Arc::new(notifier);
-    let desk_stop = CancellationToken::new();
+    let tasks = Arc::new(Tasks::default());
+    let desk_stop = tasks.stop.child_token();
     // The core spawns its tasks on Tauri's tokio runtime; creating it only
     // opens the local history and returns, the source connects later.
     let started = tauri::async_runtime::block_on({
-        let desk_stop = desk_stop.clone();
+        let desk_stop = desk_stop;
         async move { Desk::start(config, notifier, desk_stop) }
     });
     let (core, batches) = match started {
@@ -113,7 +111,6 @@ pub fn run() {
     };
     let core = Arc::new(core);
     let ui_channel = Arc::new(UiChannel::default());
-    let tasks = Arc::new(Tasks::default());
 
     let app = tauri::Builder::default()
         // First, so a second launch hands over before anything else starts.
@@ -181,7 +178,6 @@ pub fn run() {
                 core.shutdown().await;
                 tasks.stop_all().await;
             });
-            desk_stop.cancel();
         }
     });
 }

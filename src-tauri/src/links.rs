@@ -13,14 +13,17 @@ use std::io::Write;
 
 use tauri::AppHandle;
 use tauri_plugin_opener::OpenerExt;
+use tidings_desk::error::{CommandError, ErrorCode};
 
 /// The variable that turns opening into recording.
 pub const RECORD_OPENED_ENV: &str = "TIDINGS_RECORD_OPENED";
 
 /// Opens `url`, as `Desk::action_url` answered it, in the default browser
 /// (or records it, see the module docs).
-pub fn open(app: &AppHandle, url: &str) -> Result<(), String> {
-    let fail = |reason: String| format!("could not open {url}: {reason}");
+pub fn open(app: &AppHandle, url: &str) -> Result<(), CommandError> {
+    let fail = |reason: String| {
+        CommandError::new(ErrorCode::OpenFailed, format!("could not open {url}: {reason}"))
+    };
     if let Some(path) = std::env::var_os(RECORD_OPENED_ENV) {
         let mut file =
             std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|error| {

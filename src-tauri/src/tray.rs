@@ -20,6 +20,7 @@ pub const PAUSE_MINUTES: u32 = 60;
 pub enum TrayAction {
     /// Pause desktop notifications for [`PAUSE_MINUTES`].
     PauseNotifications,
+    /// Exit the app.
     Quit,
 }
 

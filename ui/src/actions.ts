@@ -39,7 +39,7 @@ export function createActions(store: Store<AppState>, ipc: Ipc, t: () => Transla
         {
           id: s.nextLocalId,
           at: Date.now(),
-          toast: { title: t()('common.error', { error: errorText(error) }), body: '', urgency: 'normal' as const },
+          toast: { title: t()('common.error', { error: errorText(error, t()) }), body: '', urgency: 'normal' as const },
         },
       ].slice(-TOAST_CAP),
       nextLocalId: s.nextLocalId + 1,

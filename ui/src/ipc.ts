@@ -7,6 +7,8 @@
 //! Rust, which opens the item's http(s) `actionUrl` in the browser.
 
 import { Channel, invoke } from '@tauri-apps/api/core';
+import type { CommandError } from './bindings/CommandError';
+import type { ErrorCode } from './bindings/ErrorCode';
 import type { FeedId } from './bindings/FeedId';
 import type { FeedItem } from './bindings/FeedItem';
 import type { HistoryQuery } from './bindings/HistoryQuery';
@@ -16,9 +18,58 @@ import type { Settings } from './bindings/Settings';
 import type { Snapshot } from './bindings/Snapshot';
 import type { SnoozeFor } from './bindings/SnoozeFor';
 import type { UiBatch } from './bindings/UiBatch';
+import type { MessageKey, Translator } from './i18n';
 
-/** A rejected command, as text a person can read (Rust rejects with a string). */
-export function errorText(error: unknown): string {
+/** The message of each failure code (every code has one: the type checks it). */
+const ERROR_KEYS: Record<ErrorCode, MessageKey> = {
+  notStarted: 'error.notStarted',
+  stopped: 'error.stopped',
+  busy: 'error.busy',
+  invalidSettings: 'error.invalidSettings',
+  saveFailed: 'error.saveFailed',
+  notifier: 'error.notifier',
+  history: 'error.history',
+  noItem: 'error.noItem',
+  noLink: 'error.noLink',
+  linkRefused: 'error.linkRefused',
+  notPending: 'error.notPending',
+  tooManySnoozes: 'error.tooManySnoozes',
+  exportFailed: 'error.exportFailed',
+  openFailed: 'error.openFailed',
+};
+
+/** Codes whose English detail (a path, a reason) is worth showing too. */
+const WITH_DETAIL = new Set<ErrorCode>([
+  'notStarted',
+  'invalidSettings',
+  'saveFailed',
+  'notifier',
+  'history',
+  'linkRefused',
+  'exportFailed',
+  'openFailed',
+]);
+
+function isCommandError(error: unknown): error is CommandError {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as CommandError).code === 'string' &&
+    (error as CommandError).code in ERROR_KEYS &&
+    typeof (error as CommandError).message === 'string'
+  );
+}
+
+/**
+ * A rejected command as text in the user's language: Rust rejects with a
+ * `CommandError`, whose code picks the sentence; the English detail follows
+ * where it says something the sentence cannot (which file, which setting).
+ */
+export function errorText(error: unknown, t: Translator): string {
+  if (isCommandError(error)) {
+    const said = t(ERROR_KEYS[error.code]);
+    return WITH_DETAIL.has(error.code) ? `${said} (${error.message})` : said;
+  }
   if (typeof error === 'string') return error;
   if (error instanceof Error) return error.message;
   if (error && typeof error === 'object' && 'message' in error) {

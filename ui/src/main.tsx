@@ -55,7 +55,7 @@ async function boot(root: HTMLElement): Promise<void> {
     render(<App store={store} actions={actions} />, root);
   } catch (error) {
     root.removeAttribute('aria-busy');
-    root.textContent = t('common.error', { error: errorText(error) });
+    root.textContent = t('common.error', { error: errorText(error, t) });
     root.className = 'boot-error';
   }
 }

@@ -24,23 +24,13 @@ use crate::store::Store;
 
 /// Events are kept this long, and at most this many, in local history.
 pub const HISTORY_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
+/// The most items kept in local history; the oldest beyond are pruned.
 pub const HISTORY_MAX_ITEMS: u64 = 200_000;
 
 /// Commands waiting for the pipeline; a caller waits when it is full.
 const COMMAND_QUEUE: usize = 64;
 
-/// Why a desk request failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeskError {
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error("the desktop core has stopped; restart the app")]
-    Stopped,
-    #[error("{0}")]
-    Refused(String),
-    #[error("could not start the history writer thread: {0}")]
-    Thread(std::io::Error),
-}
+pub use crate::error::DeskError;
 
 /// The running desktop core.
 #[derive(Debug)]
@@ -154,30 +144,31 @@ impl Desk {
         let target = path.clone();
         tokio::task::spawn_blocking(move || -> Result<(), DeskError> {
             let csv = Searcher::open(&dir)?.export_csv(&query)?;
-            std::fs::write(&target, csv).map_err(|error| {
-                DeskError::Refused(format!(
-                    "could not write {}: {error}; choose another folder",
-                    target.display()
-                ))
-            })
+            std::fs::write(&target, csv)
+                .map_err(|source| DeskError::Export { path: target.clone(), source })
         })
         .await
         .map_err(|_| DeskError::Stopped)??;
         Ok(path)
     }
 
+    /// A page of history, newest first (after every item shown so far is
+    /// written).
     pub async fn history(&self, query: HistoryQuery) -> Result<Vec<FeedItem>, DeskError> {
-        self.ask(|reply| Command::History(query, reply)).await?.map_err(DeskError::Refused)
+        self.ask(|reply| Command::History(query, reply)).await?.map_err(DeskError::from)
     }
 
+    /// Marks these items read, and closes their notifications still on screen.
     pub async fn mark_read(&self, ids: Vec<String>) -> Result<(), DeskError> {
         self.tell(Command::MarkRead(ids)).await
     }
 
+    /// Marks every item of `feed` read, and closes its notifications on screen.
     pub async fn mark_all_read(&self, feed: FeedId) -> Result<(), DeskError> {
         self.tell(Command::MarkAllRead(feed)).await
     }
 
+    /// Acknowledges a critical notice: marks it acknowledged and read.
     pub async fn acknowledge(&self, item_id: String) -> Result<(), DeskError> {
         self.tell(Command::Acknowledge(item_id)).await
     }
@@ -197,18 +188,18 @@ impl Desk {
     pub async fn set_settings(&self, settings: Settings) -> Result<(), DeskError> {
         self.ask(|reply| Command::SetSettings(Box::new(settings), reply))
             .await?
-            .map_err(DeskError::Refused)
+            .map_err(DeskError::from)
     }
 
     /// Raises a test notification (falls back to a toast).
     pub async fn send_test_notification(&self) -> Result<(), DeskError> {
-        self.ask(Command::TestNotification).await?.map_err(DeskError::Refused)
+        self.ask(Command::TestNotification).await?.map_err(DeskError::from)
     }
 
     /// The absolute http(s) URL an item's action opens (a relative
     /// `actionUrl` joined to the ERP base URL).
     pub async fn action_url(&self, item_id: String) -> Result<String, DeskError> {
-        self.ask(|reply| Command::ActionUrl(item_id, reply)).await?.map_err(DeskError::Refused)
+        self.ask(|reply| Command::ActionUrl(item_id, reply)).await?.map_err(DeskError::from)
     }
 
     /// A notification was clicked or dismissed; a click also reaches the UI
@@ -223,9 +214,7 @@ impl Desk {
     /// Snoozes the pending approval request `item_id`; answers when it
     /// reminds again (ms since the epoch). Refused for anything else.
     pub async fn snooze(&self, item_id: String, how_long: SnoozeFor) -> Result<i64, DeskError> {
-        self.ask(|reply| Command::Snooze(item_id, how_long, reply))
-            .await?
-            .map_err(DeskError::Refused)
+        self.ask(|reply| Command::Snooze(item_id, how_long, reply)).await?.map_err(DeskError::from)
     }
 
     /// Test hook: every snooze becomes due `by_ms` sooner. Built only with

@@ -2,10 +2,10 @@
 //! ([`Store`]) and does every SQLite call the running app makes, so no
 //! write, prune, checkpoint or query ever holds the pipeline task.
 //!
-//! The pipeline talks to it through [`History`], which never waits:
+//! The pipeline talks to it through `History`, which never waits:
 //!
-//! - Rows and positions collect in [`History::pending`] and go to the writer
-//!   as one [`Job::Write`] per flush, written there in one transaction, so
+//! - Rows and positions collect in `History::pending` and go to the writer
+//!   as one `Job::Write` per flush, written there in one transaction, so
 //!   a position is stored only with the items it covers and only once they
 //!   are: resume (docs/positions.md) never skips an item that is not on
 //!   disk. SQLite's checkpoints run inside those commits, on this thread
@@ -14,14 +14,14 @@
 //!   row shown), on a bounded queue ([`WRITE_QUEUE`] jobs). When it is full
 //!   the job waits in the pipeline's outbox, in order, and is offered again
 //!   at the next flush; while more than [`BACKLOG_ROWS`] rows are not yet
-//!   written (pending, in the outbox or queued), [`History::behind`] is true
+//!   written (pending, in the outbox or queued), `History::behind` is true
 //!   and the pipeline stops reading the source (which then stops reading Redis or the
 //!   gateway: they buffer, or the source reconnects and resumes from the
 //!   stored positions). Nothing the resume relies on is dropped.
 //! - Answers go straight to whoever asked (a `oneshot`); unread counts after
 //!   a mark come back on a `watch` (only the latest matters).
 //!
-//! Shutdown: [`History::finish`] hands over what is pending and closes the
+//! Shutdown: `History::finish` hands over what is pending and closes the
 //! queue; the thread writes every queued job, then ends and says so.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::error::Refusal;
 use crate::ipc::{FeedId, FeedItem, HistoryQuery, Settings};
 use crate::policy::{action_link_of, for_ui};
 use crate::store::{Store, StoredItem};
@@ -51,7 +52,9 @@ const SLOW_WRITE: Duration = Duration::from_millis(250);
 /// (the largest `seq` written when they were counted).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Unread {
+    /// Unread items per feed in the database.
     pub counts: BTreeMap<FeedId, u32>,
+    /// The largest `seq` written when they were counted.
     pub written_through: u64,
 }
 
@@ -59,7 +62,10 @@ pub struct Unread {
 /// channel the newest kept item whose position was not known.
 #[derive(Debug, Clone, Default)]
 pub struct ResumePoint {
+    /// The last stored position per Redis channel (`ws:…`).
     pub positions: BTreeMap<String, String>,
+    /// Per Redis channel, the newest kept item whose position was not known:
+    /// its payload and when it was received (ms since the epoch).
     pub tails: BTreeMap<String, (String, i64)>,
 }
 
@@ -74,8 +80,8 @@ pub(crate) enum Job {
     MarkAllRead(FeedId),
     Acknowledge(String),
     Prune,
-    Query(HistoryQuery, Arc<Settings>, oneshot::Sender<Result<Vec<FeedItem>, String>>),
-    ActionUrl(String, Arc<Settings>, oneshot::Sender<Result<String, String>>),
+    Query(HistoryQuery, Arc<Settings>, oneshot::Sender<Result<Vec<FeedItem>, Refusal>>),
+    ActionUrl(String, Arc<Settings>, oneshot::Sender<Result<String, Refusal>>),
     Resume(oneshot::Sender<ResumePoint>),
     /// Test hook: the writer sleeps, as on a disk that is very slow.
     #[cfg(feature = "test-hooks")]
@@ -106,7 +112,7 @@ pub(crate) struct History {
 
 impl History {
     /// Starts the writer thread, which owns `store` from now on.
-    pub fn start(store: Store) -> std::io::Result<Self> {
+    pub(crate) fn start(store: Store) -> std::io::Result<Self> {
         let (jobs, queue) = mpsc::channel(WRITE_QUEUE);
         let (unread_tx, unread) = watch::channel(Unread::default());
         let (done_tx, done) = oneshot::channel();
@@ -128,12 +134,12 @@ impl History {
     }
 
     /// Whether the pipeline should stop reading the source for now.
-    pub fn behind(&self) -> bool {
+    pub(crate) fn behind(&self) -> bool {
         self.unwritten.load(Ordering::Relaxed) + self.pending_rows.len() >= BACKLOG_ROWS
     }
 
     /// Queues `job` after everything before it.
-    pub fn send(&mut self, job: Job) {
+    pub(crate) fn send(&mut self, job: Job) {
         self.unwritten.fetch_add(job.rows(), Ordering::Relaxed);
         self.outbox.push_back(job);
         self.drain();
@@ -141,7 +147,7 @@ impl History {
 
     /// Hands the pending rows and positions over as one write, and offers
     /// the writer what waits in the outbox.
-    pub fn flush(&mut self) {
+    pub(crate) fn flush(&mut self) {
         if !self.pending_rows.is_empty() || !self.pending_positions.is_empty() {
             let rows = std::mem::take(&mut self.pending_rows);
             let positions = std::mem::take(&mut self.pending_positions);
@@ -170,7 +176,7 @@ impl History {
     }
 
     /// Waits until the unread counts change after a mark.
-    pub async fn unread_changed(&mut self) -> Unread {
+    pub(crate) async fn unread_changed(&mut self) -> Unread {
         if self.unread.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
@@ -179,7 +185,7 @@ impl History {
 
     /// Hands everything over, closes the queue and waits for the writer to
     /// write it and end.
-    pub async fn finish(mut self) {
+    pub(crate) async fn finish(mut self) {
         self.flush();
         for job in std::mem::take(&mut self.outbox) {
             if self.jobs.send(job).await.is_err() {
@@ -240,7 +246,7 @@ impl Writer {
             Job::Prune => self.prune(),
             Job::Query(query, settings, reply) => {
                 let items =
-                    self.store.query(&query).map_err(|e| e.to_string()).map(|items| {
+                    self.store.query(&query).map_err(Refusal::from).map(|items| {
                         items.into_iter().map(|item| for_ui(item, &settings)).collect()
                     });
                 let _ = reply.send(items);
@@ -297,15 +303,11 @@ impl Writer {
         }
     }
 
-    fn action_url(&self, id: &str, settings: &Settings) -> Result<String, String> {
-        match self.store.item(id) {
-            Ok(Some(item)) => match action_link_of(&item, settings) {
-                Some(Ok(url)) => Ok(url.into()),
-                Some(Err(refused)) => Err(format!("not opened: {refused}")),
-                None => Err("this item has no action link".to_owned()),
-            },
-            Ok(None) => Err(format!("no item {id}")),
-            Err(error) => Err(error.to_string()),
+    fn action_url(&self, id: &str, settings: &Settings) -> Result<String, Refusal> {
+        let item = self.store.item(id)?.ok_or_else(|| Refusal::NoItem(id.to_owned()))?;
+        match action_link_of(&item, settings) {
+            Some(link) => Ok(link?.into()),
+            None => Err(Refusal::NoLink),
         }
     }
 }

@@ -16,8 +16,11 @@
 //! - [`notify`]: the notifier seam between the policy and the native desktop.
 //! - [`text`]: cleaning network text (controls, bidi overrides, lengths).
 //! - [`desk`]: [`Desk`], the facade the Tauri commands call.
+//! - [`error`]: typed failures and the coded [`error::CommandError`] the
+//!   commands answer the window with.
 pub mod config;
 pub mod desk;
+pub mod error;
 pub mod history;
 pub mod ipc;
 pub mod links;

@@ -11,8 +11,8 @@
 //! notification policy and routing. Legacy and malformed messages reach only
 //! the debug log.
 //!
-//! Named parts, one job each: [`Dedup`], [`Feeds`], [`DebugLog`],
-//! [`PendingBatch`], [`Routing`] (notifications), [`History`] (the writer's
+//! Named parts, one job each: `Dedup`, `Feeds`, `DebugLog`,
+//! `PendingBatch`, `Routing` (notifications), `History` (the writer's
 //! handle); each command is one short method.
 //!
 //! Batching: items, debug entries and state changes collect in one pending
@@ -58,6 +58,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, masked, save_settings, unmask, validate};
+use crate::error::Refusal;
 use crate::history::{History, Job, ResumePoint, Unread};
 use crate::ipc::{
     ConnectionState, DebugCounters, DebugEntry, FeedId, FeedItem, FocusRequest, HistoryQuery,
@@ -70,13 +71,22 @@ use crate::routing::{Routing, TOAST_CAP};
 use crate::snooze::{MAX_SNOOZE_MS, Snoozes, tomorrow_at_nine};
 use crate::store::{SetAside, Store, StoreError, StoredItem, extra_fields};
 
+/// How often pending changes go to the UI; also the quiet moment after which an
+/// item is sent at once.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+/// A batch holding this many items is sent without waiting for the tick.
 pub const BATCH_MAX_ITEMS: usize = 500;
+/// Updates the source may queue for the pipeline before it stops reading.
 pub const SOURCE_QUEUE: usize = 4096;
+/// Newest items kept in memory per feed (and sent in a snapshot).
 pub const FEED_CAP: usize = 500;
+/// Newest entries the debug log keeps.
 pub const DEBUG_CAP: usize = 1000;
+/// Keys the dedup memory holds before it forgets the oldest.
 pub const DEDUP_CAP: usize = 100_000;
+/// Batches waiting for the UI to take them.
 pub const UI_QUEUE: usize = 64;
+/// Most items the pending batch holds while the UI is behind; the oldest go.
 pub const PENDING_CAP: usize = 5000;
 /// Settings saves waiting behind the one being written.
 pub const SAVES_WAITING: usize = 4;
@@ -93,24 +103,40 @@ const SEED_IDS: u32 = 20_000;
 /// Requests from the [`crate::Desk`] facade to the pipeline task.
 #[derive(Debug)]
 pub enum Command {
+    /// Answer with everything the UI needs for its first frame.
     Snapshot(oneshot::Sender<Snapshot>),
-    History(HistoryQuery, oneshot::Sender<Result<Vec<FeedItem>, String>>),
+    /// Answer with a page of history, queried by the writer.
+    History(HistoryQuery, oneshot::Sender<Result<Vec<FeedItem>, Refusal>>),
+    /// Mark these items read.
     MarkRead(Vec<String>),
+    /// Mark every item of a feed read.
     MarkAllRead(FeedId),
+    /// Acknowledge a critical notice (marks it read too).
     Acknowledge(String),
+    /// Hold back non-critical notifications.
     Pause {
+        /// For this many minutes from now; 0 resumes them.
         minutes: u32,
     },
+    /// Answer with the settings, secrets masked.
     Settings(oneshot::Sender<Settings>),
-    SetSettings(Box<Settings>, oneshot::Sender<Result<(), String>>),
-    TestNotification(oneshot::Sender<Result<(), String>>),
-    ActionUrl(String, oneshot::Sender<Result<String, String>>),
+    /// Check and save edited settings, then apply them.
+    SetSettings(Box<Settings>, oneshot::Sender<Result<(), Refusal>>),
+    /// Raise a test notification.
+    TestNotification(oneshot::Sender<Result<(), Refusal>>),
+    /// Answer with the URL the action of this item opens, by the link rule.
+    ActionUrl(String, oneshot::Sender<Result<String, Refusal>>),
+    /// What the user did with a notification; answered with the item to show,
+    /// if any.
     Response(NotificationResponse, oneshot::Sender<Option<FocusRequest>>),
-    Snooze(String, SnoozeFor, oneshot::Sender<Result<i64, String>>),
+    /// Snooze a pending approval request; answered with when it reminds again
+    /// (ms since the epoch).
+    Snooze(String, SnoozeFor, oneshot::Sender<Result<i64, Refusal>>),
     /// Test hook (feature `test-hooks`): every snooze becomes due this much
     /// sooner, so tests need not wait 15 minutes.
     #[cfg(feature = "test-hooks")]
     BringSnoozesForward(i64),
+    /// Answer with the unread items in the shown feeds.
     Unread(oneshot::Sender<u32>),
     /// Test hook (feature `test-hooks`): stops the source behind the
     /// pipeline's back, as a crash of its task would, to test supervision.
@@ -138,7 +164,7 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    pub fn read(store: &Store) -> Result<Loaded, StoreError> {
+    pub(crate) fn read(store: &Store) -> Result<Loaded, StoreError> {
         Ok(Loaded {
             seq: store.max_seq()?,
             seed_ids: store.recent_ids(SEED_IDS)?,
@@ -396,7 +422,7 @@ impl PendingBatch {
 }
 
 /// Where the answer to a settings save goes.
-type SaveReply = oneshot::Sender<Result<(), String>>;
+type SaveReply = oneshot::Sender<Result<(), Refusal>>;
 
 /// A settings save being written on a blocking thread.
 struct Saving {
@@ -888,7 +914,7 @@ impl Pipeline {
                     SnoozeFor::Minutes(minutes) => {
                         now + (i64::from(minutes) * 60_000).clamp(60_000, MAX_SNOOZE_MS)
                     }
-                    SnoozeFor::TomorrowNine => tomorrow_at_nine(now, local_minute()),
+                    SnoozeFor::TomorrowNine => tomorrow_at_nine(&chrono::Local::now()),
                 };
                 let _ = reply.send(self.snooze(&id, until).map(|()| until));
             }
@@ -940,7 +966,7 @@ impl Pipeline {
     fn set_settings(&mut self, edited: Box<Settings>, reply: SaveReply) {
         if self.saving.is_some() {
             if self.saves_waiting.len() >= SAVES_WAITING {
-                let _ = reply.send(Err("settings are already being saved; try again".into()));
+                let _ = reply.send(Err(Refusal::Busy));
             } else {
                 self.saves_waiting.push_back((edited, reply));
             }
@@ -949,7 +975,7 @@ impl Pipeline {
         let (settings, token_dropped) = match unmask(*edited, &self.settings) {
             Ok(unmasked) => (unmasked.settings, unmasked.token_dropped),
             Err(error) => {
-                let _ = reply.send(Err(error.to_string()));
+                let _ = reply.send(Err(error.into()));
                 return self.next_save();
             }
         };
@@ -973,7 +999,7 @@ impl Pipeline {
         if result.is_ok() {
             self.apply_settings(settings, token_dropped);
         }
-        let _ = reply.send(result.map_err(|e| e.to_string()));
+        let _ = reply.send(result.map_err(Refusal::from));
         self.next_save();
     }
 
@@ -1007,7 +1033,7 @@ impl Pipeline {
         }
     }
 
-    fn test_notification(&mut self, reply: oneshot::Sender<Result<(), String>>) {
+    fn test_notification(&mut self, reply: oneshot::Sender<Result<(), Refusal>>) {
         let request = NotificationRequest {
             key: "tidings-test".into(),
             title: "Tidings".into(),
@@ -1021,7 +1047,7 @@ impl Pipeline {
         };
         // Shown in the window when it cannot be shown natively; the answer
         // says why, for the settings screen.
-        let result = self.routing.show(request, None).map_err(|e| e.to_string());
+        let result = self.routing.show(request, None).map_err(Refusal::from);
         let _ = reply.send(result);
     }
 
@@ -1070,15 +1096,12 @@ impl Pipeline {
     /// Snoozes the pending approval request `id` until `until`: its
     /// notification goes (freeing its place on screen), and comes back
     /// then if the request is still pending (`remind_snoozed`).
-    fn snooze(&mut self, id: &str, until: i64) -> Result<(), String> {
+    fn snooze(&mut self, id: &str, until: i64) -> Result<(), Refusal> {
         if self.pending_request(id).is_none() {
-            return Err("only a pending approval request can be snoozed".into());
+            return Err(Refusal::NotPending);
         }
         if !self.snoozes.add(id, until) {
-            return Err(format!(
-                "{} requests are snoozed already; decide or wait for some first",
-                crate::snooze::MAX_SNOOZES
-            ));
+            return Err(Refusal::TooManySnoozes(crate::snooze::MAX_SNOOZES));
         }
         self.routing.read(&[id.to_owned()], &self.settings);
         self.batch.batch.snoozed = Some(self.snoozes.all().clone());

@@ -283,6 +283,9 @@ export const en = {
   'set.lowStock': 'Low-stock threshold',
   'set.erpBase': 'ERP base URL',
   'set.trustedHosts': 'Trusted link hosts',
+  'set.approvalPages': 'ERP pages of approval requests',
+  'set.approvalPagesHint':
+    'Where the Open button of an approval request leads: a path on the ERP base URL, or a full address on a trusted host. {resourceId} and {resourceType} are filled in; leave empty for no button.',
   'set.trustedHostsHint': 'Besides the ERP, the hosts action links may open (one per line: host, or host:port)',
   'set.coalesce': 'Burst coalescing',
   'set.coalesceCount': 'More than',
@@ -305,6 +308,7 @@ export const en = {
   'set.err.number': 'Enter a number 0 or more.',
   'set.err.positive': 'Enter a whole number 1 or more.',
   'set.err.erpBase': 'Use an http:// or https:// address, or leave empty.',
+  'set.err.approvalUrl': 'Use a path starting with / or an http(s):// address, or leave empty.',
 
   'toast.region': 'Notifications',
   'toast.show': 'Show',
@@ -313,6 +317,21 @@ export const en = {
   'dur.h': '{h} h',
   'dur.m': '{m} min',
   'dur.s': '{s} s',
+
+  'error.notStarted': 'Tidings could not start',
+  'error.stopped': 'Tidings is shutting down; start it again',
+  'error.busy': 'Settings are being saved; try again in a moment',
+  'error.invalidSettings': 'A setting is not valid',
+  'error.saveFailed': 'The settings could not be saved',
+  'error.notifier': 'The notification could not be shown',
+  'error.history': 'The local history could not be read or written',
+  'error.noItem': 'This event is no longer in the history',
+  'error.noLink': 'This event has no link to open',
+  'error.linkRefused': 'This link is not opened: it does not lead to a trusted ERP address',
+  'error.notPending': 'Only a pending approval request can be snoozed',
+  'error.tooManySnoozes': 'Too many requests are snoozed; decide some first',
+  'error.exportFailed': 'The export could not be written',
+  'error.openFailed': 'The browser could not be opened',
 } as const;
 
 export type MessageKey = keyof typeof en;

@@ -284,6 +284,9 @@ export const zhCN: Record<MessageKey, string> = {
   'set.lowStock': '低库存阈值',
   'set.erpBase': 'ERP 基础地址',
   'set.trustedHosts': '受信任的链接主机',
+  'set.approvalPages': '审批申请的 ERP 页面',
+  'set.approvalPagesHint':
+    '审批申请“打开”按钮前往的地址：ERP 基础地址上的路径，或受信任主机上的完整地址。{resourceId} 和 {resourceType} 会被替换；留空则不显示按钮。',
   'set.trustedHostsHint': '除 ERP 外，操作链接可打开的主机（每行一个：主机，或 主机:端口）',
   'set.coalesce': '突发合并',
   'set.coalesceCount': '超过',
@@ -306,6 +309,7 @@ export const zhCN: Record<MessageKey, string> = {
   'set.err.number': '请输入不小于 0 的数字。',
   'set.err.positive': '请输入不小于 1 的整数。',
   'set.err.erpBase': '请填写 http:// 或 https:// 地址，或留空。',
+  'set.err.approvalUrl': '请填写以 / 开头的路径或 http(s):// 地址，或留空。',
 
   'toast.region': '通知',
   'toast.show': '查看',
@@ -314,4 +318,19 @@ export const zhCN: Record<MessageKey, string> = {
   'dur.h': '{h} 小时',
   'dur.m': '{m} 分钟',
   'dur.s': '{s} 秒',
+
+  'error.notStarted': 'Tidings 无法启动',
+  'error.stopped': 'Tidings 正在退出，请重新启动',
+  'error.busy': '正在保存设置，请稍后再试',
+  'error.invalidSettings': '有设置项无效',
+  'error.saveFailed': '设置无法保存',
+  'error.notifier': '通知无法显示',
+  'error.history': '无法读取或写入本地历史',
+  'error.noItem': '该事件已不在历史中',
+  'error.noLink': '该事件没有可打开的链接',
+  'error.linkRefused': '未打开此链接：它不指向受信任的 ERP 地址',
+  'error.notPending': '只能稍后提醒待审批的申请',
+  'error.tooManySnoozes': '稍后提醒的申请过多，请先处理一些',
+  'error.exportFailed': '导出文件无法写入',
+  'error.openFailed': '无法打开浏览器',
 };

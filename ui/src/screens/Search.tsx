@@ -74,7 +74,7 @@ export function Search(): VNode {
         setOutcome({ kind: 'done', items: [...previous, ...r.items], more: r.more, tookMs: r.tookMs });
       })
       .catch((error: unknown) => {
-        if (ticket === asked.current) setOutcome({ kind: 'error', text: errorText(error) });
+        if (ticket === asked.current) setOutcome({ kind: 'error', text: errorText(error, t) });
       });
   };
 
@@ -104,7 +104,7 @@ export function Search(): VNode {
     actions
       .exportSearch(toQuery(filters))
       .then((path) => setNote(t('search.exported', { path })))
-      .catch((error: unknown) => setNote(t('common.error', { error: errorText(error) })));
+      .catch((error: unknown) => setNote(t('common.error', { error: errorText(error, t) })));
   };
 
   const columns: Column[] = [
