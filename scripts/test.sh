@@ -58,6 +58,20 @@ step "examples/web: npm ci, typecheck and build (the browser tests run it)"
 step "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# Broken intra-doc links and malformed docs fail like lints do.
+step "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --lib --no-deps --locked
+
+# Test support stays out of the shipped app: the desktop app alone (as
+# `cargo build -p tidings-desk-app` resolves it) must not turn on
+# tidings-notify's `sink` (the stand-in daemon) or tidings-desk's hooks.
+step "The app links no test support"
+app_features=$(cargo tree -p tidings-desk-app -e features,normal --locked --prefix none)
+if grep -E '^tidings-(notify|desk) feature "(sink|test-hooks)"' <<<"$app_features"; then
+  echo "error: the desktop app turns on the test support above; only tests and tools may" >&2
+  exit 1
+fi
+
 # The app is built serving its bundled UI (custom-protocol), as the
 # end-to-end tests need it: one feature set for both, so Tauri is built once.
 step "Rust tests"

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tidings_testkit::RedisServer;
+use tidings_testkit::{RedisServer, eventually_blocking};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -623,17 +623,15 @@ fn record_keeps_every_plain_publish_in_history_holds_the_duty_and_gives_it_back_
             break;
         }
     }
-    while server.recording_duty_holder().is_none() {
-        assert!(Instant::now() < deadline, "record never took the recording duty");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking("record to take the recording duty", WAIT, || {
+        server.recording_duty_holder().is_some()
+    });
     for n in 0..3 {
         server.publish("ws:orders", &format!(r#"{{"type":"test:seq","n":{n}}}"#));
     }
-    while server.cli(&["XLEN", "tidings:history:{ws:orders}"]) != "3" {
-        assert!(Instant::now() < deadline, "the plain publishes were not recorded");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually_blocking("the plain publishes to be recorded", WAIT, || {
+        server.cli(&["XLEN", "tidings:history:{ws:orders}"]) == "3"
+    });
     let pid = child.id().to_string();
     assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
     let status = child.wait().unwrap();

@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 const TOTAL: u64 = 300;
+/// How long one publish is retried while Redis or the network is down.
+const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(30);
 
 struct Silent;
 
@@ -83,7 +85,7 @@ fn publish(
         })
         .unwrap();
         let client = redis::Client::open(redis_url).unwrap();
-        let mut plain = None;
+        let plain = tokio::sync::Mutex::new(None);
         let mut third_tx = Some(third_tx);
         for n in 0..TOTAL {
             if n == TOTAL / 3
@@ -91,18 +93,19 @@ fn publish(
             {
                 let _ = tell.send(());
             }
-            loop {
+            let (publisher, client, plain, payload) = (&publisher, &client, &plain, &order(n));
+            tidings_testkit::retry("publishing an order", PUBLISH_RETRY_FOR, || async move {
                 let published = match how {
                     Publishing::Recorded => {
-                        publisher.publish_raw(&Channel::Orders, &order(n)).await.is_published()
+                        publisher.publish_raw(&Channel::Orders, payload).await.is_published()
                     }
-                    Publishing::Plain => publish_plainly(&client, &mut plain, &order(n)).await,
+                    Publishing::Plain => {
+                        publish_plainly(client, &mut *plain.lock().await, payload).await
+                    }
                 };
-                if published {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+                published.then_some(())
+            })
+            .await;
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
     });
@@ -317,8 +320,10 @@ fn app_killed_and_restarted(how: Publishing, recorder: bool, told: Told) {
     let (third, publishing) = first.block_on(async {
         let (desk, mut batches) = start(config(SourceKind::Redis, redis.url(), dir.path()));
         live(&mut batches).await;
-        std::mem::forget(desk);
-        std::mem::forget(batches);
+        // Neither is dropped: the app dies without shutting down, as a
+        // killed process would (its runtime is dropped below).
+        let _ = std::mem::ManuallyDrop::new(desk);
+        let _ = std::mem::ManuallyDrop::new(batches);
         let _guard = publishing_runtime.enter();
         publish(redis.url(), how)
     });

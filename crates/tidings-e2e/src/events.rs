@@ -18,6 +18,7 @@ pub struct Sample {
     pub kind: &'static str,
     /// Redis channel, e.g. `ws:inventory`.
     pub channel: String,
+    /// The event JSON to publish.
     pub payload: String,
     /// The UI screen (`#/NAME`) of its feed.
     pub screen: &'static str,
@@ -30,8 +31,8 @@ pub struct Sample {
 
 /// A sample built from the contract's own types, so it cannot drift from
 /// them: its `type`, channel and JSON all come from `tidings-events`.
-fn sample(event: Event, screen: &'static str, texts: &[&str]) -> Sample {
-    let channel = Channel::for_event(&event).expect("every sample has its channel");
+fn sample(event: &Event, screen: &'static str, texts: &[&str]) -> Sample {
+    let channel = Channel::for_event(event).expect("every sample has its channel");
     Sample {
         kind: event.kind().as_str(),
         channel: channel.redis_name(),
@@ -76,7 +77,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             texts: vec!["123".into(), "10".into(), "15".into()],
         },
         sample(
-            at(Event::InventoryChange(InventoryChange {
+            &at(Event::InventoryChange(InventoryChange {
                 product_name: some("Blue widget E2E"),
                 reason: some("picked for SO-E2E"),
                 operator: some("dock-7"),
@@ -86,7 +87,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["Blue widget E2E", "37", "picked for SO-E2E"],
         ),
         sample(
-            at(Event::OrderStatus(OrderStatus {
+            &at(Event::OrderStatus(OrderStatus {
                 customer_name: some("Acme E2E Ltd"),
                 ..OrderStatus::new(OrderType::Sales, "o-e2e-1", "SO-E2E-0001", "pending", "shipped")
             })),
@@ -94,7 +95,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["SO-E2E-0001", "Acme E2E Ltd"],
         ),
         sample(
-            at(Event::ApprovalRequest(Approval {
+            &at(Event::ApprovalRequest(Approval {
                 reason: some("supplier invoice E2E"),
                 ..Approval::new(
                     ApprovalResource::Payment,
@@ -108,7 +109,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["PAY-E2E-REQ", "Rita Requester"],
         ),
         sample(
-            at(ApprovalDecision::Approved.event(Approval {
+            &at(ApprovalDecision::Approved.event(Approval {
                 approver_id: some("u-boss"),
                 approver_name: some("Ada Approver"),
                 ..Approval::new(
@@ -124,7 +125,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
         )
         .in_tab("results"),
         sample(
-            at(ApprovalDecision::Rejected.event(Approval {
+            &at(ApprovalDecision::Rejected.event(Approval {
                 approver_name: some("Ada Approver"),
                 comment: some("duplicate E2E"),
                 ..Approval::new(
@@ -140,7 +141,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
         )
         .in_tab("results"),
         sample(
-            at(FinanceEventType::Payment.event(Finance {
+            &at(FinanceEventType::Payment.event(Finance {
                 customer_name: some("Acme E2E Ltd"),
                 ..Finance::new(
                     FinanceAction::Confirmed,
@@ -154,7 +155,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["PMT-E2E-0001", "Acme E2E Ltd"],
         ),
         sample(
-            at(FinanceEventType::Refund.event(Finance {
+            &at(FinanceEventType::Refund.event(Finance {
                 customer_name: some("Bob E2E"),
                 ..Finance::new(
                     FinanceAction::Created,
@@ -168,7 +169,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["RFD-E2E-0002", "Bob E2E"],
         ),
         sample(
-            at(FinanceEventType::Overdue.event(Finance {
+            &at(FinanceEventType::Overdue.event(Finance {
                 supplier_name: some("Supplier E2E"),
                 ..Finance::new(
                     FinanceAction::Overdue,
@@ -182,7 +183,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["PO-E2E-OVERDUE", "Supplier E2E"],
         ),
         sample(
-            at(Event::DataChange(DataChange {
+            &at(Event::DataChange(DataChange {
                 resource_name: some("Gadget E2E"),
                 changes: serde_json::json!({"price": 12}).as_object().cloned(),
                 ..DataChange::new(DataResource::Product, DataAction::Updated, "p-e2e-9")
@@ -192,7 +193,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
         )
         .labelled("data:change (product)"),
         sample(
-            at(Event::DataChange(DataChange {
+            &at(Event::DataChange(DataChange {
                 resource_name: some("Customer E2E"),
                 ..DataChange::new(DataResource::Customer, DataAction::Created, "c-e2e-1")
             })),
@@ -201,7 +202,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
         )
         .labelled("data:change (customer)"),
         sample(
-            at(Event::DataChange(DataChange {
+            &at(Event::DataChange(DataChange {
                 resource_name: some("Supplier Gone E2E"),
                 ..DataChange::new(DataResource::Supplier, DataAction::Deleted, "s-e2e-1")
             })),
@@ -210,7 +211,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
         )
         .labelled("data:change (supplier)"),
         sample(
-            at(SystemEventType::Maintenance.event(SystemNotice {
+            &at(SystemEventType::Maintenance.event(SystemNotice {
                 scheduled_time: Some(now + 3_600_000),
                 estimated_duration: Some(1_800_000),
                 ..SystemNotice::new(SystemLevel::Warning, "Maintenance window E2E")
@@ -219,19 +220,19 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["Maintenance window E2E"],
         ),
         sample(
-            at(SystemEventType::Update
+            &at(SystemEventType::Update
                 .event(SystemNotice::new(SystemLevel::Info, "Version 9.9 E2E deployed"))),
             "system",
             &["Version 9.9 E2E deployed"],
         ),
         sample(
-            at(SystemEventType::Alert
+            &at(SystemEventType::Alert
                 .event(SystemNotice::new(SystemLevel::Critical, "Disk almost full E2E"))),
             "system",
             &["Disk almost full E2E"],
         ),
         sample(
-            at(Event::Broadcast(Broadcast {
+            &at(Event::Broadcast(Broadcast {
                 level: BroadcastLevel::Success,
                 title: some("Hello E2E"),
                 ..Broadcast::new("Stocktake finished E2E")
@@ -240,7 +241,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
             &["Stocktake finished E2E"],
         ),
         sample(
-            at(Event::Notification(Notification {
+            &at(Event::Notification(Notification {
                 user_id: some(user),
                 ..Notification::new(
                     NotificationType::Info,
@@ -256,10 +257,7 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
 
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or_default()
+    tidings_events::millis_since_epoch(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

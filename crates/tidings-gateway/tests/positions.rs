@@ -238,14 +238,12 @@ fn publish_continuously(
             {
                 let _ = tell.send(());
             }
-            loop {
-                let outcome = publisher.publish_raw(&Channel::Orders, &order(n)).await;
-                if let Some(receivers) = outcome.receivers {
-                    unheard += usize::from(receivers == 0);
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            let (publisher, payload) = (&publisher, &order(n));
+            let receivers = tidings_testkit::retry("publishing an order", WAIT, || async move {
+                publisher.publish_raw(&Channel::Orders, payload).await.receivers
+            })
+            .await;
+            unheard += usize::from(receivers == 0);
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         unheard

@@ -5,7 +5,7 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TestGateway, config, inventory_event};
 use tidings_gateway::Secret;
@@ -49,11 +49,11 @@ impl TlsRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is installed");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server listens for TLS on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        tidings_testkit::eventually_blocking(
+            "redis-server to listen for TLS",
+            Duration::from_secs(10),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
         TlsRedis { child, port, dir }
     }
 }

@@ -12,11 +12,12 @@
 //!   Tauri plugin, which drops the handle): urgency, resident approval
 //!   requests, replacement by key, and clicks reported back as
 //!   [`tidings_desk::notify::NotificationResponse`]s on a bounded channel.
-//! - [`sink`]: a stand-in notification daemon (`org.freedesktop.Notifications`)
-//!   that records every call as a JSON line and can play a user clicking.
+//! - [`sink`] (feature `sink`, never on in the app): a stand-in notification
+//!   daemon (`org.freedesktop.Notifications`) that records every call as a
+//!   JSON line and can play a user clicking.
 //!   The `notification-sink` binary runs it on a bus for scripts and
 //!   end-to-end tests.
-//! - [`testing`]: what Rust tests use: a private `dbus-daemon`
+//! - [`testing`] (feature `sink`): what Rust tests use: a private `dbus-daemon`
 //!   ([`testing::PrivateSessionBus`]), the sink running on it
 //!   ([`testing::NotificationSink`]) and a way to run code in a child process
 //!   whose session bus is the private one.
@@ -34,7 +35,9 @@
 //! A client that already got the click simply ignores the repeats.
 
 pub mod native;
+#[cfg(feature = "sink")]
 pub mod sink;
+#[cfg(feature = "sink")]
 pub mod testing;
 
 pub use native::NativeNotifier;

@@ -13,7 +13,7 @@
 //!   (the app then shows notifications in the window and asks again later);
 //!   the jobs already queued wait for the daemon, and are shown late if it
 //!   ever answers. Once the daemon was found missing, `notify` answers
-//!   `Unavailable` at once for [`REPROBE_AFTER`], then asks it again.
+//!   `Unavailable` at once for `REPROBE_AFTER`, then asks it again.
 //! - the *click watcher* keeps the handle of every clickable notification and
 //!   waits for the daemon's `ActionInvoked`/`NotificationClosed` on the
 //!   handle's own connection (some daemons, dunst among them, send those
@@ -192,8 +192,11 @@ impl Busy {
 /// What the notification daemon said about itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DaemonInfo {
+    /// The daemon's product name (`GetServerInformation`), e.g. `dunst`.
     pub name: String,
+    /// The daemon's vendor (`GetServerInformation`).
     pub vendor: String,
+    /// The daemon's version (`GetServerInformation`).
     pub version: String,
     /// Whether the daemon renders markup in bodies (then text is escaped).
     pub body_markup: bool,
@@ -221,7 +224,7 @@ impl NativeNotifier {
         let sender = Sender::new(app_name, responses_tx, Arc::clone(&busy), Arc::clone(&closes));
         let sender_thread = std::thread::Builder::new()
             .name("tidings-notify".into())
-            .spawn(move || sender.run(jobs_rx))
+            .spawn(move || sender.run(&jobs_rx))
             .expect("spawn the notification thread");
         let notifier =
             Self { jobs: Some(jobs_tx), sender_thread: Some(sender_thread), busy, closes };
@@ -253,7 +256,7 @@ impl NativeNotifier {
     pub fn check_daemon(&self) -> Result<DaemonInfo, NotifyError> {
         let (reply_tx, reply_rx) = mpsc::sync_channel(1);
         self.submit(Job::Check(reply_tx))?;
-        wait_reply(reply_rx)
+        wait_reply(&reply_rx)
     }
 
     fn submit(&self, job: Job) -> Result<(), NotifyError> {
@@ -271,7 +274,7 @@ impl NativeNotifier {
     }
 }
 
-fn wait_reply<T>(reply: mpsc::Receiver<Result<T, NotifyError>>) -> Result<T, NotifyError> {
+fn wait_reply<T>(reply: &mpsc::Receiver<Result<T, NotifyError>>) -> Result<T, NotifyError> {
     match reply.recv_timeout(REPLY_TIMEOUT) {
         Ok(result) => result,
         Err(RecvTimeoutError::Timeout) => Err(NotifyError::Refused(format!(
@@ -363,8 +366,8 @@ impl Sender {
         }
     }
 
-    fn run(mut self, jobs: mpsc::Receiver<(u64, Job)>) {
-        while let Some((number, job)) = self.next_job(&jobs) {
+    fn run(mut self, jobs: &mpsc::Receiver<(u64, Job)>) {
+        while let Some((number, job)) = self.next_job(jobs) {
             self.busy.start();
             for key in self.closes.take(number) {
                 self.close(&key);

@@ -25,8 +25,11 @@ use tokio_util::sync::CancellationToken;
 use zbus::message::Header;
 use zbus::{Connection, OwnedVariant, Variant, interface};
 
+/// The well-known bus name the sink owns.
 pub const BUS_NAME: &str = "org.freedesktop.Notifications";
+/// The object path the sink serves the interface at.
 pub const OBJECT_PATH: &str = "/org/freedesktop/Notifications";
+/// The D-Bus interface the sink implements.
 pub const INTERFACE: &str = "org.freedesktop.Notifications";
 
 /// Wait before the first simulated click, then between repeats, and for how
@@ -63,8 +66,13 @@ pub struct SinkOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "call")]
 pub enum SinkRecord {
+    /// A `Notify` call.
     Notify(NotifyCall),
-    CloseNotification { id: u32 },
+    /// A `CloseNotification` call.
+    CloseNotification {
+        /// The id of the notification asked to be closed.
+        id: u32,
+    },
 }
 
 /// The arguments of one `Notify` call, with the hints tests care about.
@@ -74,11 +82,17 @@ pub struct NotifyCall {
     pub id: u32,
     /// Unique bus name of the caller.
     pub sender: String,
+    /// The application name the caller gave.
     pub app_name: String,
+    /// The id of the notification this one replaces; 0 for a new one.
     pub replaces_id: u32,
+    /// Icon name or file URI; empty for none.
     pub app_icon: String,
+    /// The notification's title line.
     pub summary: String,
+    /// The notification's text, as sent (escaped if markup is advertised).
     pub body: String,
+    /// Action keys and labels, alternating (`key, label, key, label, …`).
     pub actions: Vec<String>,
     /// The `urgency` hint: 0 low, 1 normal, 2 critical; absent if not sent.
     pub urgency: Option<u8>,
@@ -92,6 +106,7 @@ pub struct NotifyCall {
 }
 
 impl SinkRecord {
+    /// The `Notify` arguments, or `None` for any other call.
     pub fn as_notify(&self) -> Option<&NotifyCall> {
         match self {
             SinkRecord::Notify(call) => Some(call),
@@ -103,8 +118,15 @@ impl SinkRecord {
 /// Why the sink could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    /// The [`SinkOptions::record`] file could not be opened for appending.
     #[error("could not open the record file {path}: {source}")]
-    RecordFile { path: PathBuf, source: std::io::Error },
+    RecordFile {
+        /// The file asked for.
+        path: PathBuf,
+        /// Why it could not be opened.
+        source: std::io::Error,
+    },
+    /// Connecting to the bus or owning [`BUS_NAME`] failed.
     #[error(
         "could not connect to the bus or own {BUS_NAME} ({0}); is another notification daemon running on this bus?"
     )]
@@ -265,6 +287,7 @@ impl Daemon {
     }
 
     #[zbus(out_args("name", "vendor", "version", "spec_version"))]
+    #[allow(clippy::unused_self, reason = "a D-Bus method: zbus calls it on the object")]
     fn get_server_information(&self) -> (String, String, String, String) {
         (
             "tidings-notification-sink".to_owned(),
@@ -371,6 +394,7 @@ pub struct RunningSink {
 }
 
 impl RunningSink {
+    /// Everything the sink has received so far, shared with its handlers.
     pub fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
     }

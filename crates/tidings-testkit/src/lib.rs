@@ -10,9 +10,11 @@
 //! [`TcpProxy`] stands between a client and a server so a test can cut the
 //! network for a while.
 //!
-//! Everything here is synchronous so async and sync tests can both use it,
-//! except [`eventually`], which awaits a condition without blocking the
-//! test's runtime.
+//! Waiting and retrying have one home each: [`eventually`] (and
+//! [`eventually_blocking`] for tests without a runtime) polls a condition no
+//! event announces; [`retry`] repeats an attempt, such as a publish while
+//! Redis restarts, until it succeeds. Everything else is synchronous so
+//! async and sync tests can both use it.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -75,6 +77,7 @@ impl RedisServer {
         }
     }
 
+    /// The loopback port the server listens on; kept across restarts.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -364,6 +367,8 @@ impl TcpProxy {
         TcpProxy { port, state }
     }
 
+    /// The loopback port the proxy listens on; connect here instead of to
+    /// the target.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -393,6 +398,9 @@ impl Drop for TcpProxy {
     }
 }
 
+/// How often [`eventually`], [`eventually_blocking`] and [`retry`] look again.
+const POLL_EVERY: Duration = Duration::from_millis(20);
+
 /// Waits until `check` holds, looking every 20 ms, and panics naming
 /// `what` after `timeout`. For conditions no event announces; where an
 /// event does, await the event instead.
@@ -400,7 +408,37 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -
     let deadline = Instant::now() + timeout;
     while !check() {
         assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// [`eventually`] for tests without a runtime (it sleeps the thread).
+pub fn eventually_blocking(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(POLL_EVERY);
+    }
+}
+
+/// Tries `attempt` again every 20 ms until it gives `Some` (a publish that
+/// Redis took, a connection that opened) and returns that; panics naming
+/// `what` after `timeout`. Retrying a publish sends the same event again:
+/// the caller's attempt must publish the same payload each time.
+///
+/// `attempt` makes a new future each time (`|| async move { … }` over
+/// references), so a task that retries stays `Send`.
+pub async fn retry<T, F>(what: &str, timeout: Duration, mut attempt: impl FnMut() -> F) -> T
+where
+    F: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(done) = attempt().await {
+            return done;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} retrying {what}");
+        tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
@@ -416,6 +454,30 @@ mod tests {
         assert!(!server.ping());
         server.restart();
         assert_eq!(server.cli(&["PING"]), "PONG");
+    }
+
+    #[tokio::test]
+    async fn retry_returns_the_first_attempt_that_succeeds() {
+        let tries = std::cell::Cell::new(0);
+        let tries = &tries;
+        let got = retry("the third try", Duration::from_secs(5), || async move {
+            tries.set(tries.get() + 1);
+            (tries.get() == 3).then_some(tries.get())
+        })
+        .await;
+        assert_eq!(got, 3);
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "retrying the impossible")]
+    async fn retry_gives_up_after_its_timeout_naming_what_it_tried() {
+        retry("the impossible", Duration::from_millis(60), || async { None::<()> }).await;
+    }
+
+    #[test]
+    #[should_panic(expected = "waiting for never")]
+    fn eventually_blocking_gives_up_after_its_timeout_naming_what_it_waited_for() {
+        eventually_blocking("never", Duration::from_millis(60), || false);
     }
 
     #[test]

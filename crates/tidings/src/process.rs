@@ -6,9 +6,8 @@
 //!   the library itself only emits `tracing` events): text or JSON lines on
 //!   stderr, colour only for a person at a terminal.
 //!
-//! `tidings-cli`, `tidings-gateway` and the desktop app (`src-tauri`, with
-//! `TIDINGS_LOG`) use these. Not yet switched: `tidings-notify`'s
-//! `notification-sink` test binary (plain `tracing_subscriber::fmt().init()`).
+//! `tidings-cli`, `tidings-gateway`, the desktop app (`src-tauri`, with
+//! `TIDINGS_LOG`) and `tidings-notify`'s `notification-sink` use these.
 
 use tokio_util::sync::CancellationToken;
 

@@ -40,7 +40,12 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
+    tidings::process::init_logging(tidings::process::LogSetup {
+        env_var: "RUST_LOG",
+        default_filter: "info",
+        json: false,
+        with_target: true,
+    });
     let args = Args::parse();
     let options = SinkOptions {
         record: args.record,
