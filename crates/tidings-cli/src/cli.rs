@@ -29,7 +29,7 @@ Exit codes: 0 success, 1 other failure, 2 bad input or configuration, 3 Redis un
 
 #[derive(Debug, Parser)]
 #[command(name = "tidings", version, about = ABOUT, after_help = EXAMPLES)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Redis to talk to: redis://[user:password@]host[:port][/db], rediss:// for TLS.
     #[arg(
         long = "redis",
@@ -54,7 +54,7 @@ pub struct Cli {
 /// of its largest variant (the gateway's many options) costs nothing.
 #[derive(Debug, Subcommand)]
 #[allow(clippy::large_enum_variant)]
-pub enum Command {
+pub(crate) enum Command {
     /// Publish one event through the Rust publishers.
     #[command(subcommand, after_help = PUBLISH_EXAMPLES)]
     Publish(PublishKind),
@@ -86,7 +86,7 @@ Examples:
 
 /// `tidings record`.
 #[derive(Debug, Args)]
-pub struct RecordArgs {
+pub(crate) struct RecordArgs {
     /// Events kept per channel.
     #[arg(long, default_value_t = 10_000)]
     pub max_len: u64,
@@ -102,7 +102,7 @@ Examples:
 
 /// `tidings token`.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+pub(crate) struct TokenArgs {
     /// The user id (`sub`): the token reaches `user:{ID}:notifications`.
     #[arg(long, value_parser = parse_user_id)]
     pub user: UserId,
@@ -149,7 +149,7 @@ Examples:
 
 /// Options every publish shares.
 #[derive(Debug, Clone, Args)]
-pub struct PublishOptions {
+pub(crate) struct PublishOptions {
     /// Give up on a publish after this long (e.g. 500ms, 2s).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -159,7 +159,7 @@ pub struct PublishOptions {
 /// contract's payload types (`tidings-events`, feature `clap`), so a field
 /// added there is a flag here without an edit.
 #[derive(Debug, Subcommand)]
-pub enum PublishKind {
+pub(crate) enum PublishKind {
     /// `notification` on user:{userId}:notifications.
     Notification {
         #[arg(long, value_parser = parse_user_id)]
@@ -243,7 +243,7 @@ pub enum PublishKind {
 }
 
 #[derive(Debug, Args)]
-pub struct TailArgs {
+pub(crate) struct TailArgs {
     /// Channels or patterns to watch; default: everything (ws:*).
     pub channels: Vec<String>,
     /// One JSON object per line: channel, outcome, event/raw, reason.
@@ -255,14 +255,14 @@ pub struct TailArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Events per second.
     #[arg(long, default_value = "5", value_parser = parse_rate)]
     pub rate: f64,
@@ -299,7 +299,7 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 }
 
 /// `500ms`, `2s`, `1.5s`, `5m`, `1h`; a bare number is seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);

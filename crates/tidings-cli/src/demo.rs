@@ -78,7 +78,7 @@ fn statuses(order_type: OrderType) -> &'static [&'static str] {
 
 /// One thing the back office does.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub(crate) enum Step {
     Inventory(InventoryChange),
     Order(OrderStatus),
     Notify(String, Notification),
@@ -144,7 +144,7 @@ struct OpenOrder {
 
 /// The simulated back office.
 #[derive(Debug)]
-pub struct Simulator {
+pub(crate) struct Simulator {
     rng: StdRng,
     chaos: bool,
     stock: Vec<f64>,
@@ -156,7 +156,7 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn new(seed: u64, chaos: bool) -> Self {
+    pub(crate) fn new(seed: u64, chaos: bool) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let stock = PRODUCTS.iter().map(|_| f64::from(rng.random_range(20..400_u32))).collect();
         let next_number = rng.random_range(100..900);
@@ -172,7 +172,7 @@ impl Simulator {
     }
 
     /// The next thing that happens.
-    pub fn next_step(&mut self) -> Step {
+    pub(crate) fn next_step(&mut self) -> Step {
         self.step += 1;
         if self.chaos && self.rng.random_bool(0.12) {
             let (channel, payload, label) = CHAOS[self.rng.random_range(0..CHAOS.len())];
@@ -503,7 +503,7 @@ async fn publish(publisher: &Publisher, step: Step) -> Vec<PublishOutcome> {
     }
 }
 
-pub async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(redis_url: &str, args: DemoArgs) -> anyhow::Result<Exit> {
     let publisher = match Publisher::new(PublisherConfig {
         timeout: args.options.timeout,
         ..PublisherConfig::new(redis_url)

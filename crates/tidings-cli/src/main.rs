@@ -111,7 +111,7 @@ async fn gateway(
 ) -> anyhow::Result<exit::Exit> {
     // `tidings --redis URL gateway` puts the URL on the top-level flag; the
     // top-level default must not hide a `redis` set in the gateway's TOML file.
-    if args.redis_url.is_none() && redis_url != tidings_gateway::config::DEFAULT_REDIS_URL {
+    if args.redis_url.is_none() && redis_url != tidings_gateway::DEFAULT_REDIS_URL {
         args.redis_url = Some(redis_url.to_owned());
     }
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -14,7 +14,7 @@ use tidings_events::Channel;
 use crate::cli::{PublishKind, PublishOptions};
 use crate::exit::Exit;
 
-pub async fn run(redis_url: &str, kind: PublishKind) -> anyhow::Result<Exit> {
+pub(crate) async fn run(redis_url: &str, kind: PublishKind) -> anyhow::Result<Exit> {
     let options = options_of(&kind).clone();
     let config = PublisherConfig { timeout: options.timeout, ..PublisherConfig::new(redis_url) };
     let publisher = match Publisher::new(config) {

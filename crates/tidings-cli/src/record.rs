@@ -14,7 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::RecordArgs;
 use crate::exit::Exit;
 
-pub async fn run(redis_url: &str, args: &RecordArgs, insecure_tls: bool) -> anyhow::Result<Exit> {
+pub(crate) async fn run(
+    redis_url: &str,
+    args: &RecordArgs,
+    insecure_tls: bool,
+) -> anyhow::Result<Exit> {
     let config = RecorderConfig {
         url: redis_url.to_owned(),
         history: Some(HistoryConfig {

@@ -21,7 +21,7 @@ const PREVIEW_CHARS: usize = 160;
 
 /// ANSI colours, or none.
 #[derive(Debug, Clone, Copy)]
-pub struct Palette {
+pub(crate) struct Palette {
     enabled: bool,
 }
 
@@ -39,7 +39,7 @@ enum Colour {
 }
 
 impl Palette {
-    pub fn new(enabled: bool) -> Self {
+    pub(crate) fn new(enabled: bool) -> Self {
         Palette { enabled }
     }
 
@@ -60,7 +60,7 @@ impl Palette {
 }
 
 /// The readable line for one message.
-pub fn human_line(message: &SourceMessage, decoded: &Decoded, palette: Palette) -> String {
+pub(crate) fn human_line(message: &SourceMessage, decoded: &Decoded, palette: Palette) -> String {
     let time = chrono::DateTime::from_timestamp_millis(message.received_at)
         .map(|utc| utc.with_timezone(&chrono::Local).format("%H:%M:%S%.3f").to_string())
         .unwrap_or_else(|| "--:--:--.---".into());
@@ -102,7 +102,7 @@ pub fn human_line(message: &SourceMessage, decoded: &Decoded, palette: Palette) 
 /// The JSON line for one message: `channel`, `receivedAt`, `outcome`, and
 /// `kind` + `event` (typed), `raw` (legacy) or `reason` + `payload`
 /// (malformed).
-pub fn json_line(message: &SourceMessage, decoded: &Decoded) -> String {
+pub(crate) fn json_line(message: &SourceMessage, decoded: &Decoded) -> String {
     let mut line = Map::new();
     line.insert("channel".into(), json!(message.channel));
     line.insert("receivedAt".into(), json!(message.received_at));
@@ -156,7 +156,7 @@ fn colour_of(event: &Event) -> Colour {
 }
 
 /// The key facts of an event, in one line.
-pub fn facts(event: &Event) -> String {
+pub(crate) fn facts(event: &Event) -> String {
     match event {
         Event::Notification(n) => notification(n),
         Event::InventoryChange(c) => inventory(c),
@@ -285,7 +285,7 @@ fn number(value: f64) -> String {
 }
 
 /// `¥12,850.50`.
-pub fn yuan(amount: f64) -> String {
+pub(crate) fn yuan(amount: f64) -> String {
     let cents = (amount.abs() * 100.0).round();
     let whole = format!("{:.0}", (cents / 100.0).trunc());
     let fraction = cents % 100.0;
@@ -301,7 +301,7 @@ pub fn yuan(amount: f64) -> String {
 }
 
 /// Control characters shown escaped, so a payload cannot drive the terminal.
-pub fn safe(text: &str) -> String {
+pub(crate) fn safe(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {

@@ -23,7 +23,7 @@ use crate::render::{self, Palette};
 /// and Redis buffers (see `tidings::source`); a terminal is rarely that slow.
 const QUEUE: usize = 1024;
 
-pub async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
+pub(crate) async fn run(redis_url: &str, args: TailArgs) -> anyhow::Result<Exit> {
     let mut subscriptions = Vec::new();
     for text in &args.channels {
         match Subscription::parse(text) {

@@ -19,7 +19,7 @@ struct Claims<'a> {
 }
 
 /// Prints the token on stdout, alone on its line, so `$(tidings token …)` works.
-pub fn run(args: &TokenArgs) -> anyhow::Result<Exit> {
+pub(crate) fn run(args: &TokenArgs) -> anyhow::Result<Exit> {
     let Some(secret) = args.jwt_secret.as_deref().filter(|secret| !secret.is_empty()) else {
         eprintln!(
             "error: no secret to sign with; pass --jwt-secret or set TIDINGS_JWT_SECRET (the gateway's secret)"
@@ -49,7 +49,7 @@ fn sign(
 #[cfg(test)]
 mod tests {
     use tidings_events::Channel;
-    use tidings_gateway::auth::Authenticator;
+    use tidings_gateway::Authenticator;
 
     use super::*;
 

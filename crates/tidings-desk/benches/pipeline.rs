@@ -476,7 +476,7 @@ mod latency {
     const BUSY_FILE: u64 = 512 << 20;
     const BUSY_SYNC_EVERY: u64 = 32 << 20;
 
-    pub fn parent(args: &Args) {
+    pub(crate) fn parent(args: &Args) {
         let rate = args.rate.unwrap_or(1_000);
         println!(
             "workload: {rate} events/s for {} s (every tenth an approval request), approver desk, native notifier → sink on a private D-Bus, a large write keeping the disk busy",
@@ -550,7 +550,7 @@ mod latency {
         })
     }
 
-    pub async fn child(args: &Args, daemon: &str) {
+    pub(crate) async fn child(args: &Args, daemon: &str) {
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut settings = default_settings(Profile::Approver);

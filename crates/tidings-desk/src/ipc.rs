@@ -15,19 +15,26 @@ use ts_rs::TS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum FeedId {
+    /// Stock level changes (`inventory:change`).
     Inventory,
+    /// Order status changes (`order:status`).
     Orders,
+    /// Approval requests, and their approvals and rejections.
     Approvals,
+    /// Payments, refunds and overdue notices.
     Finance,
+    /// System maintenance notices, updates and alerts.
     System,
     /// `data:change` on products, customers, suppliers (and `user` on system).
     Data,
+    /// Announcements sent to every user (`broadcast`).
     Broadcast,
     /// The user's own `user:{id}:notifications` channel.
     Mine,
 }
 
 impl FeedId {
+    /// Every feed, in the order the dashboard lists them.
     pub const ALL: [FeedId; 8] = [
         FeedId::Inventory,
         FeedId::Orders,
@@ -45,22 +52,36 @@ impl FeedId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Screen {
+    /// Counts, pending approvals, the latest events and the connection, at a
+    /// glance.
     Overview,
+    /// Stock changes (the [`FeedId::Inventory`] feed).
     Inventory,
+    /// Order status changes (the [`FeedId::Orders`] feed).
     Orders,
+    /// Approval requests and their decisions (the [`FeedId::Approvals`] feed).
     Approvals,
+    /// Payments, refunds and overdue notices (the [`FeedId::Finance`] feed).
     Finance,
+    /// System notices (the [`FeedId::System`] feed).
     System,
+    /// Changes to products, customers and suppliers (the [`FeedId::Data`]
+    /// feed).
     Data,
+    /// Announcements to everyone (the [`FeedId::Broadcast`] feed).
     Broadcast,
+    /// The user's own notifications (the [`FeedId::Mine`] feed).
     Mine,
     /// Full-text search over the whole local history.
     Search,
+    /// The debug log: every raw message as received, and the counters.
     Debug,
+    /// The settings editor ([`Settings`]).
     Settings,
 }
 
 impl Screen {
+    /// Every screen, in navigation order.
     pub const ALL: [Screen; 12] = [
         Screen::Overview,
         Screen::Inventory,
@@ -92,12 +113,14 @@ pub struct FeedItem {
     /// Local, strictly increasing arrival number (orders items across feeds).
     #[ts(type = "number")]
     pub seq: u64,
+    /// The feed it is shown in (decided by the event type).
     pub feed: FeedId,
     /// Logical channel it arrived on, e.g. `inventory`.
     pub channel: String,
     /// Milliseconds since the epoch when this app received it.
     #[ts(type = "number")]
     pub received_at: i64,
+    /// Whether the user has read (or acknowledged) it.
     pub read: bool,
     /// The event exactly as typed by the contract.
     pub event: Event,
@@ -118,17 +141,29 @@ pub struct FeedItem {
 pub enum ActionLink {
     /// The link opens; `host` is where it goes (`erp.example.com`, with the
     /// port when not the default).
-    Opens { host: String },
+    Opens {
+        /// The destination's host as the URL parser normalises it.
+        host: String,
+    },
     /// The link is not opened, and why (a sentence for the user).
-    Refused { reason: String },
+    Refused {
+        /// The [`crate::links::LinkError`] message, shown as it is.
+        reason: String,
+    },
 }
 
 /// How the debug log classifies a raw message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
+    /// A known event type with every required field well typed; it reaches a
+    /// feed.
     Typed,
+    /// A JSON object whose `type` the contract does not know (an older
+    /// publisher); shown only in the debug log.
     Legacy,
+    /// Not JSON, not an object, or a known type with a missing or ill-typed
+    /// field; shown only in the debug log, with why.
     Malformed,
 }
 
@@ -137,12 +172,15 @@ pub enum Outcome {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct DebugEntry {
+    /// Local arrival number, the same numbering as [`FeedItem::seq`].
     #[ts(type = "number")]
     pub seq: u64,
     /// Redis-style channel name, e.g. `ws:inventory`.
     pub channel: String,
+    /// Milliseconds since the epoch when this app received it.
     #[ts(type = "number")]
     pub received_at: i64,
+    /// What the message turned out to be.
     pub outcome: Outcome,
     /// The payload as text (lossy UTF-8), capped in length.
     pub raw: String,
@@ -154,12 +192,16 @@ pub struct DebugEntry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DebugCounters {
+    /// Messages received since start, of every kind.
     #[ts(type = "number")]
     pub received: u64,
+    /// Messages that decoded as typed events (duplicates included).
     #[ts(type = "number")]
     pub typed: u64,
+    /// Messages with a `type` the contract does not know.
     #[ts(type = "number")]
     pub legacy: u64,
+    /// Messages refused as malformed.
     #[ts(type = "number")]
     pub malformed: u64,
     /// Duplicates dropped by the dedup stage.
@@ -171,7 +213,9 @@ pub struct DebugCounters {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum SourceKind {
+    /// The Tidings WebSocket gateway (`ws://`/`wss://`, with a JWT).
     Gateway,
+    /// A Redis server, directly (`redis://`/`rediss://`).
     Redis,
 }
 
@@ -179,16 +223,24 @@ pub enum SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum ConnectionState {
+    /// Opening the connection (at start, after a settings change or a restart).
     Connecting,
+    /// Connected and subscribed: events arrive as they are published.
     Live,
+    /// The connection failed or was lost; it is tried again at `retry_at`.
     Reconnecting {
+        /// Failed attempts since the connection was last live.
         attempt: u32,
         /// Milliseconds since the epoch of the next try.
         #[ts(type = "number")]
         retry_at: i64,
+        /// Why the last attempt failed, for the user.
         reason: String,
     },
+    /// Not connected: the configuration cannot work until a person fixes it,
+    /// or the source stopped on a fault and is restarted after a delay.
     Offline {
+        /// Why, in a sentence for the user.
         reason: String,
     },
 }
@@ -198,9 +250,11 @@ pub enum ConnectionState {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct SourceStatus {
+    /// Which kind of source it is.
     pub kind: SourceKind,
     /// The URL without credentials.
     pub url: String,
+    /// The state of its connection.
     pub connection: ConnectionState,
     /// Set when events may have been missed (history did not reach back):
     /// milliseconds since the epoch from which the gap starts.
@@ -213,12 +267,18 @@ pub struct SourceStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
+    /// The source and its connection.
     pub status: SourceStatus,
     /// Newest last, at most the in-memory cap per feed.
     pub feeds: BTreeMap<FeedId, Vec<FeedItem>>,
+    /// Unread items per feed, over the whole history.
     pub unread: BTreeMap<FeedId, u32>,
+    /// The newest debug log entries, oldest first (at most
+    /// [`crate::pipeline::DEBUG_CAP`]).
     pub debug: Vec<DebugEntry>,
+    /// The debug counters since start.
     pub counters: DebugCounters,
+    /// The current settings, with the token and any password masked.
     pub settings: Settings,
     /// Set when the config file could not be used, with what was wrong.
     pub config_error: Option<String>,
@@ -252,11 +312,15 @@ pub enum SnoozeFor {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct UiBatch {
+    /// Feed items that arrived since the last batch, oldest first.
     pub items: Vec<FeedItem>,
+    /// Debug log entries added since the last batch, oldest first.
     pub debug: Vec<DebugEntry>,
     /// Present when the connection state changed since the last batch.
     pub status: Option<SourceStatus>,
+    /// Present when messages arrived since the last batch: all the counters.
     pub counters: Option<DebugCounters>,
+    /// Present when unread counts changed: every feed's count.
     pub unread: Option<BTreeMap<FeedId, u32>>,
     /// An in-app toast, when native notifications are not available.
     pub toasts: Vec<Toast>,
@@ -274,9 +338,14 @@ pub struct UiBatch {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct Toast {
+    /// Title, as the notification would have had it.
     pub title: String,
+    /// Body text, as the notification would have had it.
     pub body: String,
+    /// How urgent it is, for its styling.
     pub urgency: Urgency,
+    /// The item a click shows; absent when it is about no single item (the
+    /// test notification).
     pub item_id: Option<String>,
 }
 
@@ -284,7 +353,9 @@ pub struct Toast {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct FocusRequest {
+    /// The feed the item is in.
     pub feed: FeedId,
+    /// The [`FeedItem::id`] to bring into view.
     pub item_id: String,
 }
 
@@ -292,8 +363,12 @@ pub struct FocusRequest {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Urgency {
+    /// Informational events.
     Low,
+    /// Warnings, and the user's own informational notifications.
     Normal,
+    /// Critical events and approval requests: they get through quiet hours
+    /// and pauses.
     Critical,
 }
 
@@ -301,19 +376,25 @@ pub enum Urgency {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum Profile {
+    /// Stock and orders notify; low stock is a warning.
     Warehouse,
+    /// Approval requests and finance warnings notify.
     Approver,
+    /// System events and data changes notify.
     Ops,
 }
 
 /// UI language; `auto` follows the system locale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
 pub enum Language {
+    /// Follow the system locale.
     #[default]
     #[serde(rename = "auto")]
     Auto,
+    /// Simplified Chinese.
     #[serde(rename = "zh-CN")]
     ZhCn,
+    /// English.
     #[serde(rename = "en")]
     En,
 }
@@ -322,8 +403,11 @@ pub enum Language {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub enum MinLevel {
+    /// Every event, informational ones included.
     Info,
+    /// Warnings and critical events (approval requests included).
     Warning,
+    /// Critical events (approval requests included) only.
     Critical,
 }
 
@@ -335,6 +419,7 @@ pub struct FeedRule {
     pub enabled: bool,
     /// Whether it raises desktop notifications.
     pub notify: bool,
+    /// The least level an event needs to raise a notification.
     pub min_level: MinLevel,
     /// Whether its approval requests and critical notices play a sound.
     #[serde(default = "sound_on")]
@@ -349,8 +434,12 @@ fn sound_on() -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct QuietHours {
+    /// Whether quiet hours apply at all.
     pub enabled: bool,
+    /// When they begin (`HH:MM`, included).
     pub start: String,
+    /// When they end (`HH:MM`, excluded); earlier than `start` means the next
+    /// day.
     pub end: String,
 }
 
@@ -359,6 +448,7 @@ pub struct QuietHours {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct SourceSettings {
+    /// Which kind of source to connect to.
     pub kind: SourceKind,
     /// `ws://`/`wss://` for the gateway, `redis://`/`rediss://` for Redis.
     pub url: String,
@@ -373,16 +463,22 @@ pub struct SourceSettings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
+    /// Where events come from.
     pub source: SourceSettings,
+    /// The role preset the feed rules come from.
     pub profile: Profile,
+    /// Language of the UI and of notifications.
     pub language: Language,
+    /// The notification rule of each feed.
     pub feeds: BTreeMap<FeedId, FeedRule>,
+    /// When only critical notifications are shown.
     pub quiet_hours: QuietHours,
     /// Below this `newQuantity`, an inventory change is "low stock".
     pub low_stock_threshold: f64,
     /// More than `coalesce_count` notifications from one feed within
     /// `coalesce_window_secs` become one summary.
     pub coalesce_count: u32,
+    /// The window for `coalesce_count`, in seconds.
     pub coalesce_window_secs: u32,
     /// Relative `actionUrl`s are joined to this, e.g. `https://erp.example.com`.
     pub erp_base_url: String,
@@ -398,6 +494,7 @@ pub struct Settings {
     /// `actionUrl`s. A type without one gets no button.
     #[serde(default = "crate::config::default_approval_urls")]
     pub approval_urls: BTreeMap<String, String>,
+    /// Whether the app starts when the user logs in.
     pub autostart: bool,
 }
 
@@ -406,12 +503,14 @@ pub struct Settings {
 #[serde(rename_all = "camelCase")]
 #[ts(optional_fields)]
 pub struct HistoryQuery {
+    /// Only this feed; absent for every feed.
     pub feed: Option<FeedId>,
     /// Only items with a smaller `seq` (for paging backwards).
     #[ts(type = "number")]
     pub before_seq: Option<u64>,
     /// Case-insensitive text to find in the event.
     pub text: Option<String>,
+    /// Most items to return, newest first (1 to 1000).
     pub limit: u32,
 }
 
@@ -443,6 +542,7 @@ pub struct SearchQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchResults {
+    /// The matching items, newest first.
     pub items: Vec<FeedItem>,
     /// Whether older matches remain (ask again with `beforeSeq`).
     pub more: bool,

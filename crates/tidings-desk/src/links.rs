@@ -24,26 +24,41 @@ use url::Url;
 /// Why a link is not opened. The messages are shown in the UI as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
+    /// The `actionUrl` is empty or only whitespace.
     #[error("the link is empty")]
     Empty,
+    /// The URL parser refused it, or it names no host; the parser's reason.
     #[error("the link is not a valid URL ({0})")]
     Invalid(String),
+    /// Its scheme (given) is neither http nor https.
     #[error("the link uses {0}:, and only http and https links are opened")]
     NotHttp(String),
+    /// It carries a user name or password.
     #[error("the link carries a user name or password, which can disguise where it goes")]
     Credentials,
+    /// It starts with `//`, naming another host.
     #[error("the link starts with // and would leave the ERP for another host")]
     ProtocolRelative,
+    /// It contains a backslash.
     #[error("the link contains a backslash, which browsers read as / to reach another host")]
     Backslash,
+    /// It contains control characters (tabs, newlines and the like).
     #[error("the link contains control characters")]
     Control,
+    /// It is http while the ERP base URL is https.
     #[error("the link would downgrade https to http")]
     Downgrade,
+    /// Its host is neither the ERP's nor in `trustedHosts`.
     #[error(
         "the link goes to {host}, which is neither the ERP ({base}) nor a trusted host; add it to trustedHosts in Settings to allow it"
     )]
-    Untrusted { host: String, base: String },
+    Untrusted {
+        /// The link's host (with the port when not the default), as shown.
+        host: String,
+        /// The ERP base URL's host (port as for `host`), or `none set`.
+        base: String,
+    },
+    /// It is relative and the ERP base URL (given) is not a usable http(s) URL.
     #[error(
         "relative links need an ERP base URL (http or https), and {0:?} is not one; set erpBaseUrl in Settings"
     )]

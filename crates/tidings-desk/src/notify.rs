@@ -9,8 +9,11 @@ use crate::ipc::{FeedId, Urgency};
 pub struct NotificationRequest {
     /// Stable id: the same id replaces an earlier notification (coalescing).
     pub key: String,
+    /// The first, bold line (freedesktop's summary).
     pub title: String,
+    /// The text under the title.
     pub body: String,
+    /// Urgency hint for the daemon (freedesktop low/normal/critical).
     pub urgency: Urgency,
     /// Stays on screen until the user dismisses it (approval requests).
     pub resident: bool,
@@ -39,6 +42,7 @@ pub struct NotificationAction {
     pub id: String,
     /// Cleaned text, shown as is.
     pub label: String,
+    /// What pressing it does.
     pub kind: ActionKind,
 }
 
@@ -49,13 +53,18 @@ pub enum ActionKind {
     /// when invoked: nothing the button carried is opened as it is).
     Open,
     /// Remind again in this many minutes, if the request is still pending.
-    Snooze { minutes: u32 },
+    Snooze {
+        /// How long to snooze, in minutes.
+        minutes: u32,
+    },
 }
 
 /// What a click on a notification leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClickTarget {
+    /// The feed the item is in.
     pub feed: FeedId,
+    /// The id of the item ([`crate::ipc::FeedItem::id`]).
     pub item_id: String,
     /// Absolute http(s) URL to open in the browser (a resolved `actionUrl`).
     pub open_url: Option<String>,
@@ -64,10 +73,12 @@ pub struct ClickTarget {
 /// Why a notification could not be shown natively.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotifyError {
+    /// No notification daemon answered on the session bus; the D-Bus error.
     #[error(
         "no notification daemon answered on the D-Bus session bus ({0}); showing notifications inside the window instead"
     )]
     Unavailable(String),
+    /// The daemon answered but refused it; its error.
     #[error("the notification daemon refused the notification: {0}")]
     Refused(String),
 }
@@ -91,19 +102,25 @@ pub trait Notifier: Send + Sync + 'static {
 pub enum NotificationResponse {
     /// Clicked (the default action): focus the window on `target`.
     Clicked(ClickTarget),
+    /// Closed by the user without a click on it.
     Dismissed {
+        /// The [`NotificationRequest::key`] it was shown under.
         key: String,
     },
     /// A button (not the default action) was pressed on the notification
     /// about `target`.
     Action {
+        /// The item the notification was about.
         target: ClickTarget,
+        /// What the pressed button does.
         kind: ActionKind,
     },
     /// A request [`Notifier::notify`] accepted could not be shown after all
     /// (the daemon went away or refused it); the app shows it in the window.
     NotShown {
+        /// The request that was not shown.
         request: NotificationRequest,
+        /// Why it was not shown.
         error: NotifyError,
     },
 }

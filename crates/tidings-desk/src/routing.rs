@@ -130,7 +130,7 @@ fn resource_of(event: &Event) -> Option<String> {
 }
 
 impl Routing {
-    pub fn new(notifier: Arc<dyn Notifier>) -> Self {
+    pub(crate) fn new(notifier: Arc<dyn Notifier>) -> Self {
         Routing {
             notifier,
             native: true,
@@ -144,12 +144,17 @@ impl Routing {
     }
 
     /// Toasts for the next batch.
-    pub fn take_toasts(&mut self) -> Vec<Toast> {
+    pub(crate) fn take_toasts(&mut self) -> Vec<Toast> {
         std::mem::take(&mut self.toasts)
     }
 
     /// Shows the policy's `request` for `item`, or folds it (module docs).
-    pub fn route(&mut self, request: NotificationRequest, item: &FeedItem, settings: &Settings) {
+    pub(crate) fn route(
+        &mut self,
+        request: NotificationRequest,
+        item: &FeedItem,
+        settings: &Settings,
+    ) {
         let now = crate::pipeline::now_millis();
         let resource = resource_of(&item.event);
         if request.urgency == Urgency::Critical {
@@ -235,7 +240,7 @@ impl Routing {
     /// Promotions that had to wait, and summaries whose count changed and
     /// whose refresh interval has passed; the pipeline calls this on every
     /// flush.
-    pub fn due(&mut self, settings: &Settings) {
+    pub(crate) fn due(&mut self, settings: &Settings) {
         // Places a promotion could not fill earlier (the notifier was busy).
         for _ in 0..MAX_RESIDENT {
             if !self.promote(settings) {
@@ -252,7 +257,7 @@ impl Routing {
 
     /// Every new item passes here: a decision on an approval request
     /// resolves the request's notification.
-    pub fn observe(&mut self, item: &FeedItem, settings: &Settings) {
+    pub(crate) fn observe(&mut self, item: &FeedItem, settings: &Settings) {
         if matches!(item.event, Event::ApprovalApproved(_) | Event::ApprovalRejected(_))
             && let Some(resource) = resource_of(&item.event)
             && let Some(id) = self.requests.remove(&resource)
@@ -262,7 +267,7 @@ impl Routing {
     }
 
     /// Items read or acknowledged in the app.
-    pub fn read(&mut self, ids: &[String], settings: &Settings) {
+    pub(crate) fn read(&mut self, ids: &[String], settings: &Settings) {
         for id in ids {
             self.resolved(id, settings);
         }
@@ -270,7 +275,7 @@ impl Routing {
 
     /// A whole feed marked read: its summary goes first (nothing of it is
     /// promoted), then its own notifications.
-    pub fn read_all(&mut self, feed: FeedId, settings: &Settings) {
+    pub(crate) fn read_all(&mut self, feed: FeedId, settings: &Settings) {
         if let Some(fold) = self.folds.remove(&feed) {
             if fold.shown_at.is_some() {
                 self.notifier.close(&summary_key(feed));
@@ -350,7 +355,7 @@ impl Routing {
     }
 
     /// What the desktop said about a notification (other than a click).
-    pub fn response(&mut self, response: NotificationResponse, settings: &Settings) {
+    pub(crate) fn response(&mut self, response: NotificationResponse, settings: &Settings) {
         match response {
             NotificationResponse::Dismissed { key } => {
                 self.forget_key(&key);
@@ -378,7 +383,7 @@ impl Routing {
     /// notifier refuses it; says which. After the daemon was found missing,
     /// it is asked again only every [`NATIVE_RETRY_MS`] (one may start later
     /// in the session); the log says so once per outage.
-    pub fn show(
+    pub(crate) fn show(
         &mut self,
         request: NotificationRequest,
         item_id: Option<String>,

@@ -33,7 +33,9 @@ use crate::policy::feed_of;
 #[derive(Debug, thiserror::Error)]
 #[error("local history ({path}): {source}")]
 pub struct StoreError {
+    /// The database file.
     pub path: String,
+    /// What SQLite said.
     #[source]
     pub source: rusqlite::Error,
 }
@@ -66,8 +68,12 @@ pub(crate) const DATABASE: &str = "history.sqlite3";
 /// One item to store.
 #[derive(Debug, Clone)]
 pub struct StoredItem {
+    /// The item as the feed shows it.
     pub item: FeedItem,
+    /// The message as received (lossy UTF-8), decoded again when read.
     pub payload: String,
+    /// Where the message sits in its channel's history, when the source gave
+    /// one.
     pub position: Option<String>,
 }
 
@@ -318,6 +324,7 @@ impl Store {
         Ok(counts)
     }
 
+    /// Marks the items with these ids read.
     pub fn mark_read(&self, ids: &[String]) -> Result<(), StoreError> {
         let mut statement = self
             .connection
@@ -329,6 +336,7 @@ impl Store {
         Ok(())
     }
 
+    /// Marks every item of `feed` read.
     pub fn mark_all_read(&self, feed: FeedId) -> Result<(), StoreError> {
         self.connection
             .execute("UPDATE items SET read = 1 WHERE feed = ?1", [feed_name(feed)])
@@ -336,6 +344,8 @@ impl Store {
             .map_err(|e| self.wrap(e))
     }
 
+    /// Marks item `id` acknowledged (a critical notice the user confirmed), and
+    /// read.
     pub fn acknowledge(&self, id: &str) -> Result<(), StoreError> {
         self.connection
             .execute("UPDATE items SET acknowledged = 1, read = 1 WHERE id = ?1", [id])

@@ -16,7 +16,7 @@ use tidings_events::{Decoded, decode};
 const DAY: i64 = 24 * 3600 * 1000;
 const T0: i64 = 1_780_000_000_000;
 
-fn stored(seq: u64, received_at: i64, read: bool, payload: serde_json::Value) -> StoredItem {
+fn stored(seq: u64, received_at: i64, read: bool, payload: &serde_json::Value) -> StoredItem {
     let payload = payload.to_string();
     let Decoded::Typed { event, raw } = decode(payload.as_bytes()) else {
         panic!("test payload is not a typed event: {payload}")
@@ -53,14 +53,14 @@ fn order(number: &str) -> serde_json::Value {
     })
 }
 
-fn store_with(dir: &Path, items: Vec<StoredItem>) -> Store {
+fn store_with(dir: &Path, items: &[StoredItem]) -> Store {
     let mut store = Store::open(dir, 1_000_000, Duration::from_secs(3650 * 24 * 3600)).unwrap();
-    store.write(&items, &BTreeMap::new()).unwrap();
+    store.write(items, &BTreeMap::new()).unwrap();
     store
 }
 
-fn ids(dir: &Path, query: SearchQuery) -> Vec<String> {
-    let results = Searcher::open(dir).unwrap().search(&query).unwrap();
+fn ids(dir: &Path, query: &SearchQuery) -> Vec<String> {
+    let results = Searcher::open(dir).unwrap().search(query).unwrap();
     results.items.into_iter().map(|item| item.id).collect()
 }
 
@@ -71,7 +71,7 @@ fn text(words: &str) -> SearchQuery {
 fn sample(dir: &Path) -> Store {
     store_with(
         dir,
-        vec![
+        &vec![
             stock("P-30001", "不锈钢保温杯", "补货"),
             stock("P-30002", "玻璃水杯", "退货入库"),
             order("SO-2026-0042"),
@@ -79,8 +79,8 @@ fn sample(dir: &Path) -> Store {
         ]
         .into_iter()
         .enumerate()
-        .map(|(n, payload)| stored(n as u64 + 1, T0 + n as i64 * DAY, n % 2 == 0, payload))
-        .collect(),
+        .map(|(n, payload)| stored(n as u64 + 1, T0 + n as i64 * DAY, n % 2 == 0, &payload))
+        .collect::<Vec<_>>(),
     )
 }
 
@@ -88,35 +88,35 @@ fn sample(dir: &Path) -> Store {
 fn a_chinese_product_name_is_found_by_any_part_of_it() {
     let dir = tempfile::tempdir().unwrap();
     let _store = sample(dir.path());
-    assert_eq!(ids(dir.path(), text("不锈钢保温杯")), ["item-1"]);
-    assert_eq!(ids(dir.path(), text("钢保温")), ["item-1"]);
-    assert_eq!(ids(dir.path(), text("保温杯X")), Vec::<String>::new());
+    assert_eq!(ids(dir.path(), &text("不锈钢保温杯")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("钢保温")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("保温杯X")), Vec::<String>::new());
 }
 
 #[test]
 fn a_term_of_one_or_two_characters_is_still_found() {
     let dir = tempfile::tempdir().unwrap();
     let _store = sample(dir.path());
-    assert_eq!(ids(dir.path(), text("水杯")), ["item-2"]);
-    assert_eq!(ids(dir.path(), text("杯")), ["item-2", "item-1"]);
+    assert_eq!(ids(dir.path(), &text("水杯")), ["item-2"]);
+    assert_eq!(ids(dir.path(), &text("杯")), ["item-2", "item-1"]);
 }
 
 #[test]
 fn every_word_must_occur_and_case_does_not_matter() {
     let dir = tempfile::tempdir().unwrap();
     let _store = sample(dir.path());
-    assert_eq!(ids(dir.path(), text("p-300 入库")), ["item-2"]);
-    assert_eq!(ids(dir.path(), text("steel RESTOCK")), ["item-4"]);
+    assert_eq!(ids(dir.path(), &text("p-300 入库")), ["item-2"]);
+    assert_eq!(ids(dir.path(), &text("steel RESTOCK")), ["item-4"]);
 }
 
 #[test]
 fn ids_numbers_and_the_event_type_are_searchable_but_json_keys_are_not() {
     let dir = tempfile::tempdir().unwrap();
     let _store = sample(dir.path());
-    assert_eq!(ids(dir.path(), text("30001")), ["item-1"]);
-    assert_eq!(ids(dir.path(), text("SO-2026")), ["item-3"]);
-    assert_eq!(ids(dir.path(), text("order:status")), ["item-3"]);
-    assert_eq!(ids(dir.path(), text("productName")), Vec::<String>::new());
+    assert_eq!(ids(dir.path(), &text("30001")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("SO-2026")), ["item-3"]);
+    assert_eq!(ids(dir.path(), &text("order:status")), ["item-3"]);
+    assert_eq!(ids(dir.path(), &text("productName")), Vec::<String>::new());
 }
 
 #[test]
@@ -128,8 +128,8 @@ fn what_the_user_types_is_text_never_a_query_operator() {
         let results = Searcher::open(dir.path()).unwrap().search(&text(typed));
         assert!(results.is_ok(), "{typed:?}: {results:?}");
     }
-    assert_eq!(ids(dir.path(), text("%")), Vec::<String>::new());
-    assert_eq!(ids(dir.path(), text("保温杯 OR 水杯")), Vec::<String>::new());
+    assert_eq!(ids(dir.path(), &text("%")), Vec::<String>::new());
+    assert_eq!(ids(dir.path(), &text("保温杯 OR 水杯")), Vec::<String>::new());
 }
 
 #[test]
@@ -137,19 +137,20 @@ fn filters_by_feed_time_and_read_state() {
     let dir = tempfile::tempdir().unwrap();
     let _store = sample(dir.path());
     let feeds = SearchQuery { feeds: vec![FeedId::Orders], limit: 100, ..SearchQuery::default() };
-    assert_eq!(ids(dir.path(), feeds), ["item-3"]);
+    assert_eq!(ids(dir.path(), &feeds), ["item-3"]);
     let day_two = SearchQuery { from: Some(T0 + DAY), until: Some(T0 + 2 * DAY), ..text("P-") };
-    assert_eq!(ids(dir.path(), day_two), ["item-2"]);
+    assert_eq!(ids(dir.path(), &day_two), ["item-2"]);
     let unread = SearchQuery { read: Some(false), ..text("P-") };
-    assert_eq!(ids(dir.path(), unread), ["item-4", "item-2"]);
+    assert_eq!(ids(dir.path(), &unread), ["item-4", "item-2"]);
 }
 
 #[test]
 fn results_come_newest_first_in_pages() {
     let dir = tempfile::tempdir().unwrap();
-    let items =
-        (1..=25).map(|n| stored(n, T0 + n as i64, false, order(&format!("SO-{n:03}")))).collect();
-    let _store = store_with(dir.path(), items);
+    let items = (1..=25)
+        .map(|n| stored(n, T0 + n as i64, false, &order(&format!("SO-{n:03}"))))
+        .collect::<Vec<_>>();
+    let _store = store_with(dir.path(), &items);
     let searcher = Searcher::open(dir.path()).unwrap();
     let first = searcher.search(&SearchQuery { limit: 10, ..text("SO-") }).unwrap();
     assert!(first.more);
@@ -165,13 +166,13 @@ fn results_come_newest_first_in_pages() {
 #[test]
 fn pruned_items_are_no_longer_found() {
     let dir = tempfile::tempdir().unwrap();
-    let items = vec![stored(1, T0, false, stock("P-1", "不锈钢保温杯", "old"))];
+    let items = vec![stored(1, T0, false, &stock("P-1", "不锈钢保温杯", "old"))];
     let store = Store::open(dir.path(), 10, Duration::from_secs(3600)).unwrap();
     let mut store = store;
     store.write(&items, &BTreeMap::new()).unwrap();
-    assert_eq!(ids(dir.path(), text("保温杯")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("保温杯")), ["item-1"]);
     assert_eq!(store.prune(T0 + 2 * 3600 * 1000).unwrap(), 1);
-    assert_eq!(ids(dir.path(), text("保温杯")), Vec::<String>::new());
+    assert_eq!(ids(dir.path(), &text("保温杯")), Vec::<String>::new());
 }
 
 #[test]
@@ -188,7 +189,7 @@ fn a_history_kept_before_search_existed_is_indexed_when_opened() {
         .unwrap();
     drop(connection);
     let _store = Store::open(dir.path(), 1000, Duration::from_secs(3650 * 24 * 3600)).unwrap();
-    assert_eq!(ids(dir.path(), text("保温杯")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("保温杯")), ["item-1"]);
 }
 
 #[test]
@@ -198,19 +199,19 @@ fn a_search_does_not_wait_for_a_write_in_progress() {
     let writer = rusqlite::Connection::open(dir.path().join("history.sqlite3")).unwrap();
     writer.execute_batch("BEGIN IMMEDIATE; DELETE FROM items;").unwrap();
     // The writer holds its transaction open; the search reads the last commit.
-    assert_eq!(ids(dir.path(), text("保温杯")), ["item-1"]);
+    assert_eq!(ids(dir.path(), &text("保温杯")), ["item-1"]);
     writer.execute_batch("ROLLBACK").unwrap();
 }
 
 #[test]
 fn the_csv_export_has_a_header_a_row_per_item_and_defused_formulas() {
     let items: Vec<FeedItem> = vec![
-        stored(1, T0, true, stock("P-1", "不锈钢保温杯", "a, \"quoted\" reason")).item,
+        stored(1, T0, true, &stock("P-1", "不锈钢保温杯", "a, \"quoted\" reason")).item,
         stored(
             2,
             T0,
             false,
-            json!({
+            &json!({
                 "type": "notification", "notificationType": "info", "title": "t",
                 "message": "=HYPERLINK(\"http://evil\")", "timestamp": T0,
             }),

@@ -38,8 +38,20 @@ const SCREENSHOT: Duration = Duration::from_secs(10);
 /// Where the app takes its events from.
 #[derive(Debug, Clone)]
 pub enum Source {
-    Redis { url: String, user: String },
-    Gateway { url: String, token: String },
+    /// Straight from Redis (`--redis URL --user ID`).
+    Redis {
+        /// The Redis URL.
+        url: String,
+        /// The user id, whose notifications channel the app follows.
+        user: String,
+    },
+    /// Through the gateway (`--gateway URL --token JWT`).
+    Gateway {
+        /// The gateway's WebSocket URL (`ws://…/ws`).
+        url: String,
+        /// The JWT the app authenticates with.
+        token: String,
+    },
 }
 
 /// How to launch the app.
@@ -47,7 +59,9 @@ pub enum Source {
 pub struct Launch {
     /// Names the artifacts directory (`test-artifacts/e2e/NAME/`).
     pub name: String,
+    /// Where the app takes its events from.
     pub source: Source,
+    /// `--profile`: `warehouse`, `approver` (the default) or `ops`.
     pub profile: String,
     /// The TOML config file's content, if the test writes one.
     pub config: Option<String>,
@@ -58,6 +72,8 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// Launches named `name` from `source`, profile `approver`, no config
+    /// file, no ERP base URL, no extra flags.
     pub fn new(name: &str, source: Source) -> Self {
         Self {
             name: name.to_owned(),
@@ -75,16 +91,19 @@ impl Launch {
         self
     }
 
+    /// Sets the `--profile`.
     pub fn profile(mut self, profile: &str) -> Self {
         self.profile = profile.to_owned();
         self
     }
 
+    /// Sets the content of the TOML config file the app reads.
     pub fn config(mut self, toml: &str) -> Self {
         self.config = Some(toml.to_owned());
         self
     }
 
+    /// Sets `--erp-base-url`.
     pub fn erp_base_url(mut self, url: &str) -> Self {
         self.erp_base_url = Some(url.to_owned());
         self
@@ -117,6 +136,8 @@ pub struct AppHome {
 }
 
 impl AppHome {
+    /// Creates a temporary directory with empty `config`, `data`, `cache`,
+    /// `state` and `runtime` (mode 0700) directories; removed when dropped.
     pub fn new() -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("tidings-e2e-home-").tempdir()?;
         for sub in ["config", "data", "cache", "state", "runtime"] {
@@ -131,6 +152,7 @@ impl AppHome {
         Ok(Self { dir })
     }
 
+    /// The home's root directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
@@ -286,6 +308,7 @@ impl DeskApp {
         self.client.as_ref().expect("the session is open until the app is dropped")
     }
 
+    /// The private home the app runs with.
     pub fn home(&self) -> &AppHome {
         &self.home
     }

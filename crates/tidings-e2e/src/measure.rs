@@ -38,6 +38,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
+    /// Connects to the Redis listening on `127.0.0.1:port`, with Nagle's
+    /// algorithm off.
     pub fn connect(port: u16) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(("127.0.0.1", port)).context("connecting to redis")?;
         stream.set_nodelay(true)?;
@@ -203,9 +205,13 @@ pub async fn publish_to_dom(
 /// processes mapping them) and USS (pages no other process maps).
 #[derive(Debug, Clone)]
 pub struct ProcessMemory {
+    /// The process id.
     pub pid: u32,
+    /// The command name from `/proc/PID/comm`; empty if unreadable.
     pub name: String,
+    /// Proportional set size, in KiB.
     pub pss_kib: u64,
+    /// Unique set size (private clean + private dirty), in KiB.
     pub uss_kib: u64,
 }
 
@@ -219,15 +225,19 @@ pub struct ProcessMemory {
 /// not depend on them.
 #[derive(Debug)]
 pub struct IdleMemory {
+    /// The launched process and every process below it still running.
     pub processes: Vec<ProcessMemory>,
+    /// Other processes mapping WebKitGTK's library: PID and command name.
     pub other_webkit: Vec<(u32, String)>,
 }
 
 impl IdleMemory {
+    /// The PSS of the whole measured tree, in KiB.
     pub fn pss_kib(&self) -> u64 {
         self.processes.iter().map(|p| p.pss_kib).sum()
     }
 
+    /// The USS of the whole measured tree, in KiB.
     pub fn uss_kib(&self) -> u64 {
         self.processes.iter().map(|p| p.uss_kib).sum()
     }

@@ -44,6 +44,7 @@ impl OwnedChild {
         self.child.as_mut().and_then(|child| child.stdout.take())
     }
 
+    /// The process id; `None` once it has been killed or terminated.
     pub fn id(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

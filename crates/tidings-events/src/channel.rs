@@ -27,14 +27,24 @@ pub struct UserId(String);
 /// Why a user id was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UserIdError {
+    /// The id has no characters.
     #[error("user id is empty; it needs 1 to 128 letters, digits, '-', '_', '.' or '@'")]
     Empty,
+    /// The id is longer than 128 characters; holds its length in characters.
     #[error("user id is {0} characters long; at most 128 are allowed")]
     TooLong(usize),
+    /// The id has a character other than a letter, digit, `-`, `_`, `.` or `@`.
     #[error(
         "user id {id:?} has {found:?} at character {position}; only letters, digits, '-', '_', '.' and '@' are allowed"
     )]
-    BadCharacter { id: String, found: char, position: usize },
+    BadCharacter {
+        /// The refused id.
+        id: String,
+        /// The first character that is not allowed.
+        found: char,
+        /// Where `found` is in the id, counting characters from 1.
+        position: usize,
+    },
 }
 
 impl UserId {
@@ -54,6 +64,7 @@ impl UserId {
         Ok(UserId(id))
     }
 
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -84,30 +95,44 @@ impl FromStr for UserId {
 pub enum Channel {
     /// `user:{userId}:notifications`
     UserNotifications(UserId),
+    /// `inventory` (Redis `ws:inventory`): `inventory:change` events.
     Inventory,
+    /// `orders` (Redis `ws:orders`): `order:status` events.
     Orders,
+    /// `approvals` (Redis `ws:approvals`): approval requests and results.
     Approvals,
+    /// `finance` (Redis `ws:finance`): `finance:payment`, `finance:refund`, `finance:overdue`.
     Finance,
+    /// `products` (Redis `ws:products`): `data:change` for products and categories.
     Products,
+    /// `customers` (Redis `ws:customers`): `data:change` for customers.
     Customers,
+    /// `suppliers` (Redis `ws:suppliers`): `data:change` for suppliers.
     Suppliers,
+    /// `system` (Redis `ws:system`): `system:*` notices and `data:change` for users.
     System,
+    /// `broadcast` (Redis `ws:broadcast`): `broadcast` messages for everyone.
     Broadcast,
 }
 
 /// Why a channel name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChannelError {
+    /// A name that is none of protocol.md's channels; holds the name.
     #[error(
         "unknown channel {0:?}; expected one of inventory, orders, approvals, finance, products, customers, suppliers, system, broadcast or user:{{userId}}:notifications"
     )]
     Unknown(String),
+    /// A `user:{userId}:notifications` name whose user id is refused.
     #[error("channel {name:?}: {source}")]
     BadUserId {
+        /// The channel name as given.
         name: String,
+        /// Why the user id was refused.
         #[source]
         source: UserIdError,
     },
+    /// A Redis channel name without the `ws:` prefix; holds the name.
     #[error("Redis channel {0:?} does not start with \"ws:\"; it is not a Tidings channel")]
     NotTidings(String),
 }

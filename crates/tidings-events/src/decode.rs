@@ -17,10 +17,18 @@ use crate::event::{Event, EventKind};
 pub enum Decoded {
     /// A known `type` with every required field well typed. `raw` is the
     /// whole object, unknown extra fields included.
-    Typed { event: Event, raw: Map<String, Value> },
+    Typed {
+        /// The event, parsed into its type.
+        event: Event,
+        /// The whole JSON object as published.
+        raw: Map<String, Value>,
+    },
     /// A JSON object whose `type` is not one of protocol.md's (the older
     /// `publishWs` helper, say). Delivered and shown, marked as legacy.
-    Legacy { raw: Map<String, Value> },
+    Legacy {
+        /// The whole JSON object as published.
+        raw: Map<String, Value>,
+    },
     /// Not JSON, not an object, or a known `type` with a missing or
     /// ill-typed field. Never delivered as an event.
     Malformed(Malformed),

@@ -3,7 +3,7 @@
 //! Field names are the camelCase ones the TypeScript backend sends; closed
 //! string sets are enums; `timestamp` is milliseconds since the Unix epoch.
 //! Serialising an [`Event`] gives exactly the JSON the backend would publish;
-//! reading bytes from Redis goes through [`crate::decode`], which gives better
+//! reading bytes from Redis goes through [`crate::decode()`], which gives better
 //! error messages than a plain `serde_json::from_slice::<Event>`.
 
 use serde::{Deserialize, Serialize};
@@ -16,32 +16,48 @@ use crate::js_number;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "type")]
 pub enum Event {
+    /// `notification`: a message for one user, sent on `ws:user:{userId}:notifications`.
     #[serde(rename = "notification")]
     Notification(Notification),
+    /// `inventory:change`: a product's stock changed, sent on `ws:inventory`.
     #[serde(rename = "inventory:change")]
     InventoryChange(InventoryChange),
+    /// `order:status`: an order changed status, sent on `ws:orders`.
     #[serde(rename = "order:status")]
     OrderStatus(OrderStatus),
+    /// `approval:request`: someone asks for an approval, sent on `ws:approvals`.
     #[serde(rename = "approval:request")]
     ApprovalRequest(Approval),
+    /// `approval:approved`: a request was approved, sent on `ws:approvals`.
     #[serde(rename = "approval:approved")]
     ApprovalApproved(Approval),
+    /// `approval:rejected`: a request was rejected, sent on `ws:approvals`.
     #[serde(rename = "approval:rejected")]
     ApprovalRejected(Approval),
+    /// `finance:payment`: a payment record changed, sent on `ws:finance`.
     #[serde(rename = "finance:payment")]
     FinancePayment(Finance),
+    /// `finance:refund`: a refund record changed, sent on `ws:finance`.
     #[serde(rename = "finance:refund")]
     FinanceRefund(Finance),
+    /// `finance:overdue`: a finance record is past due, sent on `ws:finance`.
     #[serde(rename = "finance:overdue")]
     FinanceOverdue(Finance),
+    /// `data:change`: a master-data record was created, updated or deleted, sent
+    /// on the channel of its resource (`ws:products`, `ws:customers`,
+    /// `ws:suppliers` or `ws:system`).
     #[serde(rename = "data:change")]
     DataChange(DataChange),
+    /// `system:maintenance`: planned maintenance, sent on `ws:system`.
     #[serde(rename = "system:maintenance")]
     SystemMaintenance(SystemNotice),
+    /// `system:update`: the system was or will be updated, sent on `ws:system`.
     #[serde(rename = "system:update")]
     SystemUpdate(SystemNotice),
+    /// `system:alert`: a system-wide alert, sent on `ws:system`.
     #[serde(rename = "system:alert")]
     SystemAlert(SystemNotice),
+    /// `broadcast`: a message for everyone, sent on `ws:broadcast`.
     #[serde(rename = "broadcast")]
     Broadcast(Broadcast),
 }
@@ -50,32 +66,46 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub enum EventKind {
+    /// `notification` (payload [`Notification`]).
     #[serde(rename = "notification")]
     Notification,
+    /// `inventory:change` (payload [`InventoryChange`]).
     #[serde(rename = "inventory:change")]
     InventoryChange,
+    /// `order:status` (payload [`OrderStatus`]).
     #[serde(rename = "order:status")]
     OrderStatus,
+    /// `approval:request` (payload [`Approval`]).
     #[serde(rename = "approval:request")]
     ApprovalRequest,
+    /// `approval:approved` (payload [`Approval`]).
     #[serde(rename = "approval:approved")]
     ApprovalApproved,
+    /// `approval:rejected` (payload [`Approval`]).
     #[serde(rename = "approval:rejected")]
     ApprovalRejected,
+    /// `finance:payment` (payload [`Finance`]).
     #[serde(rename = "finance:payment")]
     FinancePayment,
+    /// `finance:refund` (payload [`Finance`]).
     #[serde(rename = "finance:refund")]
     FinanceRefund,
+    /// `finance:overdue` (payload [`Finance`]).
     #[serde(rename = "finance:overdue")]
     FinanceOverdue,
+    /// `data:change` (payload [`DataChange`]).
     #[serde(rename = "data:change")]
     DataChange,
+    /// `system:maintenance` (payload [`SystemNotice`]).
     #[serde(rename = "system:maintenance")]
     SystemMaintenance,
+    /// `system:update` (payload [`SystemNotice`]).
     #[serde(rename = "system:update")]
     SystemUpdate,
+    /// `system:alert` (payload [`SystemNotice`]).
     #[serde(rename = "system:alert")]
     SystemAlert,
+    /// `broadcast` (payload [`Broadcast`]).
     #[serde(rename = "broadcast")]
     Broadcast,
 }
@@ -197,9 +227,13 @@ impl Event {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum NotificationType {
+    /// `info`: for information only.
     Info,
+    /// `success`: something the user did or waited for succeeded.
     Success,
+    /// `warning`: something needs the user's attention.
     Warning,
+    /// `error`: something failed.
     Error,
 }
 
@@ -209,21 +243,27 @@ pub enum NotificationType {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Notification {
+    /// `notificationType`: the kind of notification, which sets how it is shown.
     #[cfg_attr(feature = "clap", arg(long))]
     pub notification_type: NotificationType,
+    /// Short heading of the notification.
     #[cfg_attr(feature = "clap", arg(long))]
     pub title: String,
+    /// Body text of the notification.
     #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
+    /// `actionUrl`: a link the user can follow from the notification; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub action_url: Option<String>,
+    /// `actionLabel`: the text of the action link; absent when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub action_label: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the recipient, whose `user:{userId}:notifications` channel carries the event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(skip))]
     pub user_id: Option<String>,
@@ -234,10 +274,15 @@ pub struct Notification {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum InventoryAction {
+    /// `adjust`: stock corrected by hand, e.g. after a stocktake.
     Adjust,
+    /// `inbound`: stock received.
     Inbound,
+    /// `outbound`: stock shipped or issued.
     Outbound,
+    /// `reserve`: stock set aside, e.g. for an order.
     Reserve,
+    /// `release`: reserved stock made available again.
     Release,
 }
 
@@ -247,14 +292,18 @@ pub enum InventoryAction {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct InventoryChange {
+    /// What moved the stock.
     #[cfg_attr(feature = "clap", arg(long))]
     pub action: InventoryAction,
+    /// `productId`: the product's id in the ERP.
     #[cfg_attr(feature = "clap", arg(long))]
     pub product_id: String,
+    /// `oldQuantity`: the quantity before the change (a JSON number).
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
     pub old_quantity: f64,
+    /// `newQuantity`: the quantity after the change (a JSON number).
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
@@ -264,21 +313,26 @@ pub struct InventoryChange {
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     #[cfg_attr(feature = "clap", arg(skip))]
     pub change_amount: f64,
+    /// `productName`: the product's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub product_name: Option<String>,
+    /// `variantId`: the id of the product variant whose stock changed; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub variant_id: Option<String>,
+    /// Why the stock changed, as free text; absent when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub reason: Option<String>,
+    /// Who made the change; absent when not given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub operator: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -289,8 +343,11 @@ pub struct InventoryChange {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum OrderType {
+    /// `sales`: an order from a customer.
     Sales,
+    /// `return`: a return of goods.
     Return,
+    /// `purchase`: an order placed with a supplier.
     Purchase,
 }
 
@@ -300,25 +357,33 @@ pub enum OrderType {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct OrderStatus {
+    /// `orderType`: sales, return or purchase order.
     #[cfg_attr(feature = "clap", arg(long))]
     pub order_type: OrderType,
+    /// `orderId`: the order's id in the ERP.
     #[cfg_attr(feature = "clap", arg(long))]
     pub order_id: String,
+    /// `orderNumber`: the order's number as users see it.
     #[cfg_attr(feature = "clap", arg(long))]
     pub order_number: String,
+    /// `oldStatus`: the status before the change, as the ERP names it.
     #[cfg_attr(feature = "clap", arg(long))]
     pub old_status: String,
+    /// `newStatus`: the status after the change, as the ERP names it.
     #[cfg_attr(feature = "clap", arg(long))]
     pub new_status: String,
+    /// `customerId`: the ERP id of the order's customer; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub customer_id: Option<String>,
+    /// `customerName`: the customer's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub customer_name: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -329,10 +394,15 @@ pub struct OrderStatus {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum ApprovalResource {
+    /// `order`: the approval is about an order.
     Order,
+    /// `return`: the approval is about a return.
     Return,
+    /// `payment`: the approval is about a payment.
     Payment,
+    /// `refund`: the approval is about a refund.
     Refund,
+    /// `adjustment`: the approval is about an adjustment.
     Adjustment,
 }
 
@@ -342,31 +412,42 @@ pub enum ApprovalResource {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Approval {
+    /// `resourceType`: what kind of record the approval is about.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource_type: ApprovalResource,
+    /// `resourceId`: the ERP id of the record to approve.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource_id: String,
+    /// `resourceNumber`: the record's number as users see it.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource_number: String,
+    /// `requesterId`: the ERP user id of who asked for approval; a published
+    /// result also notifies this user on their notifications channel.
     #[cfg_attr(feature = "clap", arg(long))]
     pub requester_id: String,
+    /// `requesterName`: the display name of who asked for approval.
     #[cfg_attr(feature = "clap", arg(long))]
     pub requester_name: String,
+    /// `approverId`: the ERP user id of the approver; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub approver_id: Option<String>,
+    /// `approverName`: the approver's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub approver_name: Option<String>,
+    /// The reason given for the request or the decision; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub reason: Option<String>,
+    /// The approver's comment; absent when none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub comment: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -377,9 +458,13 @@ pub struct Approval {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum FinanceAction {
+    /// `created`: the record was created.
     Created,
+    /// `confirmed`: the record was confirmed.
     Confirmed,
+    /// `cancelled`: the record was cancelled.
     Cancelled,
+    /// `overdue`: the record is past its due date.
     Overdue,
 }
 
@@ -388,8 +473,11 @@ pub enum FinanceAction {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum FinanceRecordType {
+    /// `payment`: money received.
     Payment,
+    /// `paymentOut`: money paid out.
     PaymentOut,
+    /// `refund`: money given back.
     Refund,
 }
 
@@ -399,33 +487,43 @@ pub enum FinanceRecordType {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Finance {
+    /// What happened to the record.
     #[cfg_attr(feature = "clap", arg(long))]
     pub action: FinanceAction,
+    /// `recordType`: payment received, payment made or refund.
     #[cfg_attr(feature = "clap", arg(long))]
     pub record_type: FinanceRecordType,
+    /// `recordId`: the finance record's id in the ERP.
     #[cfg_attr(feature = "clap", arg(long))]
     pub record_id: String,
+    /// `recordNumber`: the record's number as users see it.
     #[cfg_attr(feature = "clap", arg(long))]
     pub record_number: String,
+    /// The record's amount as a JSON number, in yuan with cents as the fraction (`12850.5`).
     #[serde(with = "js_number")]
     #[cfg_attr(feature = "ts", ts(type = "number"))]
     #[cfg_attr(feature = "clap", arg(long, value_parser = crate::args::finite_number, allow_negative_numbers = true))]
     pub amount: f64,
+    /// `customerId`: the ERP id of the customer involved; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub customer_id: Option<String>,
+    /// `customerName`: the customer's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub customer_name: Option<String>,
+    /// `supplierId`: the ERP id of the supplier involved; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub supplier_id: Option<String>,
+    /// `supplierName`: the supplier's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub supplier_name: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -436,10 +534,15 @@ pub struct Finance {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum DataResource {
+    /// `product`: a product, on channel `products`.
     Product,
+    /// `customer`: a customer, on channel `customers`.
     Customer,
+    /// `supplier`: a supplier, on channel `suppliers`.
     Supplier,
+    /// `category`: a product category, on channel `products`.
     Category,
+    /// `user`: an ERP user account, on channel `system`.
     User,
 }
 
@@ -448,8 +551,11 @@ pub enum DataResource {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum DataAction {
+    /// `created`: the record was created.
     Created,
+    /// `updated`: the record was changed.
     Updated,
+    /// `deleted`: the record was deleted.
     Deleted,
 }
 
@@ -459,12 +565,16 @@ pub enum DataAction {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct DataChange {
+    /// What kind of record changed; it decides the channel.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource: DataResource,
+    /// Whether the record was created, updated or deleted.
     #[cfg_attr(feature = "clap", arg(long))]
     pub action: DataAction,
+    /// `resourceId`: the changed record's id in the ERP.
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource_id: String,
+    /// `resourceName`: the record's display name; absent when not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub resource_name: Option<String>,
@@ -475,6 +585,7 @@ pub struct DataChange {
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -485,8 +596,11 @@ pub struct DataChange {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum SystemLevel {
+    /// `info`: for information only.
     Info,
+    /// `warning`: may affect users' work.
     Warning,
+    /// `critical`: serious; needs attention now.
     Critical,
 }
 
@@ -496,10 +610,13 @@ pub enum SystemLevel {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct SystemNotice {
+    /// How serious the notice is.
     #[cfg_attr(feature = "clap", arg(long))]
     pub level: SystemLevel,
+    /// The text shown to users.
     #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
+    /// `affectedUsers`: ids of the ERP users the notice concerns; absent when it names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long = "affected-user"))]
     pub affected_users: Option<Vec<String>>,
@@ -514,6 +631,7 @@ pub struct SystemNotice {
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -524,10 +642,14 @@ pub struct SystemNotice {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub enum BroadcastLevel {
+    /// `info`: for information only; the default.
     #[default]
     Info,
+    /// `success`: good news.
     Success,
+    /// `warning`: something needs attention.
     Warning,
+    /// `error`: something failed.
     Error,
 }
 
@@ -537,17 +659,21 @@ pub enum BroadcastLevel {
 #[cfg_attr(feature = "clap", derive(clap::Args), group(skip))]
 #[serde(rename_all = "camelCase")]
 pub struct Broadcast {
+    /// The text shown to everyone.
     #[cfg_attr(feature = "clap", arg(long))]
     pub message: String,
+    /// How the message is shown; `info` when absent.
     #[serde(default)]
     #[cfg_attr(feature = "clap", arg(long, default_value = "info"))]
     pub level: BroadcastLevel,
+    /// Heading of the message; absent when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub title: Option<String>,
     /// Milliseconds since the Unix epoch.
     #[cfg_attr(feature = "clap", arg(skip))]
     pub timestamp: i64,
+    /// `userId`: the ERP user the event concerns; absent when the publisher names none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "clap", arg(long))]
     pub user_id: Option<String>,
@@ -642,7 +768,9 @@ wire_names!(BroadcastLevel { Info => "info", Success => "success", Warning => "w
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ApprovalDecision {
+    /// Sent as `approval:approved`.
     Approved,
+    /// Sent as `approval:rejected`.
     Rejected,
 }
 
@@ -663,6 +791,7 @@ impl ApprovalDecision {
         }
     }
 
+    /// The event type this decision is sent as.
     pub fn kind(self) -> EventKind {
         match self {
             ApprovalDecision::Approved => EventKind::ApprovalApproved,
@@ -675,8 +804,11 @@ impl ApprovalDecision {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FinanceEventType {
+    /// Sent as `finance:payment`.
     Payment,
+    /// Sent as `finance:refund`.
     Refund,
+    /// Sent as `finance:overdue`.
     Overdue,
 }
 
@@ -695,6 +827,7 @@ impl FinanceEventType {
         self.kind().as_str()
     }
 
+    /// The event type this is sent as.
     pub fn kind(self) -> EventKind {
         match self {
             FinanceEventType::Payment => EventKind::FinancePayment,
@@ -708,8 +841,11 @@ impl FinanceEventType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum SystemEventType {
+    /// Sent as `system:maintenance`.
     Maintenance,
+    /// Sent as `system:update`.
     Update,
+    /// Sent as `system:alert`.
     Alert,
 }
 
@@ -728,6 +864,7 @@ impl SystemEventType {
         self.kind().as_str()
     }
 
+    /// The event type this is sent as.
     pub fn kind(self) -> EventKind {
         match self {
             SystemEventType::Maintenance => EventKind::SystemMaintenance,
@@ -742,6 +879,7 @@ impl SystemEventType {
 // fields are set by assignment, so adding one touches this file only.
 
 impl Notification {
+    /// The required fields; `actionUrl`, `actionLabel` and `userId` unset, `timestamp` 0.
     pub fn new(
         notification_type: NotificationType,
         title: impl Into<String>,
@@ -784,6 +922,7 @@ impl InventoryChange {
 }
 
 impl OrderStatus {
+    /// The required fields; `customerId`, `customerName` and `userId` unset, `timestamp` 0.
     pub fn new(
         order_type: OrderType,
         order_id: impl Into<String>,
@@ -806,6 +945,7 @@ impl OrderStatus {
 }
 
 impl Approval {
+    /// The required fields; approver, `reason`, `comment` and `userId` unset, `timestamp` 0.
     pub fn new(
         resource_type: ApprovalResource,
         resource_id: impl Into<String>,
@@ -855,6 +995,7 @@ impl Finance {
 }
 
 impl DataChange {
+    /// The required fields; `resourceName`, `changes` and `userId` unset, `timestamp` 0.
     pub fn new(resource: DataResource, action: DataAction, resource_id: impl Into<String>) -> Self {
         DataChange {
             resource,
@@ -869,6 +1010,7 @@ impl DataChange {
 }
 
 impl SystemNotice {
+    /// The required fields; every optional field unset, `timestamp` 0.
     pub fn new(level: SystemLevel, message: impl Into<String>) -> Self {
         SystemNotice {
             level,

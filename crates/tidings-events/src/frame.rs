@@ -15,7 +15,10 @@ use serde_json::value::RawValue;
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ClientFrame {
+    /// `subscribe`: start receiving events on `channels`; answered with
+    /// `subscribed`, plus an `error` frame for each refused channel.
     Subscribe {
+        /// Logical channel names to subscribe to (no `ws:` prefix).
         channels: Vec<String>,
         /// Tidings addition (docs/positions.md): per channel, the last
         /// position the client has; the gateway first sends what the channel
@@ -23,14 +26,18 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         since: BTreeMap<String, String>,
     },
+    /// `unsubscribe`: stop receiving events on `channels`; answered with `unsubscribed`.
     Unsubscribe {
+        /// Logical channel names to unsubscribe from.
         channels: Vec<String>,
     },
+    /// `ping`: a keep-alive check; answered with `pong`.
     Ping,
     /// Tidings addition (docs/gateway.md, "Authentication"): a fresh token
     /// for the same user, sent before the connection's token expires, so
     /// the connection keeps its subscriptions. Answered with `refreshed`.
     Refresh {
+        /// The new JWT, for the same user (`sub`) as the connection's current one.
         token: String,
     },
 }
@@ -74,6 +81,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire spelling, as in the `code` field (`bad_request`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "bad_request",
@@ -110,7 +118,10 @@ pub enum UpstreamState {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
 pub enum ServerFrame {
+    /// `subscribed`: the listed subscriptions are live; every event published
+    /// on them from now on reaches the client.
     Subscribed {
+        /// The logical channels now subscribed; refused ones got an `error` frame instead.
         channels: Vec<String>,
         /// Tidings addition: for each channel of the subscribe's `since`,
         /// whether everything after that position follows (`true`) or
@@ -118,13 +129,20 @@ pub enum ServerFrame {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         recovered: BTreeMap<String, bool>,
     },
+    /// `unsubscribed`: the listed subscriptions have ended.
     Unsubscribed {
+        /// The logical channels no longer subscribed.
         channels: Vec<String>,
     },
+    /// `pong`: the answer to a `ping`.
     Pong,
+    /// `error`: a client frame, or part of one, was refused; the connection stays open.
     Error {
+        /// Machine-readable reason, such as `forbidden` or `unknown_channel`.
         code: ErrorCode,
+        /// Readable explanation for a person.
         message: String,
+        /// The logical channel the error is about; absent when it concerns the whole frame.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         channel: Option<String>,
     },
@@ -132,7 +150,10 @@ pub enum ServerFrame {
     /// Redis and could not replay everything `channel` received meanwhile;
     /// events after position `since` may be missing.
     Missed {
+        /// The logical channel that may have lost events.
         channel: String,
+        /// Position after which events may be missing; absent when the gateway
+        /// cannot say (e.g. after its Redis reader was restarted).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<String>,
     },
@@ -140,9 +161,12 @@ pub enum ServerFrame {
     /// `channel` was not sent; `position` (when history is on) is where it
     /// sits, so a client resuming from here moves past it.
     Skipped {
+        /// The logical channel the unsent event was published on.
         channel: String,
+        /// The skipped event's position in the channel's history; absent when history is off.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         position: Option<String>,
+        /// Why the event was not sent.
         reason: SkipReason,
         /// The event's size in bytes.
         size: u64,
@@ -154,13 +178,17 @@ pub enum ServerFrame {
     /// Unix epoch). `dropped` lists subscriptions the new token no longer
     /// allows, which were ended (an `unsubscribed` frame came first).
     Refreshed {
+        /// When the connection now ends, in seconds since the Unix epoch (the new token's `exp`).
         exp: u64,
+        /// Logical channels the new token no longer allows, now unsubscribed; absent when none.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         dropped: Vec<String>,
     },
     /// Tidings addition: the gateway's link to Redis changed state.
     Status {
+        /// Whether the gateway is receiving from Redis or reconnecting.
         upstream: UpstreamState,
+        /// Readable detail, such as why Redis was lost; absent when there is none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
@@ -170,6 +198,7 @@ pub enum ServerFrame {
 /// because serde cannot borrow a raw JSON value inside a tagged enum.
 #[derive(Debug, Clone, Deserialize)]
 pub struct EventFrame {
+    /// The logical channel the event arrived on (no `ws:` prefix).
     pub channel: String,
     /// Tidings addition: where the event sits in the channel's history
     /// (`EPOCH:MILLIS-SEQ`), when the gateway records history.
@@ -182,7 +211,9 @@ pub struct EventFrame {
 /// Any frame a client may receive.
 #[derive(Debug, Clone)]
 pub enum Incoming {
+    /// An `event` frame: one published event.
     Event(EventFrame),
+    /// Any other frame type this client knows (`subscribed`, `error`, `status`, …).
     Control(ServerFrame),
     /// A frame type this client does not know; protocol.md says to ignore it.
     Unknown(String),
@@ -221,7 +252,9 @@ impl ServerFrame {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct FrameError {
+    /// The `code` of the `error` frame sent back.
     pub code: ErrorCode,
+    /// Readable explanation, sent as the `error` frame's `message`.
     pub message: String,
 }
 
@@ -246,7 +279,7 @@ pub fn parse_client_frame(text: &str) -> Result<ClientFrame, FrameError> {
 }
 
 /// Builds `{"type":"event","channel":…,"data":…}` around `data`, which must
-/// be one JSON object (as [`crate::decode`] has checked). `data` is copied
+/// be one JSON object (as [`crate::decode()`] has checked). `data` is copied
 /// byte for byte, so what the backend published is what every client gets.
 pub fn event_frame(channel: &str, data: &str) -> String {
     event_frame_at(channel, None, data)

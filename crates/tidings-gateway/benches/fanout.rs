@@ -202,7 +202,7 @@ async fn run(args: Args) {
             loop {
                 match ws.next().await {
                     Some(Ok(Message::Text(text))) if text.contains("\"subscribed\"") => break,
-                    Some(Ok(_)) => continue,
+                    Some(Ok(_)) => {}
                     other => panic!("no subscribed: {other:?}"),
                 }
             }

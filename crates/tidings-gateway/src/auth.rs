@@ -291,7 +291,7 @@ mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header, encode};
 
-    fn token(secret: &[u8], claims: serde_json::Value) -> String {
+    fn token(secret: &[u8], claims: &serde_json::Value) -> String {
         encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret)).unwrap()
     }
 
@@ -303,7 +303,7 @@ mod tests {
     fn a_valid_token_grants_its_user_channel_and_every_shared_one() {
         let auth = Authenticator::new(b"s");
         let grant = auth
-            .verify(Some(&token(b"s", serde_json::json!({"sub":"u1","exp":in_an_hour()}))))
+            .verify(Some(&token(b"s", &serde_json::json!({"sub":"u1","exp":in_an_hour()}))))
             .unwrap();
         assert_eq!(grant.check(&Channel::parse("user:u1:notifications").unwrap()), Ok(()));
         assert_eq!(
@@ -319,7 +319,7 @@ mod tests {
         let claims = serde_json::json!({
             "sub":"u1","exp":in_an_hour(),"channels":["orders","user:u2:notifications","nonsense"]
         });
-        let grant = auth.verify(Some(&token(b"s", claims))).unwrap();
+        let grant = auth.verify(Some(&token(b"s", &claims))).unwrap();
         assert_eq!(grant.check(&Channel::Orders), Ok(()));
         assert_eq!(grant.check(&Channel::Inventory), Err(Refusal::NotInClaim));
         assert_eq!(
@@ -333,7 +333,7 @@ mod tests {
     fn a_sub_that_could_widen_a_channel_is_refused() {
         let auth = Authenticator::new(b"s");
         let error = auth
-            .verify(Some(&token(b"s", serde_json::json!({"sub":"*","exp":in_an_hour()}))))
+            .verify(Some(&token(b"s", &serde_json::json!({"sub":"*","exp":in_an_hour()}))))
             .unwrap_err();
         assert!(matches!(error, AuthError::BadSubject(_)), "{error}");
     }
@@ -341,7 +341,7 @@ mod tests {
     #[test]
     fn a_token_without_exp_is_refused() {
         let auth = Authenticator::new(b"s");
-        let error = auth.verify(Some(&token(b"s", serde_json::json!({"sub":"u1"})))).unwrap_err();
+        let error = auth.verify(Some(&token(b"s", &serde_json::json!({"sub":"u1"})))).unwrap_err();
         assert!(error.to_string().contains("exp"), "{error}");
     }
 }

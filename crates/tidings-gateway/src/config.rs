@@ -21,20 +21,21 @@ use tidings::redact_url;
 use crate::GatewayError;
 
 /// Where the gateway listens when told nothing else: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// The Redis the gateway uses when told nothing else.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Largest event forwarded unless `--max-event-bytes` says otherwise: 1 MiB.
-pub const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
+pub(crate) const DEFAULT_MAX_EVENT_BYTES: usize = 1024 * 1024;
 /// Shortest JWT secret accepted: an HS256 key as long as its hash (RFC 7518 §3.2).
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
+pub(crate) const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// A secret value (JWT secret, API key). Never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value`; it is shown as `<redacted>` in `Debug` output.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -300,7 +301,9 @@ struct FileConfig {
 /// Everything the gateway runs with, defaults filled in.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
+    /// Address the WebSocket and HTTP server listens on.
     pub listen: SocketAddr,
+    /// Which broker carries events into the gateway.
     pub broker: BrokerKind,
     /// Used when `broker` is [`BrokerKind::Redis`].
     pub redis_url: String,
@@ -314,27 +317,41 @@ pub struct GatewayConfig {
     pub jwt_issuer: Option<String>,
     /// Longest `exp - iat` (or `exp - now`) accepted; `None` = no limit.
     pub max_token_lifetime: Option<Duration>,
+    /// Whether a non-loopback `listen` address is allowed in open mode.
     pub insecure_bind: bool,
     /// Empty = any origin.
     pub allowed_origins: Vec<String>,
+    /// Most concurrent WebSocket connections; more get HTTP 503.
     pub max_connections: usize,
     /// TCP connections not upgraded to WebSocket (see `listener`).
     pub max_pending_connections: usize,
+    /// Most TCP connections (pending and WebSocket) from one client address
+    /// (IPv6: one /64); more get HTTP 429.
     pub max_connections_per_ip: usize,
     /// Whether loopback clients count under `max_connections_per_ip`.
     pub limit_loopback: bool,
+    /// Most WebSocket connections of one user (the token's `sub`); more get
+    /// HTTP 429.
     pub max_connections_per_user: usize,
     /// Bound on reading a request's headers, and on an idle keep-alive.
     pub header_read_timeout: Duration,
     /// Whether `rediss://…#insecure` is allowed.
     pub insecure_tls: bool,
+    /// Most channels one connection may subscribe to.
     pub max_subscriptions: usize,
+    /// Largest client frame, in bytes; a larger one is refused with `too_large`.
     pub max_frame_bytes: usize,
+    /// Bytes of event frames queued for one connection before it is closed
+    /// as a slow consumer (close code 1013).
     pub outbound_buffer_bytes: usize,
     /// Largest event forwarded (docs/gateway.md, "Large events").
     pub max_event_bytes: usize,
+    /// Time between server pings.
     pub ping_interval: Duration,
+    /// How long a peer may stay silent (no frame, no pong) before it is dropped.
     pub idle_timeout: Duration,
+    /// How long graceful shutdown may take before remaining connections are
+    /// dropped.
     pub shutdown_timeout: Duration,
     /// How long a close frame may take to go out before the socket is dropped.
     pub close_timeout: Duration,
@@ -342,6 +359,7 @@ pub struct GatewayConfig {
     pub write_timeout: Duration,
     /// Longest wait between Redis reconnect attempts.
     pub redis_backoff_max: Duration,
+    /// Format of log lines.
     pub log_format: LogFormat,
     /// The per-channel history in Redis (docs/positions.md); `None` = off.
     /// Always off with the memory broker.

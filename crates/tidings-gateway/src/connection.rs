@@ -57,20 +57,20 @@ use crate::upstream::{RedisBroker, UpstreamStatus};
 
 /// Close code for a slow consumer: 1013 "Try Again Later" (RFC 6455 §7.4.1
 /// registry): reconnect, preferably after a short delay.
-pub const CLOSE_SLOW_CONSUMER: u16 = 1013;
+pub(crate) const CLOSE_SLOW_CONSUMER: u16 = 1013;
 /// Close code when a client frame exceeds `max_frame_bytes`: 1009 "Message Too Big".
-pub const CLOSE_TOO_LARGE: u16 = 1009;
+pub(crate) const CLOSE_TOO_LARGE: u16 = 1009;
 /// Close code on gateway shutdown and idle timeout: 1001 "Going Away".
-pub const CLOSE_GOING_AWAY: u16 = 1001;
+pub(crate) const CLOSE_GOING_AWAY: u16 = 1001;
 /// Close code when the connection's token expires (its `exp` plus the
 /// clock leeway): reconnect with a fresh token.
-pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+pub(crate) const CLOSE_TOKEN_EXPIRED: u16 = 4001;
 
 /// Most bytes of event frames written per flush; the rest waits for the next
 /// turn of the loop so client frames and pings are not starved.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Most channel names one subscribe or unsubscribe frame may carry.
-pub const MAX_NAMES_PER_FRAME: usize = 256;
+pub(crate) const MAX_NAMES_PER_FRAME: usize = 256;
 
 /// Entries read from history and written per replay step.
 pub const REPLAY_PAGE: usize = 200;
@@ -79,7 +79,7 @@ pub const REPLAY_BURST: f64 = 20_000.0;
 /// …and then this many per second: past it, its replays wait.
 pub const REPLAY_RATE: f64 = 2_000.0;
 /// History pages read from Redis at once, across the whole gateway.
-pub const MAX_REPLAY_READS: usize = 8;
+pub(crate) const MAX_REPLAY_READS: usize = 8;
 
 /// One channel's replay, decided before `subscribed` was sent.
 #[derive(Debug)]
@@ -120,7 +120,7 @@ impl ReplayBudget {
 
 /// What every connection task shares.
 #[derive(Debug)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// The history and where to read it, when history is on.
     pub history: Option<(History, RedisBroker)>,
     /// Checks tokens at the upgrade and in `refresh` frames; `None` = open mode.
@@ -138,13 +138,13 @@ pub struct Shared {
 
 /// A reserved place under the connection cap; given back when dropped.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     shared: Arc<Shared>,
 }
 
 impl Slot {
     /// Reserves a place, or `None` when `max_connections` are open.
-    pub fn reserve(shared: &Arc<Shared>) -> Option<Slot> {
+    pub(crate) fn reserve(shared: &Arc<Shared>) -> Option<Slot> {
         let max = shared.config.max_connections;
         shared
             .open
@@ -179,7 +179,7 @@ enum End {
 }
 
 /// Serves one upgraded WebSocket until it ends.
-pub async fn serve<S>(ws: WebSocketStream<S>, grant: Grant, slot: Slot)
+pub(crate) async fn serve<S>(ws: WebSocketStream<S>, grant: Grant, slot: Slot)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -294,7 +294,7 @@ where
         since: &BTreeMap<String, String>,
     ) -> Result<(), End> {
         let (recovered, errors, plans) = self.plan_replays(&channels, since).await?;
-        replies.push(text_frame(ServerFrame::Subscribed { channels, recovered }));
+        replies.push(text_frame(&ServerFrame::Subscribed { channels, recovered }));
         replies.extend(errors);
         self.write(replies).await?;
         for plan in plans {
@@ -364,7 +364,7 @@ where
             }
         };
         match frame {
-            ClientFrame::Ping => self.write(vec![text_frame(ServerFrame::Pong)]).await,
+            ClientFrame::Ping => self.write(vec![text_frame(&ServerFrame::Pong)]).await,
             ClientFrame::Subscribe { channels, since } => self.subscribe(channels, since).await,
             ClientFrame::Unsubscribe { channels } => self.unsubscribe(channels).await,
             ClientFrame::Refresh { token } => self.refresh(&token).await,
@@ -406,7 +406,7 @@ where
         if !dropped.is_empty() {
             self.unsubscribe(dropped.clone()).await?;
         }
-        self.write(vec![text_frame(ServerFrame::Refreshed { exp, dropped })]).await
+        self.write(vec![text_frame(&ServerFrame::Refreshed { exp, dropped })]).await
     }
 
     async fn subscribe(
@@ -533,7 +533,7 @@ where
             self.send_queued().await?;
         }
         if !removed.is_empty() || names.is_empty() {
-            replies.push(text_frame(ServerFrame::Unsubscribed { channels: removed }));
+            replies.push(text_frame(&ServerFrame::Unsubscribed { channels: removed }));
         }
         self.write(replies).await
     }
@@ -627,7 +627,7 @@ where
                 exact = false;
                 let missed =
                     ServerFrame::Missed { channel: channel.clone(), since: Some(from.to_string()) };
-                frames.push(text_frame(missed));
+                frames.push(text_frame(&missed));
             }
             let full = page.entries.len() >= REPLAY_PAGE;
             let mut replayed = 0u64;
@@ -699,7 +699,7 @@ where
     /// An `error` frame, counted.
     fn error(&self, code: ErrorCode, message: String, channel: Option<String>) -> Message {
         self.shared.metrics.client_errors.with_label_values(&[code.as_str()]).inc();
-        text_frame(ServerFrame::error(code, message, channel))
+        text_frame(&ServerFrame::error(code, message, channel))
     }
 
     /// Writes `messages` and flushes (also flushing queued pongs), unless the
@@ -814,10 +814,10 @@ fn instant_of_unix_seconds(seconds: u64) -> tokio::time::Instant {
 
 /// The `status` frame for `status`.
 fn status_frame(status: &UpstreamStatus) -> Message {
-    text_frame(ServerFrame::Status { upstream: status.state, message: status.message.clone() })
+    text_frame(&ServerFrame::Status { upstream: status.state, message: status.message.clone() })
 }
 
-fn text_frame(frame: ServerFrame) -> Message {
+fn text_frame(frame: &ServerFrame) -> Message {
     Message::Text(frame.to_json().into())
 }
 

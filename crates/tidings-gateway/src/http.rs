@@ -51,7 +51,7 @@ const PUBLISH_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// What every handler needs.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub(crate) struct AppState {
     pub shared: Arc<Shared>,
     pub broker: Broker,
     pub api_key: Option<Secret>,
@@ -62,7 +62,7 @@ pub struct AppState {
 }
 
 /// The gateway's routes.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let body_limit = state.shared.config.max_event_bytes.saturating_add(PUBLISH_ENVELOPE_BYTES);
     Router::new()
         .route("/ws", get(upgrade))
@@ -78,7 +78,7 @@ pub fn router(state: AppState) -> Router {
 /// small (a subscribe is ~100 bytes), and the read buffer grows on demand
 /// for a larger one, so 1 KiB costs nothing but saves 3 KiB per idle
 /// connection compared with 4 KiB (tungstenite zero-fills it up front).
-pub fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
+pub(crate) fn websocket_config(max_frame_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(1024)
         .write_buffer_size(16 * 1024)

@@ -35,13 +35,13 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::metrics::Metrics;
 
 /// Identifies one connection inside the hub.
-pub type ConnectionId = u64;
+pub(crate) type ConnectionId = u64;
 
 /// One broker message, ready to send: the `event` frame text, built once and
 /// shared (cloning a [`Utf8Bytes`] bumps a reference count), with its
 /// position when history is on.
 #[derive(Debug, Clone)]
-pub struct EventMessage {
+pub(crate) struct EventMessage {
     pub frame: Utf8Bytes,
     /// The logical channel it was sent on.
     pub channel: Arc<str>,
@@ -49,13 +49,10 @@ pub struct EventMessage {
 }
 
 impl EventMessage {
-    /// Builds the frame for `data` (a JSON object, checked by `decode`) on `channel`.
-    pub fn new(channel: &str, data: &str) -> Self {
-        EventMessage::at(channel, None, data)
-    }
-
-    /// [`EventMessage::new`] with the message's position in its channel's history.
-    pub fn at(channel: &str, position: Option<&Position>, data: &str) -> Self {
+    /// The frame for `data` (a JSON object, checked by `decode`) on
+    /// `channel`, with the message's position in its channel's history
+    /// when it has one.
+    pub(crate) fn at(channel: &str, position: Option<&Position>, data: &str) -> Self {
         let text = position.map(ToString::to_string);
         EventMessage {
             frame: Utf8Bytes::from(event_frame_at(channel, text.as_deref(), data)),
@@ -65,13 +62,17 @@ impl EventMessage {
     }
 
     /// A control frame (not an event) queued behind `channel`'s events.
-    pub fn control(channel: &str, frame: &ServerFrame) -> Self {
+    pub(crate) fn control(channel: &str, frame: &ServerFrame) -> Self {
         EventMessage::control_at(channel, None, frame)
     }
 
     /// A control frame standing for the event at `position` (a `skipped`
     /// notice), so a replay that already covered it skips it like an event.
-    pub fn control_at(channel: &str, position: Option<&Position>, frame: &ServerFrame) -> Self {
+    pub(crate) fn control_at(
+        channel: &str,
+        position: Option<&Position>,
+        frame: &ServerFrame,
+    ) -> Self {
         EventMessage {
             frame: Utf8Bytes::from(frame.to_json()),
             channel: Arc::from(channel),
@@ -81,7 +82,7 @@ impl EventMessage {
 
     /// The `skipped` notice for an event of `size` bytes on `channel`,
     /// larger than `limit`.
-    pub fn oversized(
+    pub(crate) fn oversized(
         channel: &str,
         position: Option<&Position>,
         size: usize,
@@ -97,26 +98,22 @@ impl EventMessage {
         EventMessage::control_at(channel, position, &frame)
     }
 
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.frame.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.frame.is_empty()
     }
 }
 
 /// Where an oversized event came from (the `source` label of
 /// `events_oversized_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OversizedFrom {
+pub(crate) enum OversizedFrom {
     Redis,
     Api,
 }
 
 /// What happened to a push.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Push {
+pub(crate) enum Push {
     Queued,
     /// The push would have exceeded the byte budget: the connection is now
     /// marked slow and its queue discarded.
@@ -136,7 +133,7 @@ pub enum Push {
 /// connection is marked slow; its task sees [`FrameQueue::is_slow`] and closes
 /// with 1013 ("try again later").
 #[derive(Debug)]
-pub struct FrameQueue {
+pub(crate) struct FrameQueue {
     state: Mutex<FrameQueueState>,
     /// Wakes the connection task when frames were queued.
     ready: Notify,
@@ -157,12 +154,12 @@ struct FrameQueueState {
 }
 
 impl FrameQueue {
-    pub fn new(budget: usize) -> Self {
+    pub(crate) fn new(budget: usize) -> Self {
         FrameQueue { state: Mutex::default(), ready: Notify::new(), kicked: Notify::new(), budget }
     }
 
     /// Queues `message` unless that would exceed the budget.
-    pub fn push(&self, message: &EventMessage) -> Push {
+    pub(crate) fn push(&self, message: &EventMessage) -> Push {
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         if state.slow {
             return Push::Closed;
@@ -190,7 +187,7 @@ impl FrameQueue {
     }
 
     /// Moves up to `max_bytes` worth of frames (at least one) into `batch`.
-    pub fn drain_into(&self, batch: &mut Vec<EventMessage>, max_bytes: usize) {
+    pub(crate) fn drain_into(&self, batch: &mut Vec<EventMessage>, max_bytes: usize) {
         let mut state = self.state.lock().unwrap_or_else(|poison| poison.into_inner());
         let mut taken = 0;
         while let Some((front, _)) = state.frames.front() {
@@ -214,25 +211,25 @@ impl FrameQueue {
     }
 
     /// Makes the next [`FrameQueue::ready`] return at once (frames were left behind).
-    pub fn rearm(&self) {
+    pub(crate) fn rearm(&self) {
         self.ready.notify_one();
     }
 
-    pub fn has_frames(&self) -> bool {
+    pub(crate) fn has_frames(&self) -> bool {
         !self.state.lock().unwrap_or_else(|poison| poison.into_inner()).frames.is_empty()
     }
 
-    pub fn is_slow(&self) -> bool {
+    pub(crate) fn is_slow(&self) -> bool {
         self.state.lock().unwrap_or_else(|poison| poison.into_inner()).slow
     }
 
     /// Resolves once frames may be waiting.
-    pub async fn ready(&self) {
+    pub(crate) async fn ready(&self) {
         self.ready.notified().await;
     }
 
     /// Resolves once the connection has been marked slow.
-    pub async fn kicked(&self) {
+    pub(crate) async fn kicked(&self) {
         loop {
             if self.is_slow() {
                 return;
@@ -244,7 +241,7 @@ impl FrameQueue {
 
 /// The subscribers of every channel, and the dispatcher.
 #[derive(Debug)]
-pub struct Hub {
+pub(crate) struct Hub {
     /// Logical channel name → its subscribers.
     channels: RwLock<HashMap<String, HashMap<ConnectionId, Arc<FrameQueue>>>>,
     next_id: AtomicU64,
@@ -257,7 +254,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(metrics: Metrics, max_event_bytes: usize) -> Self {
+    pub(crate) fn new(metrics: Metrics, max_event_bytes: usize) -> Self {
         Hub {
             channels: RwLock::default(),
             next_id: AtomicU64::new(1),
@@ -270,17 +267,17 @@ impl Hub {
     }
 
     /// Largest event forwarded, in bytes.
-    pub fn max_event_bytes(&self) -> usize {
+    pub(crate) fn max_event_bytes(&self) -> usize {
         self.max_event_bytes
     }
 
-    pub fn next_connection_id(&self) -> ConnectionId {
+    pub(crate) fn next_connection_id(&self) -> ConnectionId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Adds `queue` to `channel`. Once this returns, every later dispatch on
     /// `channel` reaches it.
-    pub fn subscribe(&self, channel: &Channel, id: ConnectionId, queue: &Arc<FrameQueue>) {
+    pub(crate) fn subscribe(&self, channel: &Channel, id: ConnectionId, queue: &Arc<FrameQueue>) {
         let mut channels = self.channels.write().unwrap_or_else(|poison| poison.into_inner());
         let members = channels.entry(channel.name()).or_default();
         if members.insert(id, Arc::clone(queue)).is_none() {
@@ -288,7 +285,7 @@ impl Hub {
         }
     }
 
-    pub fn unsubscribe(&self, channel: &Channel, id: ConnectionId) {
+    pub(crate) fn unsubscribe(&self, channel: &Channel, id: ConnectionId) {
         let mut channels = self.channels.write().unwrap_or_else(|poison| poison.into_inner());
         let name = channel.name();
         if let Some(members) = channels.get_mut(&name) {
@@ -302,25 +299,19 @@ impl Hub {
     }
 
     /// Every channel with at least one subscriber (logical names).
-    pub fn channels_with_subscribers(&self) -> Vec<String> {
+    pub(crate) fn channels_with_subscribers(&self) -> Vec<String> {
         let channels = self.channels.read().unwrap_or_else(|poison| poison.into_inner());
         channels.keys().cloned().collect()
     }
 
-    /// How many connections are subscribed to `channel` right now.
-    pub fn subscriber_count(&self, channel: &Channel) -> usize {
-        let channels = self.channels.read().unwrap_or_else(|poison| poison.into_inner());
-        channels.get(&channel.name()).map_or(0, HashMap::len)
-    }
-
     /// Delivers one broker message (Redis channel name, payload) to every
     /// subscriber of its channel. Returns how many queues got it.
-    pub fn dispatch(&self, redis_channel: &str, payload: &[u8]) -> usize {
+    pub(crate) fn dispatch(&self, redis_channel: &str, payload: &[u8]) -> usize {
         self.dispatch_at(redis_channel, payload, None)
     }
 
     /// [`Hub::dispatch`] for a message recorded at `position`.
-    pub fn dispatch_at(
+    pub(crate) fn dispatch_at(
         &self,
         redis_channel: &str,
         payload: &[u8],
@@ -366,7 +357,7 @@ impl Hub {
     /// Counts and logs (at most one line per 10 s, both sources together)
     /// an event over the maximum size, of `size` bytes when known, on
     /// `channel`.
-    pub fn oversized(
+    pub(crate) fn oversized(
         &self,
         from: OversizedFrom,
         channel: &str,
@@ -399,7 +390,7 @@ impl Hub {
 
     /// Queues a control frame to every subscriber of `logical`, behind the
     /// events already queued for them (a `missed` notice, say).
-    pub fn announce(&self, logical: &str, frame: &ServerFrame) -> usize {
+    pub(crate) fn announce(&self, logical: &str, frame: &ServerFrame) -> usize {
         self.deliver(logical, &EventMessage::control(logical, frame))
     }
 
@@ -482,7 +473,7 @@ mod tests {
     use super::*;
 
     fn message(text: &str) -> EventMessage {
-        EventMessage::new("inventory", text)
+        EventMessage::at("inventory", None, text)
     }
 
     #[test]

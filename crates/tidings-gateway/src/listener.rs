@@ -57,25 +57,25 @@ use crate::metrics::Metrics;
 
 /// Refusal answers being written at once; past it a refused socket is
 /// closed without an answer.
-pub const MAX_REFUSALS: usize = 64;
+pub(crate) const MAX_REFUSALS: usize = 64;
 /// How long a refused connection is kept to deliver its answer.
-pub const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+pub(crate) const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 /// Largest request head (start line and headers) read: a larger one gets
 /// 431. Bounds what a pending connection can make the gateway buffer.
-pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+pub(crate) const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// Most bytes of a refused connection's request head read before answering.
-pub const REFUSAL_HEAD_BYTES: usize = 8 * 1024;
+pub(crate) const REFUSAL_HEAD_BYTES: usize = 8 * 1024;
 /// `Retry-After` seconds when the gateway is full (pending or total).
-pub const RETRY_AFTER_FULL: u32 = 5;
+pub(crate) const RETRY_AFTER_FULL: u32 = 5;
 /// `Retry-After` seconds when one address has too many connections.
-pub const RETRY_AFTER_PER_IP: u32 = 10;
+pub(crate) const RETRY_AFTER_PER_IP: u32 = 10;
 /// `Retry-After` seconds when one user has too many connections.
-pub const RETRY_AFTER_PER_USER: u32 = 30;
+pub(crate) const RETRY_AFTER_PER_USER: u32 = 30;
 
 /// The admission state of one gateway: the pending-connection permits and
 /// the per-address and per-user counts.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     pending: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
@@ -89,7 +89,7 @@ pub struct Admission {
 /// clone is dropped. It rides in each request's extensions, so the
 /// WebSocket task of an upgraded connection keeps holding it.
 #[derive(Debug, Clone)]
-pub struct PeerPlace {
+pub(crate) struct PeerPlace {
     /// Held for its `Drop`, which gives the place back.
     _held: Arc<PeerInner>,
 }
@@ -104,26 +104,26 @@ struct PeerInner {
 impl Drop for PeerInner {
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            self.admission.leave(&self.admission.per_ip, &key);
+            Admission::leave(&self.admission.per_ip, &key);
         }
     }
 }
 
 /// A WebSocket connection's place under its user's cap; given back when dropped.
 #[derive(Debug)]
-pub struct UserPlace {
+pub(crate) struct UserPlace {
     key: String,
     admission: Arc<Admission>,
 }
 
 impl Drop for UserPlace {
     fn drop(&mut self) {
-        self.admission.leave(&self.admission.per_user, &self.key);
+        Admission::leave(&self.admission.per_user, &self.key);
     }
 }
 
 impl Admission {
-    pub fn new(config: &GatewayConfig) -> Arc<Self> {
+    pub(crate) fn new(config: &GatewayConfig) -> Arc<Self> {
         Arc::new(Admission {
             pending: Arc::new(Semaphore::new(config.max_pending_connections)),
             refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
@@ -136,7 +136,7 @@ impl Admission {
     }
 
     /// A place for one more connection from `ip`, or `None` past the cap.
-    pub fn enter_ip(self: &Arc<Self>, ip: IpAddr) -> Option<PeerPlace> {
+    pub(crate) fn enter_ip(self: &Arc<Self>, ip: IpAddr) -> Option<PeerPlace> {
         let ip = ip.to_canonical();
         if ip.is_loopback() && !self.limit_loopback {
             return Some(PeerPlace {
@@ -144,20 +144,19 @@ impl Admission {
             });
         }
         let key = address_key(ip);
-        self.enter(&self.per_ip, key, self.per_ip_max)?;
+        Self::enter(&self.per_ip, key, self.per_ip_max)?;
         Some(PeerPlace {
             _held: Arc::new(PeerInner { key: Some(key), admission: Arc::clone(self) }),
         })
     }
 
     /// A place for one more WebSocket connection of `user`, or `None` past the cap.
-    pub fn enter_user(self: &Arc<Self>, user: &str) -> Option<UserPlace> {
-        self.enter(&self.per_user, user.to_owned(), self.per_user_max)?;
+    pub(crate) fn enter_user(self: &Arc<Self>, user: &str) -> Option<UserPlace> {
+        Self::enter(&self.per_user, user.to_owned(), self.per_user_max)?;
         Some(UserPlace { key: user.to_owned(), admission: Arc::clone(self) })
     }
 
     fn enter<K: std::hash::Hash + Eq>(
-        &self,
         table: &Mutex<HashMap<K, usize>>,
         key: K,
         max: usize,
@@ -171,7 +170,7 @@ impl Admission {
         Some(())
     }
 
-    fn leave<K: std::hash::Hash + Eq>(&self, table: &Mutex<HashMap<K, usize>>, key: &K) {
+    fn leave<K: std::hash::Hash + Eq>(table: &Mutex<HashMap<K, usize>>, key: &K) {
         let mut table = table.lock().unwrap_or_else(|poison| poison.into_inner());
         if let Some(count) = table.get_mut(key) {
             *count = count.saturating_sub(1);
@@ -248,7 +247,7 @@ fn address_key(ip: IpAddr) -> IpAddr {
 
 /// What the accept loop needs.
 #[derive(Debug)]
-pub struct Server {
+pub(crate) struct Server {
     pub listener: TcpListener,
     pub router: Router,
     pub admission: Arc<Admission>,
@@ -260,7 +259,7 @@ pub struct Server {
 
 impl Server {
     /// Accepts until `shutdown`; each connection is served on the tracker.
-    pub async fn run(self) {
+    pub(crate) async fn run(self) {
         let Server { listener, router, admission, metrics, config, tracker, shutdown } = self;
         loop {
             let (stream, peer) = tokio::select! {

@@ -14,7 +14,7 @@ use tidings_events::frame::ErrorCode;
 /// Every `reason` of `tidings_gateway_auth_failures_total`: the 401s at the
 /// upgrade ([`crate::auth::AuthError::label`]), forbidden subscriptions, and
 /// refused API keys.
-pub const AUTH_FAILURE_REASONS: [&str; 13] = [
+pub(crate) const AUTH_FAILURE_REASONS: [&str; 13] = [
     "missing",
     "expired",
     "bad_signature",
@@ -31,18 +31,18 @@ pub const AUTH_FAILURE_REASONS: [&str; 13] = [
 ];
 
 /// The `reason` of a connection closed (4001) when its token expired.
-pub const EXPIRED_WHILE_CONNECTED: &str = "expired_while_connected";
+pub(crate) const EXPIRED_WHILE_CONNECTED: &str = "expired_while_connected";
 
 /// Every `reason` of `tidings_gateway_connections_refused_total`.
-pub const REFUSAL_REASONS: [&str; 6] =
+pub(crate) const REFUSAL_REASONS: [&str; 6] =
     ["capacity", "origin", "shutting_down", "pending", "per_ip", "per_user"];
 
 /// Label for every per-user channel in `tidings_gateway_subscriptions`.
-pub const USER_CHANNELS_LABEL: &str = "user:*:notifications";
+pub(crate) const USER_CHANNELS_LABEL: &str = "user:*:notifications";
 
 /// Every metric the gateway exports.
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     /// Open WebSocket connections.
     pub connections: IntGauge,
@@ -93,7 +93,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let registry = Registry::new();
         fn register<M: prometheus::core::Collector + Clone + 'static>(
             registry: &Registry,
@@ -247,7 +247,7 @@ impl Metrics {
     }
 
     /// The subscription gauge for `channel`.
-    pub fn subscription_gauge(&self, channel: &Channel) -> IntGauge {
+    pub(crate) fn subscription_gauge(&self, channel: &Channel) -> IntGauge {
         match channel.shared_name() {
             Some(name) => self.subscriptions.with_label_values(&[name]),
             None => self.subscriptions.with_label_values(&[USER_CHANNELS_LABEL]),
@@ -255,7 +255,7 @@ impl Metrics {
     }
 
     /// Everything in the Prometheus text format.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut buffer = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buffer);

@@ -226,7 +226,7 @@ pub async fn run(args: GatewayArgs, shutdown: CancellationToken) -> Result<(), G
 }
 
 /// Installs the global tracing subscriber once; later calls do nothing.
-pub fn init_tracing(format: LogFormat) {
+pub(crate) fn init_tracing(format: LogFormat) {
     // `tidings::process::init_logging` is the one set-up every binary uses;
     // it does nothing when a subscriber is already installed (by the
     // `tidings` CLI, say), which is fine.

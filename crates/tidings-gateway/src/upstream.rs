@@ -57,20 +57,24 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 /// The broker link's state, as `status` frames report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamStatus {
+    /// Whether the broker link is live or reconnecting.
     pub state: UpstreamState,
     /// Why, for people: shown in the `status` frame's `message`.
     pub message: Option<String>,
 }
 
 impl UpstreamStatus {
+    /// The link is live; no message.
     pub fn live() -> Self {
         UpstreamStatus { state: UpstreamState::Live, message: None }
     }
 
+    /// The link is down and being retried, `message` saying why.
     pub fn reconnecting(message: impl Into<String>) -> Self {
         UpstreamStatus { state: UpstreamState::Reconnecting, message: Some(message.into()) }
     }
 
+    /// Whether the state is `Live`.
     pub fn is_live(&self) -> bool {
         self.state == UpstreamState::Live
     }
@@ -78,14 +82,14 @@ impl UpstreamStatus {
 
 /// Why a publish failed.
 #[derive(Debug, thiserror::Error)]
-pub enum BrokerPublishError {
+pub(crate) enum BrokerPublishError {
     #[error("Redis is unreachable ({0}); the event was not published, retry later")]
     Redis(String),
 }
 
 /// The broker this gateway reads from and publishes to.
 #[derive(Debug, Clone)]
-pub enum Broker {
+pub(crate) enum Broker {
     Redis(RedisBroker),
     Memory(MemoryBroker),
 }
@@ -94,7 +98,7 @@ impl Broker {
     /// Publishes `payload` on Redis channel `redis_channel`; returns how many
     /// subscribers received it (Redis: across every gateway and subscriber;
     /// memory: connections of this gateway).
-    pub async fn publish(
+    pub(crate) async fn publish(
         &self,
         redis_channel: &str,
         payload: &str,
@@ -106,7 +110,7 @@ impl Broker {
     }
 
     /// Whether the broker answers right now (for `/healthz`).
-    pub async fn healthy(&self) -> Result<(), String> {
+    pub(crate) async fn healthy(&self) -> Result<(), String> {
         match self {
             Broker::Redis(redis) => redis.ping().await,
             Broker::Memory(_) => Ok(()),
@@ -117,7 +121,7 @@ impl Broker {
 /// Redis: a lazily made, auto-reconnecting connection for PUBLISH and PING
 /// (the subscription has its own connection, see [`run_redis_subscriber`]).
 #[derive(Clone)]
-pub struct RedisBroker {
+pub(crate) struct RedisBroker {
     /// Shared: a `redis::Client` is large, and `Broker` is cloned per request.
     client: Arc<redis::Client>,
     /// For the subscriber, which opens its own connection.
@@ -133,17 +137,13 @@ impl std::fmt::Debug for RedisBroker {
 }
 
 impl RedisBroker {
-    pub fn new(url: &str) -> Result<Self, redis::RedisError> {
+    pub(crate) fn new(url: &str) -> Result<Self, redis::RedisError> {
         Ok(RedisBroker {
             client: Arc::new(redis::Client::open(url)?),
             url: url.to_owned(),
             commands: Arc::new(tokio::sync::OnceCell::new()),
             url_for_logs: redact_url(url),
         })
-    }
-
-    pub fn client(&self) -> &redis::Client {
-        &self.client
     }
 
     async fn commands(&self) -> Result<redis::aio::ConnectionManager, String> {
@@ -187,7 +187,7 @@ impl RedisBroker {
     /// A connection broken by a Redis restart fails the first command, so
     /// this and [`RedisBroker::page`] re-establish it and try once more
     /// before any client is told history is unavailable.
-    pub async fn check_replay(
+    pub(crate) async fn check_replay(
         &self,
         history: &History,
         redis_channel: &str,
@@ -207,7 +207,7 @@ impl RedisBroker {
     }
 
     /// Up to `count` entries of `redis_channel` after `after`.
-    pub async fn page(
+    pub(crate) async fn page(
         &self,
         history: &History,
         redis_channel: &str,
@@ -230,7 +230,7 @@ impl RedisBroker {
     /// Warns (a log line saying what to do) when Redis may have evicted the
     /// history's epoch ([`tidings::history::eviction_warning`]); a Redis
     /// that cannot be asked is left to the subscriber to report.
-    pub async fn warn_about_eviction(&self) {
+    pub(crate) async fn warn_about_eviction(&self) {
         let check = async {
             let mut commands = self.commands().await?;
             tidings::history::eviction_warning(&mut commands)
@@ -260,13 +260,13 @@ impl RedisBroker {
 /// The in-process broker: publishes go straight to the hub, one at a time,
 /// so every subscriber sees one channel's events in the same order.
 #[derive(Debug, Clone)]
-pub struct MemoryBroker {
+pub(crate) struct MemoryBroker {
     hub: Arc<Hub>,
     order: Arc<Mutex<()>>,
 }
 
 impl MemoryBroker {
-    pub fn new(hub: Arc<Hub>) -> Self {
+    pub(crate) fn new(hub: Arc<Hub>) -> Self {
         MemoryBroker { hub, order: Arc::new(Mutex::new(())) }
     }
 
@@ -314,7 +314,7 @@ fn restart_delay(attempt: u32, max: Duration) -> Duration {
 
 /// Everything the upstream task needs, kept by its supervisor to start it again.
 #[derive(Debug, Clone)]
-pub struct Upstream {
+pub(crate) struct Upstream {
     pub redis: RedisBroker,
     pub hub: Arc<Hub>,
     pub status: watch::Sender<UpstreamStatus>,
@@ -335,7 +335,7 @@ pub struct Upstream {
 /// positions), and the restart waits a jittered backoff ([`restart_delay`]:
 /// 0.5–1 s, doubling up to `backoff_max`; from the start again once a task
 /// ran for a minute). Counted in `upstream_restarts_total`.
-pub async fn supervise_redis_subscriber(
+pub(crate) async fn supervise_redis_subscriber(
     upstream: Upstream,
     task: UpstreamTask,
     tracker: TaskTracker,
@@ -399,7 +399,7 @@ pub async fn supervise_redis_subscriber(
 /// position; after a reconnect the recorder first replays what was missed,
 /// and a channel it cannot fully replay gets a `missed` frame. Link changes
 /// become `status` frames.
-pub async fn run_redis_subscriber(upstream: Upstream, shutdown: CancellationToken) {
+pub(crate) async fn run_redis_subscriber(upstream: Upstream, shutdown: CancellationToken) {
     let Upstream { redis, hub, status, metrics, backoff_max, history, insecure_tls } = upstream;
     let config = RecorderConfig {
         url: redis.url.clone(),

@@ -71,7 +71,7 @@ async fn another_users_channel_is_forbidden_by_name_and_never_delivered() {
 async fn the_channels_claim_narrows_the_shared_channels() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
-    let token = sign(json!({"sub":"u1","exp":in_an_hour(),"channels":["orders"]}), SECRET);
+    let token = sign(&json!({"sub":"u1","exp":in_an_hour(),"channels":["orders"]}), SECRET);
     let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
 
     client
@@ -107,7 +107,7 @@ async fn an_expired_token_is_refused_with_401() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
     let expired =
-        sign(json!({"sub":"u1","exp":jsonwebtoken::get_current_timestamp() - 600}), SECRET);
+        sign(&json!({"sub":"u1","exp":jsonwebtoken::get_current_timestamp() - 600}), SECRET);
     assert_eq!(refusal_status(&gateway.ws_url(), Some(&expired)).await, 401);
 }
 
@@ -115,7 +115,7 @@ async fn an_expired_token_is_refused_with_401() {
 async fn a_token_signed_with_another_key_is_refused_with_401() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
-    let forged = sign(json!({"sub":"u1","exp":in_an_hour()}), "not-the-secret");
+    let forged = sign(&json!({"sub":"u1","exp":in_an_hour()}), "not-the-secret");
     assert_eq!(refusal_status(&gateway.ws_url(), Some(&forged)).await, 401);
 }
 
@@ -200,7 +200,7 @@ async fn a_connection_is_closed_when_its_token_expires() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
     let exp = jsonwebtoken::get_current_timestamp() + 1;
-    let token = sign(json!({"sub": "u1", "exp": exp}), SECRET);
+    let token = sign(&json!({"sub": "u1", "exp": exp}), SECRET);
     let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
     client.subscribe(&["inventory"]).await;
     redis.publish("ws:inventory", &common::inventory_event(1));
@@ -210,7 +210,7 @@ async fn a_connection_is_closed_when_its_token_expires() {
         loop {
             match client.ws.next().await {
                 Some(Ok(tungstenite::Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {}
                 other => panic!("the connection ended without a close frame: {other:?}"),
             }
         }

@@ -109,7 +109,7 @@ async fn the_tidings_gateway_source_reconnects_after_a_gateway_restart() {
     loop {
         match next(&mut source).await {
             SourceUpdate::State(SourceState::Live) => break,
-            SourceUpdate::State(SourceState::Reconnecting { .. }) => continue,
+            SourceUpdate::State(SourceState::Reconnecting { .. }) => {}
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Client, TestGateway, WAIT, config};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
-use tidings_gateway::connection::{REPLAY_BURST, REPLAY_PAGE, REPLAY_RATE};
+use tidings_gateway::{REPLAY_BURST, REPLAY_PAGE, REPLAY_RATE};
 use tidings_testkit::RedisServer;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -208,7 +208,7 @@ async fn churning_slot(
                 Some(Ok(Message::Text(text))) => {
                     slot.read(&text, &stats);
                 }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                Some(Ok(Message::Close(_)) | Err(_)) | None => {
                     closed = true;
                     break;
                 }

@@ -43,12 +43,12 @@ async fn a_refresh_keeps_the_connection_open_past_its_first_tokens_expiry() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
     let first_exp = now() + 1;
-    let token = sign(json!({"sub": "u1", "exp": first_exp}), SECRET);
+    let token = sign(&json!({"sub": "u1", "exp": first_exp}), SECRET);
     let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
     client.subscribe(&["inventory"]).await;
 
     let fresh_exp = now() + 3600;
-    let fresh = sign(json!({"sub": "u1", "exp": fresh_exp}), SECRET);
+    let fresh = sign(&json!({"sub": "u1", "exp": fresh_exp}), SECRET);
     client.send_json(json!({"type": "refresh", "token": fresh})).await;
     let refreshed = client.next_of("refreshed").await;
     assert_eq!(refreshed, json!({"type": "refreshed", "exp": fresh_exp}));
@@ -70,11 +70,11 @@ async fn a_refresh_keeps_the_connection_open_past_its_first_tokens_expiry() {
 async fn a_refresh_for_another_user_is_refused_and_the_first_expiry_stands() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
-    let token = sign(json!({"sub": "u1", "exp": now() + 1}), SECRET);
+    let token = sign(&json!({"sub": "u1", "exp": now() + 1}), SECRET);
     let mut client = Client::connect(&gateway.ws_url(), Some(&token)).await.unwrap();
     client.subscribe(&["inventory"]).await;
 
-    let other = sign(json!({"sub": "u2", "exp": now() + 3600}), SECRET);
+    let other = sign(&json!({"sub": "u2", "exp": now() + 3600}), SECRET);
     client.send_json(json!({"type": "refresh", "token": other})).await;
     let error = client.next_of("error").await;
     assert_eq!(error["code"], "unauthorized", "{error}");
@@ -84,7 +84,7 @@ async fn a_refresh_for_another_user_is_refused_and_the_first_expiry_stands() {
         loop {
             match client.ws.next().await {
                 Some(Ok(tungstenite::Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {}
                 other => panic!("the connection ended without a close frame: {other:?}"),
             }
         }
@@ -108,7 +108,7 @@ async fn a_badly_signed_refresh_is_refused_and_the_connection_goes_on() {
     client.subscribe(&["inventory"]).await;
 
     let forged =
-        sign(json!({"sub": "u1", "exp": now() + 3600}), "another-secret-another-secret-1234");
+        sign(&json!({"sub": "u1", "exp": now() + 3600}), "another-secret-another-secret-1234");
     client.send_json(json!({"type": "refresh", "token": forged})).await;
     let error = client.next_of("error").await;
     assert_eq!(error["code"], "unauthorized", "{error}");
@@ -135,7 +135,7 @@ async fn a_refresh_whose_channels_claim_leaves_out_a_subscription_ends_it() {
     let mut client = gateway.client_as("u1").await;
     client.subscribe(&["inventory", "orders"]).await;
 
-    let narrower = sign(json!({"sub": "u1", "exp": now() + 3600, "channels": ["orders"]}), SECRET);
+    let narrower = sign(&json!({"sub": "u1", "exp": now() + 3600, "channels": ["orders"]}), SECRET);
     client.send_json(json!({"type": "refresh", "token": narrower})).await;
     let unsubscribed = client.next_of("unsubscribed").await;
     assert_eq!(unsubscribed["channels"], json!(["inventory"]));
@@ -159,7 +159,7 @@ async fn audience_and_issuer_are_required_when_configured() {
     let exp = now() + 3600;
 
     let right = sign(
-        json!({"sub": "u1", "exp": exp, "aud": "tidings", "iss": "https://erp.example"}),
+        &json!({"sub": "u1", "exp": exp, "aud": "tidings", "iss": "https://erp.example"}),
         SECRET,
     );
     assert!(Client::connect(&gateway.ws_url(), Some(&right)).await.is_ok());
@@ -169,7 +169,7 @@ async fn audience_and_issuer_are_required_when_configured() {
         (json!({"sub": "u1", "exp": exp, "aud": "tidings"}), "iss"),
         (json!({"sub": "u1", "exp": exp, "aud": "tidings", "iss": "https://evil.example"}), "iss"),
     ] {
-        let (status, body) = refusal(&gateway.ws_url(), &sign(claims.clone(), SECRET)).await;
+        let (status, body) = refusal(&gateway.ws_url(), &sign(&claims, SECRET)).await;
         assert_eq!(status, 401, "{claims}");
         assert!(body["message"].as_str().unwrap().contains(expected), "{claims}: {body}");
     }
@@ -187,14 +187,14 @@ async fn a_token_living_longer_than_the_maximum_is_refused() {
     config.max_token_lifetime = Some(Duration::from_secs(3600));
     let gateway = TestGateway::start(config).await;
 
-    let short = sign(json!({"sub": "u1", "iat": now(), "exp": now() + 600}), SECRET);
+    let short = sign(&json!({"sub": "u1", "iat": now(), "exp": now() + 600}), SECRET);
     assert!(Client::connect(&gateway.ws_url(), Some(&short)).await.is_ok());
     for claims in [
         json!({"sub": "u1", "iat": now(), "exp": now() + 7200}),
         // Without `iat`, the lifetime left counts.
         json!({"sub": "u1", "exp": now() + 7200}),
     ] {
-        let (status, body) = refusal(&gateway.ws_url(), &sign(claims.clone(), SECRET)).await;
+        let (status, body) = refusal(&gateway.ws_url(), &sign(&claims, SECRET)).await;
         assert_eq!(status, 401, "{claims}");
         let message = body["message"].as_str().unwrap();
         assert!(message.contains("--max-token-lifetime"), "{claims}: {body}");
@@ -205,7 +205,7 @@ async fn a_token_living_longer_than_the_maximum_is_refused() {
 async fn the_desktop_client_reports_an_expired_token_as_offline() {
     let redis = RedisServer::start();
     let gateway = TestGateway::start(secured_config(&redis.url())).await;
-    let token = sign(json!({"sub": "u1", "exp": now() + 1}), SECRET);
+    let token = sign(&json!({"sub": "u1", "exp": now() + 1}), SECRET);
     let config = GatewaySourceConfig {
         backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(30) },
         ..GatewaySourceConfig::new(gateway.ws_url(), Some(token), vec![Channel::Inventory])

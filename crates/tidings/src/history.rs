@@ -149,7 +149,10 @@ impl Default for HistoryConfig {
 /// A stream id: milliseconds of Redis time and a sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StreamId {
+    /// Redis time at which the entry was added, in milliseconds since the
+    /// Unix epoch.
     pub millis: u64,
+    /// Orders entries added within the same millisecond, from 0.
     pub seq: u64,
 }
 
@@ -174,7 +177,10 @@ impl FromStr for StreamId {
 /// Where an event sits in its channel's history: `EPOCH:MILLIS-SEQ`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
+    /// The history's epoch (the value of `tidings:epoch`): a random word,
+    /// replaced when Redis loses its data.
     pub epoch: String,
+    /// The entry's id in the channel's history stream.
     pub id: StreamId,
 }
 
@@ -212,7 +218,9 @@ impl Position {
 /// One event read back from history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Where the event sits in its channel's history.
     pub position: Position,
+    /// The published bytes, unchanged.
     pub payload: Vec<u8>,
 }
 
@@ -225,6 +233,8 @@ pub struct Recovery {
     pub recovered: bool,
     /// Why not, when not.
     pub unrecovered: Option<Unrecovered>,
+    /// The history's current epoch; differs from the position's after Redis
+    /// lost its data.
     pub epoch: String,
     /// Redis time (milliseconds) up to which everything published is proven
     /// recorded or written down as a gap.
@@ -292,16 +302,26 @@ impl Unrecovered {
 pub enum Claim {
     /// This session holds the duty. `gap` is the period (`FROM-TO`, Redis
     /// milliseconds) that nobody proved recorded before it, now written down.
-    Held { gap: Option<String> },
+    Held {
+        /// The newly written-down gap (`FROM-TO`, Redis milliseconds);
+        /// `None` when recording was proven right up to this claim.
+        gap: Option<String>,
+    },
     /// Another session holds it.
-    Busy { holder: String },
+    Busy {
+        /// The session id of the recorder holding the duty.
+        holder: String,
+    },
 }
 
 /// Why a history operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
+    /// The Redis command or script failed (connection, error reply).
     #[error("Redis refused the history script: {0}")]
     Redis(#[from] redis::RedisError),
+    /// Redis answered something that cannot be read (wrong shape, bad
+    /// stream id).
     #[error("the history script answered something unexpected: {0}")]
     Unexpected(String),
 }
@@ -478,6 +498,8 @@ pub struct History {
 const SCRIPTS: [&str; 5] = [APPEND_LUA, RECOVER_LUA, ACQUIRE_LUA, PROVE_LUA, RELEASE_LUA];
 
 impl History {
+    /// The scripts with the limits of `config`; nothing is sent to Redis
+    /// until they are used.
     pub fn new(config: HistoryConfig) -> Self {
         History {
             config,
@@ -489,6 +511,7 @@ impl History {
         }
     }
 
+    /// The limits this history was created with.
     pub fn config(&self) -> &HistoryConfig {
         &self.config
     }

@@ -1,12 +1,12 @@
 //! Publishing and receiving Tidings events over real connections.
 //!
-//! - [`publish`]: [`Publisher`](publish::Publisher), the Rust twin of the ERP
+//! - [`publish`]: [`Publisher`], the Rust twin of the ERP
 //!   backend's helpers (`notify_user`, `publish_inventory_change`, …). It
 //!   never returns an error into business code: every call hands back a
-//!   [`PublishOutcome`](publish::PublishOutcome) and logs failures.
+//!   [`PublishOutcome`] and logs failures.
 //! - [`source`]: long-running tasks that receive events, either straight from
-//!   Redis ([`spawn_redis_source`](source::spawn_redis_source)) or from the
-//!   gateway's WebSocket ([`spawn_gateway_source`](source::spawn_gateway_source)),
+//!   Redis ([`spawn_redis_source`]) or from the
+//!   gateway's WebSocket ([`spawn_gateway_source`]),
 //!   reconnecting forever and reporting their state. The CLI's `tail` and the
 //!   desktop app consume them.
 //! - [`history`]: positions and a bounded per-channel history in Redis,

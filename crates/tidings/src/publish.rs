@@ -12,7 +12,7 @@
 //! default), connect included: with Redis down or hung, a publish comes back
 //! within that time instead of stalling the request that triggered it.
 //!
-//! All sends go through one private function, [`Publisher::send`], so a later
+//! All sends go through one private function, `Publisher::send`, so a later
 //! change of how a message reaches Redis (an atomic script that also appends
 //! to a per-channel stream, say) happens in exactly one place.
 
@@ -106,8 +106,9 @@ impl Publisher {
     /// A publisher for `config.url`. Does not connect yet: the first publish
     /// does, so a publisher can be created while Redis is still starting.
     pub fn new(config: PublisherConfig) -> Result<Self, ConfigError> {
-        let url = redact_url(&config.url);
-        let client = redis::Client::open(config.url.as_str())
+        let PublisherConfig { url: full_url, timeout, history } = config;
+        let url = redact_url(&full_url);
+        let client = redis::Client::open(full_url.as_str())
             .map_err(|source| ConfigError { url: url.clone(), source })?;
         if matches!(client.get_connection_info().addr(), redis::ConnectionAddr::TcpTls { .. }) {
             crate::tls::ensure_crypto_provider();
@@ -116,8 +117,8 @@ impl Publisher {
             shared: Arc::new(Shared {
                 client,
                 url,
-                timeout: config.timeout,
-                history: config.history.map(History::new),
+                timeout,
+                history: history.map(History::new),
                 link: Mutex::new(Link::default()),
                 failures: AtomicU64::new(0),
             }),
@@ -148,7 +149,7 @@ impl Publisher {
                     .map(|c| c.to_string())
                     .unwrap_or_else(|_| "a user channel".into())
             ));
-            return self.refuse(redis_channel, payload, error);
+            return Self::refuse(redis_channel, payload, error);
         }
         self.send(redis_channel, payload).await
     }
@@ -162,14 +163,14 @@ impl Publisher {
         match tidings_events::decode(json.as_bytes()) {
             Decoded::Malformed(Malformed { reason, .. }) => {
                 let error = PublishError::Invalid(format!("malformed message: {reason}"));
-                self.refuse(redis_channel, json.to_owned(), error)
+                Self::refuse(redis_channel, json.to_owned(), error)
             }
             Decoded::Typed { event, .. } if !channel.carries(&event) => {
                 let error = PublishError::Invalid(format!(
                     "{} does not belong on channel {channel}",
                     event.kind()
                 ));
-                self.refuse(redis_channel, json.to_owned(), error)
+                Self::refuse(redis_channel, json.to_owned(), error)
             }
             Decoded::Typed { .. } | Decoded::Legacy { .. } => {
                 self.send(redis_channel, json.to_owned()).await
@@ -191,7 +192,7 @@ impl Publisher {
             Ok(user) => user,
             Err(error) => {
                 let error = PublishError::Invalid(format!("notification not sent: {error}"));
-                return self.refuse(String::new(), String::new(), error);
+                return Self::refuse(String::new(), String::new(), error);
             }
         };
         let notification =
@@ -275,7 +276,7 @@ impl Publisher {
     }
 
     /// Logs and reports a message refused before sending.
-    fn refuse(&self, channel: String, payload: String, error: PublishError) -> PublishOutcome {
+    fn refuse(channel: String, payload: String, error: PublishError) -> PublishOutcome {
         tracing::warn!(channel = %channel, error = %error, "publish refused");
         PublishOutcome::refused(channel, payload, error)
     }

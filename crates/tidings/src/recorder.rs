@@ -21,7 +21,7 @@
 //!   duty every [`STANDBY_POLL`] and takes it over when it lapses. So N
 //!   desktops cost one append per event, not N.
 //!
-//! Memory: the last position handed on per channel ([`Delivered`]) is
+//! Memory: the last position handed on per channel (`Delivered`) is
 //! bounded by [`MAX_DELIVERED_CHANNELS`] and forgets channels idle past the
 //! history's `max_age`.
 //!
@@ -69,7 +69,11 @@ const RECORD_BATCH: usize = 256;
 /// Which kind of recorder (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duty {
+    /// Records every message received, whoever holds the duty, and hands
+    /// each on with its position (the gateway).
     Always,
+    /// Records nothing while someone else holds the duty and takes it over
+    /// when it lapses (a desktop app reading Redis directly).
     Standby,
 }
 
@@ -82,23 +86,43 @@ pub enum Recorded {
     Reconnecting(String),
     /// A message and its position (only [`Duty::Always`]; no position when
     /// the recorder runs without history, as a plain subscriber).
-    Message { channel: String, payload: bytes::Bytes, position: Option<Position> },
+    Message {
+        /// The Redis channel name, e.g. `ws:inventory`.
+        channel: String,
+        /// The published bytes, unchanged.
+        payload: bytes::Bytes,
+        /// Where it was recorded; `None` without history.
+        position: Option<Position>,
+    },
     /// A message on a `ws:` name that is no Tidings channel: not recorded,
     /// handed on for counting (only [`Duty::Always`]).
-    Unrecordable { channel: String, payload: bytes::Bytes },
+    Unrecordable {
+        /// The Redis channel name as received.
+        channel: String,
+        /// The published bytes, unchanged.
+        payload: bytes::Bytes,
+    },
     /// After a reconnect, what happened on `channel` since `since` could not
     /// all be replayed: events may be missing (only [`Duty::Always`]).
-    Missed { channel: String, since: Position },
+    Missed {
+        /// The Redis channel name, e.g. `ws:inventory`.
+        channel: String,
+        /// The last position handed on for `channel` before the reconnect.
+        since: Position,
+    },
 }
 
 /// Where and how to record.
 #[derive(Debug, Clone)]
 pub struct RecorderConfig {
+    /// The Redis URL: `redis://…`, `rediss://…` or `redis+unix:///path`.
     pub url: String,
     /// `None`: record nothing, hand every message on without a position
     /// (the gateway's `--no-history`): the same subscriber, no duty.
     pub history: Option<HistoryConfig>,
+    /// Which kind of recorder to run.
     pub duty: Duty,
+    /// Delays between reconnect attempts.
     pub backoff: Backoff,
 }
 

@@ -36,10 +36,13 @@ pub struct Replay {
     /// When not everything could be proven: the position since which events
     /// may be missing (the one asked from).
     pub missed: Option<Position>,
+    /// Why not everything could be proven; `None` when it was.
     pub unrecovered: Option<Unrecovered>,
 }
 
 impl Replay {
+    /// Whether `entries` is provably everything after the position asked
+    /// from.
     pub fn recovered(&self) -> bool {
         self.missed.is_none()
     }
@@ -133,10 +136,12 @@ impl Floors {
         self.0.get(channel).is_some_and(|floor| is_covered(position, floor))
     }
 
+    /// Drops `channel`'s floor, so no live event on it is skipped.
     pub fn forget(&mut self, channel: &str) {
         self.0.remove(channel);
     }
 
+    /// Whether no channel has a floor.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -4,4 +4,12 @@
  * What the action button of an item shows: the destination host, or why
  * the link is refused.
  */
-export type ActionLink = { "state": "opens", host: string, } | { "state": "refused", reason: string, };
+export type ActionLink = { "state": "opens", 
+/**
+ * The destination's host as the URL parser normalises it.
+ */
+host: string, } | { "state": "refused", 
+/**
+ * The [`crate::links::LinkError`] message, shown as it is.
+ */
+reason: string, };

@@ -4,8 +4,49 @@ import type { ApprovalResource } from "./ApprovalResource";
 /**
  * `approval:request`, `approval:approved` and `approval:rejected`.
  */
-export type Approval = { resourceType: ApprovalResource, resourceId: string, resourceNumber: string, requesterId: string, requesterName: string, approverId?: string, approverName?: string, reason?: string, comment?: string, 
+export type Approval = { 
+/**
+ * `resourceType`: what kind of record the approval is about.
+ */
+resourceType: ApprovalResource, 
+/**
+ * `resourceId`: the ERP id of the record to approve.
+ */
+resourceId: string, 
+/**
+ * `resourceNumber`: the record's number as users see it.
+ */
+resourceNumber: string, 
+/**
+ * `requesterId`: the ERP user id of who asked for approval; a published
+ * result also notifies this user on their notifications channel.
+ */
+requesterId: string, 
+/**
+ * `requesterName`: the display name of who asked for approval.
+ */
+requesterName: string, 
+/**
+ * `approverId`: the ERP user id of the approver; absent when not sent.
+ */
+approverId?: string, 
+/**
+ * `approverName`: the approver's display name; absent when not sent.
+ */
+approverName?: string, 
+/**
+ * The reason given for the request or the decision; absent when none.
+ */
+reason?: string, 
+/**
+ * The approver's comment; absent when none.
+ */
+comment?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

@@ -4,8 +4,24 @@ import type { BroadcastLevel } from "./BroadcastLevel";
 /**
  * `broadcast`: a message for everyone.
  */
-export type Broadcast = { message: string, level: BroadcastLevel, title?: string, 
+export type Broadcast = { 
+/**
+ * The text shown to everyone.
+ */
+message: string, 
+/**
+ * How the message is shown; `info` when absent.
+ */
+level: BroadcastLevel, 
+/**
+ * Heading of the message; absent when it has none.
+ */
+title?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

@@ -3,8 +3,20 @@
 /**
  * The connection state the status bar shows.
  */
-export type ConnectionState = { "state": "connecting" } | { "state": "live" } | { "state": "reconnecting", attempt: number, 
+export type ConnectionState = { "state": "connecting" } | { "state": "live" } | { "state": "reconnecting", 
+/**
+ * Failed attempts since the connection was last live.
+ */
+attempt: number, 
 /**
  * Milliseconds since the epoch of the next try.
  */
-retry_at: number, reason: string, } | { "state": "offline", reason: string, };
+retry_at: number, 
+/**
+ * Why the last attempt failed, for the user.
+ */
+reason: string, } | { "state": "offline", 
+/**
+ * Why, in a sentence for the user.
+ */
+reason: string, };

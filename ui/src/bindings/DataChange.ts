@@ -6,7 +6,23 @@ import type { JsonValue } from "./serde_json/JsonValue";
 /**
  * `data:change`: a master-data record was created, updated or deleted.
  */
-export type DataChange = { resource: DataResource, action: DataAction, resourceId: string, resourceName?: string, 
+export type DataChange = { 
+/**
+ * What kind of record changed; it decides the channel.
+ */
+resource: DataResource, 
+/**
+ * Whether the record was created, updated or deleted.
+ */
+action: DataAction, 
+/**
+ * `resourceId`: the changed record's id in the ERP.
+ */
+resourceId: string, 
+/**
+ * `resourceName`: the record's display name; absent when not sent.
+ */
+resourceName?: string, 
 /**
  * Any JSON object describing what changed.
  */
@@ -14,4 +30,8 @@ changes?: { [key in string]: JsonValue },
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

@@ -3,7 +3,23 @@
 /**
  * Counters shown in the debug log.
  */
-export type DebugCounters = { received: number, typed: number, legacy: number, malformed: number, 
+export type DebugCounters = { 
+/**
+ * Messages received since start, of every kind.
+ */
+received: number, 
+/**
+ * Messages that decoded as typed events (duplicates included).
+ */
+typed: number, 
+/**
+ * Messages with a `type` the contract does not know.
+ */
+legacy: number, 
+/**
+ * Messages refused as malformed.
+ */
+malformed: number, 
 /**
  * Duplicates dropped by the dedup stage.
  */

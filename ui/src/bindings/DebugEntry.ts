@@ -4,11 +4,23 @@ import type { Outcome } from "./Outcome";
 /**
  * One raw message for the debug log, whatever it turned out to be.
  */
-export type DebugEntry = { seq: number, 
+export type DebugEntry = { 
+/**
+ * Local arrival number, the same numbering as [`FeedItem::seq`].
+ */
+seq: number, 
 /**
  * Redis-style channel name, e.g. `ws:inventory`.
  */
-channel: string, receivedAt: number, outcome: Outcome, 
+channel: string, 
+/**
+ * Milliseconds since the epoch when this app received it.
+ */
+receivedAt: number, 
+/**
+ * What the message turned out to be.
+ */
+outcome: Outcome, 
 /**
  * The payload as text (lossy UTF-8), capped in length.
  */

@@ -14,7 +14,11 @@ id: string,
 /**
  * Local, strictly increasing arrival number (orders items across feeds).
  */
-seq: number, feed: FeedId, 
+seq: number, 
+/**
+ * The feed it is shown in (decided by the event type).
+ */
+feed: FeedId, 
 /**
  * Logical channel it arrived on, e.g. `inventory`.
  */
@@ -22,7 +26,11 @@ channel: string,
 /**
  * Milliseconds since the epoch when this app received it.
  */
-receivedAt: number, read: boolean, 
+receivedAt: number, 
+/**
+ * Whether the user has read (or acknowledged) it.
+ */
+read: boolean, 
 /**
  * The event exactly as typed by the contract.
  */

@@ -12,7 +12,11 @@ enabled: boolean,
 /**
  * Whether it raises desktop notifications.
  */
-notify: boolean, minLevel: MinLevel, 
+notify: boolean, 
+/**
+ * The least level an event needs to raise a notification.
+ */
+minLevel: MinLevel, 
 /**
  * Whether its approval requests and critical notices play a sound.
  */

@@ -5,8 +5,48 @@ import type { FinanceRecordType } from "./FinanceRecordType";
 /**
  * `finance:payment`, `finance:refund` and `finance:overdue`.
  */
-export type Finance = { action: FinanceAction, recordType: FinanceRecordType, recordId: string, recordNumber: string, amount: number, customerId?: string, customerName?: string, supplierId?: string, supplierName?: string, 
+export type Finance = { 
+/**
+ * What happened to the record.
+ */
+action: FinanceAction, 
+/**
+ * `recordType`: payment received, payment made or refund.
+ */
+recordType: FinanceRecordType, 
+/**
+ * `recordId`: the finance record's id in the ERP.
+ */
+recordId: string, 
+/**
+ * `recordNumber`: the record's number as users see it.
+ */
+recordNumber: string, 
+/**
+ * The record's amount as a JSON number, in yuan with cents as the fraction (`12850.5`).
+ */
+amount: number, 
+/**
+ * `customerId`: the ERP id of the customer involved; absent when not sent.
+ */
+customerId?: string, 
+/**
+ * `customerName`: the customer's display name; absent when not sent.
+ */
+customerName?: string, 
+/**
+ * `supplierId`: the ERP id of the supplier involved; absent when not sent.
+ */
+supplierId?: string, 
+/**
+ * `supplierName`: the supplier's display name; absent when not sent.
+ */
+supplierName?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

@@ -4,4 +4,12 @@ import type { FeedId } from "./FeedId";
 /**
  * Bring the window to one item.
  */
-export type FocusRequest = { feed: FeedId, itemId: string, };
+export type FocusRequest = { 
+/**
+ * The feed the item is in.
+ */
+feed: FeedId, 
+/**
+ * The [`FeedItem::id`] to bring into view.
+ */
+itemId: string, };

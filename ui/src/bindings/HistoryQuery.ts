@@ -4,7 +4,11 @@ import type { FeedId } from "./FeedId";
 /**
  * A history query (the history screen and infinite scroll).
  */
-export type HistoryQuery = { feed?: FeedId, 
+export type HistoryQuery = { 
+/**
+ * Only this feed; absent for every feed.
+ */
+feed?: FeedId, 
 /**
  * Only items with a smaller `seq` (for paging backwards).
  */
@@ -12,4 +16,8 @@ beforeSeq: number,
 /**
  * Case-insensitive text to find in the event.
  */
-text?: string, limit: number, };
+text?: string, 
+/**
+ * Most items to return, newest first (1 to 1000).
+ */
+limit: number, };

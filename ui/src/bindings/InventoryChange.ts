@@ -4,12 +4,48 @@ import type { InventoryAction } from "./InventoryAction";
 /**
  * `inventory:change`: the stock of one product moved.
  */
-export type InventoryChange = { action: InventoryAction, productId: string, oldQuantity: number, newQuantity: number, 
+export type InventoryChange = { 
+/**
+ * What moved the stock.
+ */
+action: InventoryAction, 
+/**
+ * `productId`: the product's id in the ERP.
+ */
+productId: string, 
+/**
+ * `oldQuantity`: the quantity before the change (a JSON number).
+ */
+oldQuantity: number, 
+/**
+ * `newQuantity`: the quantity after the change (a JSON number).
+ */
+newQuantity: number, 
 /**
  * `newQuantity - oldQuantity` when this project's publisher fills it in.
  */
-changeAmount: number, productName?: string, variantId?: string, reason?: string, operator?: string, 
+changeAmount: number, 
+/**
+ * `productName`: the product's display name; absent when not sent.
+ */
+productName?: string, 
+/**
+ * `variantId`: the id of the product variant whose stock changed; absent when not sent.
+ */
+variantId?: string, 
+/**
+ * Why the stock changed, as free text; absent when not given.
+ */
+reason?: string, 
+/**
+ * Who made the change; absent when not given.
+ */
+operator?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

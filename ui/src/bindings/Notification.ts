@@ -4,8 +4,32 @@ import type { NotificationType } from "./NotificationType";
 /**
  * `notification`: a message for one user, on `user:{userId}:notifications`.
  */
-export type Notification = { notificationType: NotificationType, title: string, message: string, actionUrl?: string, actionLabel?: string, 
+export type Notification = { 
+/**
+ * `notificationType`: the kind of notification, which sets how it is shown.
+ */
+notificationType: NotificationType, 
+/**
+ * Short heading of the notification.
+ */
+title: string, 
+/**
+ * Body text of the notification.
+ */
+message: string, 
+/**
+ * `actionUrl`: a link the user can follow from the notification; absent when there is none.
+ */
+actionUrl?: string, 
+/**
+ * `actionLabel`: the text of the action link; absent when there is none.
+ */
+actionLabel?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the recipient, whose `user:{userId}:notifications` channel carries the event.
+ */
+userId?: string, };

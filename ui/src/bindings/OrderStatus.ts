@@ -4,8 +4,40 @@ import type { OrderType } from "./OrderType";
 /**
  * `order:status`: an order moved from one status to another.
  */
-export type OrderStatus = { orderType: OrderType, orderId: string, orderNumber: string, oldStatus: string, newStatus: string, customerId?: string, customerName?: string, 
+export type OrderStatus = { 
+/**
+ * `orderType`: sales, return or purchase order.
+ */
+orderType: OrderType, 
+/**
+ * `orderId`: the order's id in the ERP.
+ */
+orderId: string, 
+/**
+ * `orderNumber`: the order's number as users see it.
+ */
+orderNumber: string, 
+/**
+ * `oldStatus`: the status before the change, as the ERP names it.
+ */
+oldStatus: string, 
+/**
+ * `newStatus`: the status after the change, as the ERP names it.
+ */
+newStatus: string, 
+/**
+ * `customerId`: the ERP id of the order's customer; absent when not sent.
+ */
+customerId?: string, 
+/**
+ * `customerName`: the customer's display name; absent when not sent.
+ */
+customerName?: string, 
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

@@ -3,4 +3,17 @@
 /**
  * Quiet hours (local time, `HH:MM`); critical notifications still get through.
  */
-export type QuietHours = { enabled: boolean, start: string, end: string, };
+export type QuietHours = { 
+/**
+ * Whether quiet hours apply at all.
+ */
+enabled: boolean, 
+/**
+ * When they begin (`HH:MM`, included).
+ */
+start: string, 
+/**
+ * When they end (`HH:MM`, excluded); earlier than `start` means the next
+ * day.
+ */
+end: string, };

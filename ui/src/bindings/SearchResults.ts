@@ -4,7 +4,11 @@ import type { FeedItem } from "./FeedItem";
 /**
  * One page of search results, newest first.
  */
-export type SearchResults = { items: Array<FeedItem>, 
+export type SearchResults = { 
+/**
+ * The matching items, newest first.
+ */
+items: Array<FeedItem>, 
 /**
  * Whether older matches remain (ask again with `beforeSeq`).
  */

@@ -9,7 +9,27 @@ import type { SourceSettings } from "./SourceSettings";
 /**
  * Everything the settings screen edits; saved as TOML in the config dir.
  */
-export type Settings = { source: SourceSettings, profile: Profile, language: Language, feeds: { [key in FeedId]?: FeedRule }, quietHours: QuietHours, 
+export type Settings = { 
+/**
+ * Where events come from.
+ */
+source: SourceSettings, 
+/**
+ * The role preset the feed rules come from.
+ */
+profile: Profile, 
+/**
+ * Language of the UI and of notifications.
+ */
+language: Language, 
+/**
+ * The notification rule of each feed.
+ */
+feeds: { [key in FeedId]?: FeedRule }, 
+/**
+ * When only critical notifications are shown.
+ */
+quietHours: QuietHours, 
 /**
  * Below this `newQuantity`, an inventory change is "low stock".
  */
@@ -18,7 +38,11 @@ lowStockThreshold: number,
  * More than `coalesce_count` notifications from one feed within
  * `coalesce_window_secs` become one summary.
  */
-coalesceCount: number, coalesceWindowSecs: number, 
+coalesceCount: number, 
+/**
+ * The window for `coalesce_count`, in seconds.
+ */
+coalesceWindowSecs: number, 
 /**
  * Relative `actionUrl`s are joined to this, e.g. `https://erp.example.com`.
  */
@@ -36,4 +60,8 @@ trustedHosts: Array<string>,
  * notification's "Open" button leads there, by the same rule as
  * `actionUrl`s. A type without one gets no button.
  */
-approvalUrls: { [key in string]: string }, autostart: boolean, };
+approvalUrls: { [key in string]: string }, 
+/**
+ * Whether the app starts when the user logs in.
+ */
+autostart: boolean, };

@@ -9,11 +9,32 @@ import type { SourceStatus } from "./SourceStatus";
 /**
  * Everything the UI needs to paint its first frame.
  */
-export type Snapshot = { status: SourceStatus, 
+export type Snapshot = { 
+/**
+ * The source and its connection.
+ */
+status: SourceStatus, 
 /**
  * Newest last, at most the in-memory cap per feed.
  */
-feeds: { [key in FeedId]?: Array<FeedItem> }, unread: { [key in FeedId]?: number }, debug: Array<DebugEntry>, counters: DebugCounters, settings: Settings, 
+feeds: { [key in FeedId]?: Array<FeedItem> }, 
+/**
+ * Unread items per feed, over the whole history.
+ */
+unread: { [key in FeedId]?: number }, 
+/**
+ * The newest debug log entries, oldest first (at most
+ * [`crate::pipeline::DEBUG_CAP`]).
+ */
+debug: Array<DebugEntry>, 
+/**
+ * The debug counters since start.
+ */
+counters: DebugCounters, 
+/**
+ * The current settings, with the token and any password masked.
+ */
+settings: Settings, 
 /**
  * Set when the config file could not be used, with what was wrong.
  */

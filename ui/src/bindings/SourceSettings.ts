@@ -4,7 +4,11 @@ import type { SourceKind } from "./SourceKind";
 /**
  * Where to connect.
  */
-export type SourceSettings = { kind: SourceKind, 
+export type SourceSettings = { 
+/**
+ * Which kind of source to connect to.
+ */
+kind: SourceKind, 
 /**
  * `ws://`/`wss://` for the gateway, `redis://`/`rediss://` for Redis.
  */

@@ -5,11 +5,19 @@ import type { SourceKind } from "./SourceKind";
 /**
  * Source and state, for the status bar.
  */
-export type SourceStatus = { kind: SourceKind, 
+export type SourceStatus = { 
+/**
+ * Which kind of source it is.
+ */
+kind: SourceKind, 
 /**
  * The URL without credentials.
  */
-url: string, connection: ConnectionState, 
+url: string, 
+/**
+ * The state of its connection.
+ */
+connection: ConnectionState, 
 /**
  * Set when events may have been missed (history did not reach back):
  * milliseconds since the epoch from which the gap starts.

@@ -4,7 +4,19 @@ import type { SystemLevel } from "./SystemLevel";
 /**
  * `system:maintenance`, `system:update` and `system:alert`.
  */
-export type SystemNotice = { level: SystemLevel, message: string, affectedUsers?: Array<string>, 
+export type SystemNotice = { 
+/**
+ * How serious the notice is.
+ */
+level: SystemLevel, 
+/**
+ * The text shown to users.
+ */
+message: string, 
+/**
+ * `affectedUsers`: ids of the ERP users the notice concerns; absent when it names none.
+ */
+affectedUsers?: Array<string>, 
 /**
  * Milliseconds since the Unix epoch.
  */
@@ -16,4 +28,8 @@ estimatedDuration?: number,
 /**
  * Milliseconds since the Unix epoch.
  */
-timestamp: number, userId?: string, };
+timestamp: number, 
+/**
+ * `userId`: the ERP user the event concerns; absent when the publisher names none.
+ */
+userId?: string, };

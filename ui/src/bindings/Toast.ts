@@ -4,4 +4,21 @@ import type { Urgency } from "./Urgency";
 /**
  * An in-app notification, used when no notification daemon answers.
  */
-export type Toast = { title: string, body: string, urgency: Urgency, itemId?: string, };
+export type Toast = { 
+/**
+ * Title, as the notification would have had it.
+ */
+title: string, 
+/**
+ * Body text, as the notification would have had it.
+ */
+body: string, 
+/**
+ * How urgent it is, for its styling.
+ */
+urgency: Urgency, 
+/**
+ * The item a click shows; absent when it is about no single item (the
+ * test notification).
+ */
+itemId?: string, };

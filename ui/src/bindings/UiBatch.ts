@@ -10,11 +10,27 @@ import type { Toast } from "./Toast";
 /**
  * What the pipeline sends to the UI, at most every 50 ms or 500 items.
  */
-export type UiBatch = { items: Array<FeedItem>, debug: Array<DebugEntry>, 
+export type UiBatch = { 
+/**
+ * Feed items that arrived since the last batch, oldest first.
+ */
+items: Array<FeedItem>, 
+/**
+ * Debug log entries added since the last batch, oldest first.
+ */
+debug: Array<DebugEntry>, 
 /**
  * Present when the connection state changed since the last batch.
  */
-status?: SourceStatus, counters?: DebugCounters, unread?: { [key in FeedId]?: number }, 
+status?: SourceStatus, 
+/**
+ * Present when messages arrived since the last batch: all the counters.
+ */
+counters?: DebugCounters, 
+/**
+ * Present when unread counts changed: every feed's count.
+ */
+unread?: { [key in FeedId]?: number }, 
 /**
  * An in-app toast, when native notifications are not available.
  */

@@ -17,12 +17,12 @@ use tidings_testkit::RedisServer;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-pub const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 /// Records every request; answers `Unavailable` when told to (a desktop
 /// without a notification daemon).
 #[derive(Debug, Default)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     calls: Mutex<Vec<NotificationRequest>>,
     closed: Mutex<Vec<String>>,
     changed: Notify,
@@ -47,22 +47,22 @@ impl Notifier for Recorded {
 
 impl Recorded {
     /// A notifier of a desktop where no notification daemon answers.
-    pub fn unavailable() -> Self {
+    pub(crate) fn unavailable() -> Self {
         Recorded { unavailable: true, ..Recorded::default() }
     }
 
-    pub fn calls(&self) -> Vec<NotificationRequest> {
+    pub(crate) fn calls(&self) -> Vec<NotificationRequest> {
         self.calls.lock().unwrap().clone()
     }
 
     /// Keys the desk asked to close, oldest first.
-    pub fn closed(&self) -> Vec<String> {
+    pub(crate) fn closed(&self) -> Vec<String> {
         self.closed.lock().unwrap().clone()
     }
 
     /// Waits until the keys closed so far satisfy `done`; panics after
     /// [`WAIT`].
-    pub async fn wait_closed(&self, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
+    pub(crate) async fn wait_closed(&self, mut done: impl FnMut(&[String]) -> bool) -> Vec<String> {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             let changed = self.changed.notified();
@@ -77,7 +77,7 @@ impl Recorded {
     }
 
     /// Waits until the calls so far satisfy `done`; panics after [`WAIT`].
-    pub async fn wait_until(
+    pub(crate) async fn wait_until(
         &self,
         mut done: impl FnMut(&[NotificationRequest]) -> bool,
     ) -> Vec<NotificationRequest> {
@@ -95,14 +95,14 @@ impl Recorded {
     }
 }
 
-pub struct App {
+pub(crate) struct App {
     pub desk: Desk,
     pub batches: mpsc::Receiver<UiBatch>,
     pub notified: Arc<Recorded>,
 }
 
 /// Settings for a Redis source, English texts, user `u1`.
-pub fn settings(redis: &RedisServer, profile: Profile) -> Settings {
+pub(crate) fn settings(redis: &RedisServer, profile: Profile) -> Settings {
     let mut settings = default_settings(profile);
     settings.source.kind = SourceKind::Redis;
     settings.source.url = redis.url();
@@ -111,7 +111,11 @@ pub fn settings(redis: &RedisServer, profile: Profile) -> Settings {
     settings
 }
 
-pub fn start_with(settings: Settings, dir: &std::path::Path, notifier: Arc<Recorded>) -> App {
+pub(crate) fn start_with(
+    settings: Settings,
+    dir: &std::path::Path,
+    notifier: Arc<Recorded>,
+) -> App {
     let config = DeskConfig {
         settings,
         config_path: dir.join("settings.toml"),
@@ -123,12 +127,12 @@ pub fn start_with(settings: Settings, dir: &std::path::Path, notifier: Arc<Recor
     App { desk, batches, notified: notifier }
 }
 
-pub fn start(redis: &RedisServer, dir: &std::path::Path, profile: Profile) -> App {
+pub(crate) fn start(redis: &RedisServer, dir: &std::path::Path, profile: Profile) -> App {
     start_with(settings(redis, profile), dir, Arc::new(Recorded::default()))
 }
 
 impl App {
-    pub async fn batch(&mut self) -> UiBatch {
+    pub(crate) async fn batch(&mut self) -> UiBatch {
         tokio::time::timeout(WAIT, self.batches.recv())
             .await
             .expect("a batch in time")
@@ -136,7 +140,7 @@ impl App {
     }
 
     /// Waits for the source to be live.
-    pub async fn live(&mut self) {
+    pub(crate) async fn live(&mut self) {
         loop {
             let batch = self.batch().await;
             if batch.status.is_some_and(|s| s.connection == ConnectionState::Live) {
@@ -147,7 +151,7 @@ impl App {
 
     /// Items from batches until `count` arrived (the policy has decided on
     /// each by then: it runs before an item joins a batch).
-    pub async fn items(&mut self, count: usize) -> Vec<FeedItem> {
+    pub(crate) async fn items(&mut self, count: usize) -> Vec<FeedItem> {
         let mut items = Vec::new();
         while items.len() < count {
             items.extend(self.batch().await.items);
@@ -156,45 +160,45 @@ impl App {
     }
 }
 
-pub const APPROVAL: &str = r#"{"type":"approval:request","resourceType":"refund","resourceId":"r1","resourceNumber":"RF-2026-000042","requesterId":"u2","requesterName":"李娜","timestamp":1764000000000}"#;
+pub(crate) const APPROVAL: &str = r#"{"type":"approval:request","resourceType":"refund","resourceId":"r1","resourceNumber":"RF-2026-000042","requesterId":"u2","requesterName":"李娜","timestamp":1764000000000}"#;
 
-pub fn low_stock(n: u32) -> String {
+pub(crate) fn low_stock(n: u32) -> String {
     format!(
         r#"{{"type":"inventory:change","productId":"p{n}","productName":"螺丝刀 {n}","action":"outbound","oldQuantity":12,"newQuantity":3,"changeAmount":-9,"timestamp":1764000000000}}"#
     )
 }
 
-pub fn order(n: u32) -> String {
+pub(crate) fn order(n: u32) -> String {
     format!(
         r#"{{"type":"order:status","orderType":"sales","orderId":"o{n}","orderNumber":"SO-2026-{n:06}","oldStatus":"pending","newStatus":"shipped","timestamp":1764000000000}}"#
     )
 }
 
-pub fn system(level: &str, message: &str) -> String {
+pub(crate) fn system(level: &str, message: &str) -> String {
     format!(
         r#"{{"type":"system:alert","level":"{level}","message":"{message}","timestamp":1764000000000}}"#
     )
 }
 
 /// An approval request for resource `r{n}` (number `RF-{n:06}`).
-pub fn approval(n: u32) -> String {
+pub(crate) fn approval(n: u32) -> String {
     format!(
         r#"{{"type":"approval:request","resourceType":"refund","resourceId":"r{n}","resourceNumber":"RF-{n:06}","requesterId":"u2","requesterName":"R","timestamp":1764000000000}}"#
     )
 }
 
 /// The decision on [`approval`] `n`: `approved` or `rejected`.
-pub fn decision(n: u32, how: &str) -> String {
+pub(crate) fn decision(n: u32, how: &str) -> String {
     format!(
         r#"{{"type":"approval:{how}","resourceType":"refund","resourceId":"r{n}","resourceNumber":"RF-{n:06}","requesterId":"u2","requesterName":"R","approverId":"u1","approverName":"A","timestamp":1764000000001}}"#
     )
 }
 
-pub const OVERDUE: &str = r#"{"type":"finance:overdue","action":"overdue","recordType":"payment","recordId":"f1","recordNumber":"AR-2026-000007","amount":1280.5,"customerName":"Acme","timestamp":1764000000000}"#;
+pub(crate) const OVERDUE: &str = r#"{"type":"finance:overdue","action":"overdue","recordType":"payment","recordId":"f1","recordNumber":"AR-2026-000007","amount":1280.5,"customerName":"Acme","timestamp":1764000000000}"#;
 
 /// An always-on recorder, as a gateway runs, holding the recording duty
 /// once this returns, until the token is cancelled.
-pub async fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
+pub(crate) async fn recorder_up_all_along(redis: &RedisServer) -> CancellationToken {
     let cancel = CancellationToken::new();
     let config = tidings::recorder::RecorderConfig {
         url: redis.url(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tidings_gateway::upstream::UpstreamStatus;
+use tidings_gateway::UpstreamStatus;
 use tidings_gateway::{Gateway, GatewayConfig, Secret};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -22,19 +22,19 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 /// How long any single expected thing may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(5);
+pub(crate) const WAIT: Duration = Duration::from_secs(5);
 
-pub const SECRET: &str = "test-secret-do-not-use-0123456789abcdef";
+pub(crate) const SECRET: &str = "test-secret-do-not-use-0123456789abcdef";
 
 /// A typed inventory event as the backend publishes it.
-pub fn inventory_event(n: u64) -> String {
+pub(crate) fn inventory_event(n: u64) -> String {
     format!(
         r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":10,"newQuantity":15,"changeAmount":5,"timestamp":1699999999999}}"#
     )
 }
 
 /// An inventory event padded to about `size` bytes.
-pub fn padded_event(n: u64, size: usize) -> String {
+pub(crate) fn padded_event(n: u64, size: usize) -> String {
     format!(
         r#"{{"type":"inventory:change","productId":"p{n}","action":"adjust","oldQuantity":1,"newQuantity":2,"changeAmount":1,"timestamp":1,"reason":"{}"}}"#,
         "x".repeat(size)
@@ -42,14 +42,14 @@ pub fn padded_event(n: u64, size: usize) -> String {
 }
 
 /// A config for a test gateway: port 0 on loopback, the given Redis.
-pub fn config(redis_url: &str) -> GatewayConfig {
+pub(crate) fn config(redis_url: &str) -> GatewayConfig {
     let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap());
     config.redis_url = redis_url.to_owned();
     config
 }
 
 /// Like [`config`], with JWT auth on.
-pub fn secured_config(redis_url: &str) -> GatewayConfig {
+pub(crate) fn secured_config(redis_url: &str) -> GatewayConfig {
     let mut config = config(redis_url);
     config.jwt_secret = Some(Secret::new(SECRET));
     config
@@ -57,7 +57,7 @@ pub fn secured_config(redis_url: &str) -> GatewayConfig {
 
 /// A gateway running in this test, stopped when dropped.
 #[derive(Debug)]
-pub struct TestGateway {
+pub(crate) struct TestGateway {
     pub addr: SocketAddr,
     pub upstream: watch::Receiver<UpstreamStatus>,
     pub shutdown: CancellationToken,
@@ -66,7 +66,7 @@ pub struct TestGateway {
 
 impl TestGateway {
     /// Starts a gateway and waits until its broker link is live.
-    pub async fn start(config: GatewayConfig) -> Self {
+    pub(crate) async fn start(config: GatewayConfig) -> Self {
         let gateway = Self::start_unready(config).await;
         let mut upstream = gateway.upstream.clone();
         tokio::time::timeout(WAIT, upstream.wait_for(UpstreamStatus::is_live))
@@ -77,23 +77,23 @@ impl TestGateway {
     }
 
     /// Starts a gateway without waiting for its broker link.
-    pub async fn start_unready(config: GatewayConfig) -> Self {
+    pub(crate) async fn start_unready(config: GatewayConfig) -> Self {
         let shutdown = CancellationToken::new();
         let bound = Gateway::bind(config, shutdown.clone()).await.expect("gateway binds");
         let task = tokio::spawn(bound.serving);
         TestGateway { addr: bound.addr, upstream: bound.upstream, shutdown, task: Some(task) }
     }
 
-    pub fn ws_url(&self) -> String {
+    pub(crate) fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
     }
 
-    pub fn http_url(&self, path: &str) -> String {
+    pub(crate) fn http_url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// Cancels and waits for the serving future to return.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(WAIT * 2, task)
@@ -105,24 +105,24 @@ impl TestGateway {
     }
 
     /// An open-mode client.
-    pub async fn client(&self) -> Client {
+    pub(crate) async fn client(&self) -> Client {
         Client::connect(&self.ws_url(), None).await.expect("connects")
     }
 
     /// A client with a valid token for `user`.
-    pub async fn client_as(&self, user: &str) -> Client {
+    pub(crate) async fn client_as(&self, user: &str) -> Client {
         Client::connect(&self.ws_url(), Some(&token_for(user))).await.expect("connects")
     }
 
     /// A client subscribed to `channels` (waits for `subscribed`).
-    pub async fn subscribed(&self, channels: &[&str]) -> Client {
+    pub(crate) async fn subscribed(&self, channels: &[&str]) -> Client {
         let mut client = self.client().await;
         client.subscribe(channels).await;
         client
     }
 
     /// The `/metrics` text.
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         reqwest::get(self.http_url("/metrics")).await.unwrap().text().await.unwrap()
     }
 }
@@ -134,11 +134,11 @@ impl Drop for TestGateway {
 }
 
 /// A JWT for `user`, valid for an hour, optionally with a `channels` claim.
-pub fn token_for(user: &str) -> String {
-    sign(json!({"sub": user, "exp": jsonwebtoken::get_current_timestamp() + 3600}), SECRET)
+pub(crate) fn token_for(user: &str) -> String {
+    sign(&json!({"sub": user, "exp": jsonwebtoken::get_current_timestamp() + 3600}), SECRET)
 }
 
-pub fn sign(claims: Value, secret: &str) -> String {
+pub(crate) fn sign(claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
         &claims,
@@ -147,24 +147,27 @@ pub fn sign(claims: Value, secret: &str) -> String {
     .unwrap()
 }
 
-pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(crate) type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// A WebSocket client that reads frames as JSON.
 #[derive(Debug)]
-pub struct Client {
+pub(crate) struct Client {
     pub ws: Socket,
 }
 
 /// What the gateway did with the connection when a frame was expected.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Closed {
+pub(crate) struct Closed {
     pub code: Option<u16>,
     pub reason: String,
 }
 
 impl Client {
     /// Connects with the token as `Authorization: Bearer`, if any.
-    pub async fn connect(url: &str, token: Option<&str>) -> Result<Client, tungstenite::Error> {
+    pub(crate) async fn connect(
+        url: &str,
+        token: Option<&str>,
+    ) -> Result<Client, tungstenite::Error> {
         let mut request = url.into_client_request()?;
         if let Some(token) = token {
             request.headers_mut().insert(
@@ -176,16 +179,16 @@ impl Client {
         Ok(Client { ws })
     }
 
-    pub async fn send_text(&mut self, text: &str) {
+    pub(crate) async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("send");
     }
 
-    pub async fn send_json(&mut self, value: Value) {
+    pub(crate) async fn send_json(&mut self, value: Value) {
         self.send_text(&value.to_string()).await;
     }
 
     /// Sends `subscribe` and waits for its `subscribed`.
-    pub async fn subscribe(&mut self, channels: &[&str]) {
+    pub(crate) async fn subscribe(&mut self, channels: &[&str]) {
         self.send_json(json!({"type": "subscribe", "channels": channels})).await;
         // While the gateway is (re)connecting to Redis it says so first.
         let mut reply = self.next().await;
@@ -197,14 +200,14 @@ impl Client {
     }
 
     /// The next text frame as JSON, or the close it got instead.
-    pub async fn next_or_close(&mut self) -> Result<Value, Closed> {
+    pub(crate) async fn next_or_close(&mut self) -> Result<Value, Closed> {
         self.next_text_or_close()
             .await
             .map(|text| serde_json::from_str(&text).expect("the gateway sends JSON"))
     }
 
     /// The next text frame exactly as sent.
-    pub async fn next_text(&mut self) -> String {
+    pub(crate) async fn next_text(&mut self) -> String {
         match self.next_text_or_close().await {
             Ok(text) => text,
             Err(closed) => panic!("expected a frame, the connection closed: {closed:?}"),
@@ -212,7 +215,7 @@ impl Client {
     }
 
     /// The next text frame, or the close it got instead.
-    pub async fn next_text_or_close(&mut self) -> Result<String, Closed> {
+    pub(crate) async fn next_text_or_close(&mut self) -> Result<String, Closed> {
         loop {
             let message = tokio::time::timeout(WAIT, self.ws.next())
                 .await
@@ -225,7 +228,7 @@ impl Client {
                         reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                     });
                 }
-                Some(Ok(_)) => continue,
+                Some(Ok(_)) => {}
                 Some(Err(error)) => {
                     return Err(Closed { code: None, reason: error.to_string() });
                 }
@@ -235,7 +238,7 @@ impl Client {
     }
 
     /// The next text frame as JSON; panics on close.
-    pub async fn next(&mut self) -> Value {
+    pub(crate) async fn next(&mut self) -> Value {
         match self.next_or_close().await {
             Ok(value) => value,
             Err(closed) => panic!("expected a frame, the connection closed: {closed:?}"),
@@ -243,14 +246,14 @@ impl Client {
     }
 
     /// The next frame, which must have type `kind`.
-    pub async fn next_of(&mut self, kind: &str) -> Value {
+    pub(crate) async fn next_of(&mut self, kind: &str) -> Value {
         let frame = self.next().await;
         assert_eq!(frame["type"], kind, "expected a {kind} frame, got {frame}");
         frame
     }
 
     /// The next `event` frame's `data`, skipping `status` frames.
-    pub async fn next_event(&mut self) -> Value {
+    pub(crate) async fn next_event(&mut self) -> Value {
         loop {
             let frame = self.next().await;
             if frame["type"] == "status" {
@@ -264,10 +267,10 @@ impl Client {
     /// Reads until the gateway closes; returns the close code. Like a
     /// well-behaved client, sends the close reply (tungstenite does so on the
     /// next read) and reads to the end.
-    pub async fn expect_close(&mut self) -> Closed {
+    pub(crate) async fn expect_close(&mut self) -> Closed {
         loop {
             match self.next_or_close().await {
-                Ok(_) => continue,
+                Ok(_) => {}
                 Err(closed) => {
                     let _ = tokio::time::timeout(WAIT, async {
                         while let Some(Ok(_)) = self.ws.next().await {}
@@ -280,14 +283,14 @@ impl Client {
     }
 }
 
-pub fn close_code(code: CloseCode) -> u16 {
+pub(crate) fn close_code(code: CloseCode) -> u16 {
     u16::from(code)
 }
 
 /// Publishes over a real Redis connection (the way the backend does: plain
 /// `PUBLISH`), fast enough for bursts.
 #[derive(Clone)]
-pub struct Publisher {
+pub(crate) struct Publisher {
     connection: redis::aio::MultiplexedConnection,
 }
 
@@ -298,14 +301,14 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub async fn connect(url: &str) -> Publisher {
+    pub(crate) async fn connect(url: &str) -> Publisher {
         let client = redis::Client::open(url).unwrap();
         let connection = client.get_multiplexed_async_connection().await.expect("Redis reachable");
         Publisher { connection }
     }
 
     /// `PUBLISH channel payload`; returns the receiver count.
-    pub async fn publish(&mut self, channel: &str, payload: &str) -> usize {
+    pub(crate) async fn publish(&mut self, channel: &str, payload: &str) -> usize {
         redis::cmd("PUBLISH")
             .arg(channel)
             .arg(payload)
@@ -317,7 +320,7 @@ impl Publisher {
 
 /// The real `tidings-gateway` binary as a child process; killed when dropped.
 #[derive(Debug)]
-pub struct GatewayProcess {
+pub(crate) struct GatewayProcess {
     pub child: std::process::Child,
     /// The address from its "gateway listening" log line.
     pub addr: String,
@@ -329,7 +332,7 @@ pub struct GatewayProcess {
 
 impl GatewayProcess {
     /// Starts the binary with `args` and `env` and waits for it to listen.
-    pub fn start(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
+    pub(crate) fn start(args: &[&str], env: &[(&str, &str)]) -> GatewayProcess {
         use std::io::{BufRead, BufReader};
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tidings-gateway"));
         command
@@ -356,7 +359,7 @@ impl GatewayProcess {
     }
 
     /// Sends SIGTERM.
-    pub fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         let pid = self.child.id().to_string();
         let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
@@ -364,7 +367,7 @@ impl GatewayProcess {
 
     /// Waits for the process to exit (after [`Self::terminate`]); returns
     /// its status and log. Kills it and fails if it takes longer than `within`.
-    pub async fn exited(&mut self, within: Duration) -> (std::process::ExitStatus, String) {
+    pub(crate) async fn exited(&mut self, within: Duration) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
         let mut child = std::mem::replace(
             &mut self.child,

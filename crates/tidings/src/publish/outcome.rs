@@ -11,6 +11,7 @@ use std::time::Duration;
 pub struct ConfigError {
     /// The URL, password hidden.
     pub url: String,
+    /// Why the redis client rejected it.
     #[source]
     pub source: redis::RedisError,
 }
@@ -24,23 +25,40 @@ pub enum PublishError {
     Invalid(String),
     /// Redis could not be reached.
     #[error("cannot reach Redis at {url}: {reason}. Is redis-server running there?")]
-    Unreachable { url: String, reason: String },
+    Unreachable {
+        /// The Redis URL, password hidden.
+        url: String,
+        /// The connection error (while reconnects are paused, the last one).
+        reason: String,
+    },
     /// Redis answered with an error, or the connection broke mid-command.
     #[error("Redis at {url} failed the publish: {source}")]
     Redis {
+        /// The Redis URL, password hidden.
         url: String,
+        /// The error Redis answered, or the connection failure.
         #[source]
         source: redis::RedisError,
     },
     /// The history script answered something this version does not
     /// understand (a different Tidings version wrote the keys?).
     #[error("Redis at {url} failed the history script: {reason}")]
-    History { url: String, reason: String },
+    History {
+        /// The Redis URL, password hidden.
+        url: String,
+        /// What was wrong with the script's answer.
+        reason: String,
+    },
     /// No answer within the configured bound.
     #[error(
         "publish to Redis at {url} did not finish within {after:?}; Redis may be down or overloaded"
     )]
-    Timeout { url: String, after: Duration },
+    Timeout {
+        /// The Redis URL, password hidden.
+        url: String,
+        /// The configured bound that was exceeded.
+        after: Duration,
+    },
 }
 
 impl PublishError {
@@ -92,11 +110,14 @@ impl PublishOutcome {
 /// notification to the requester. Each can fail on its own.
 #[derive(Debug)]
 pub struct ApprovalResultOutcome {
+    /// The `approval:approved` or `approval:rejected` event on `approvals`.
     pub approval: PublishOutcome,
+    /// The `notification` to the requester on their own user channel.
     pub notification: PublishOutcome,
 }
 
 impl ApprovalResultOutcome {
+    /// Whether both the event and the notification were published.
     pub fn is_published(&self) -> bool {
         self.approval.is_published() && self.notification.is_published()
     }

@@ -57,7 +57,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Largest frame accepted from the gateway unless configured otherwise:
 /// well above the gateway's default maximum event (1 MiB) and its framing.
-pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 4096;
+pub(super) const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024 + 4096;
 
 /// The gateway's close code for a token that expired on a live connection
 /// (docs/gateway.md, "Close codes").
@@ -70,7 +70,9 @@ pub struct GatewaySourceConfig {
     pub url: String,
     /// A JWT, sent as `Authorization: Bearer`; `None` for an open gateway.
     pub token: Option<String>,
+    /// The channels to subscribe to; an empty list is reported as `Offline`.
     pub channels: Vec<Channel>,
+    /// Delays between reconnect attempts.
     pub backoff: Backoff,
     /// Where to resume from at the first connect: Redis channel name
     /// (`ws:inventory`) → the last position the consumer has kept. Later
@@ -266,7 +268,7 @@ impl GatewaySession {
             .collect();
         let frame = ClientFrame::Subscribe { channels: self.channels.clone(), since };
         let text = serde_json::to_string(&frame).unwrap_or_default();
-        socket.send(Message::text(text)).await.map_err(|error| self.lost(error))?;
+        socket.send(Message::text(text)).await.map_err(|error| self.lost(&error))?;
         let mut early = Vec::new();
         let mut refused = Vec::new();
         loop {
@@ -276,7 +278,7 @@ impl GatewaySession {
                     self.label
                 )));
             };
-            let text = match message.map_err(|error| self.lost(error))? {
+            let text = match message.map_err(|error| self.lost(&error))? {
                 Message::Text(text) => text,
                 Message::Close(frame) => return Err(self.closed(frame)),
                 _ => continue,
@@ -329,7 +331,7 @@ impl GatewaySession {
         }
     }
 
-    fn lost(&self, error: tungstenite::Error) -> Failure {
+    fn lost(&self, error: &tungstenite::Error) -> Failure {
         Failure::Transient(format!("lost the gateway at {}: {error}", self.label))
     }
 
@@ -417,7 +419,7 @@ impl Session for GatewaySession {
                         Err(tungstenite::Error::Capacity(
                             tungstenite::error::CapacityError::MessageTooLong { size, max_size },
                         )) => return self.frame_too_large(outbox, size, max_size).await,
-                        Err(error) => return Ok(self.lost(error)),
+                        Err(error) => return Ok(self.lost(&error)),
                     };
                     match parse_server_frame(text.as_str()) {
                         Ok(Incoming::Event(event)) => {
@@ -462,7 +464,7 @@ impl Session for GatewaySession {
                         )));
                     }
                     if let Err(error) = socket.send(Message::text(ping.clone())).await {
-                        return Ok(self.lost(error));
+                        return Ok(self.lost(&error));
                     }
                 }
             }

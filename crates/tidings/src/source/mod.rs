@@ -78,16 +78,28 @@ pub enum SourceState {
     Live,
     /// The connection failed or was lost; the next attempt starts after
     /// `retry_in`. `attempt` counts failed attempts since the last `Live`.
-    Reconnecting { attempt: u32, retry_in: Duration, reason: String },
+    Reconnecting {
+        /// Failed attempts since the source was last `Live`, starting at 1.
+        attempt: u32,
+        /// How long the source waits before the next attempt.
+        retry_in: Duration,
+        /// Why the connection failed or ended, for people.
+        reason: String,
+    },
     /// The configuration cannot work as it is (bad URL, refused
     /// credentials); a person has to act.
-    Offline { reason: String },
+    Offline {
+        /// What is wrong with the configuration, for people.
+        reason: String,
+    },
 }
 
 /// What a source tells its consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceUpdate {
+    /// The connection state changed (repeats of the same state are not sent).
     State(SourceState),
+    /// A message was received, payload not yet decoded.
     Message(SourceMessage),
     /// Resuming `channel` could not recover everything since the last
     /// position: history was trimmed past it, or Redis lost its data. Events
@@ -95,7 +107,10 @@ pub enum SourceUpdate {
     /// known) may be missing. Sent before the messages that could be
     /// recovered.
     Missed {
+        /// The Redis channel name, e.g. `ws:inventory`.
         channel: String,
+        /// Milliseconds since the Unix epoch after which events may be
+        /// missing; `None` when not known.
         since: Option<i64>,
     },
     /// One event on `channel` was skipped, not delivered: the gateway did
@@ -104,8 +119,12 @@ pub enum SourceUpdate {
     /// channel's history, when known; the source has moved past it, so a
     /// resume does not ask for it again. `reason` says why, for people.
     Skipped {
+        /// The Redis channel name the skipped event was published on.
         channel: String,
+        /// The skipped event's history position (`EPOCH:MILLIS-SEQ`);
+        /// `None` when not known.
         position: Option<String>,
+        /// Why the event was skipped, for people.
         reason: String,
     },
     /// Everything on `channel` up to and including `position` has been
@@ -113,7 +132,9 @@ pub enum SourceUpdate {
     /// record, learns positions this way (once a second at most) rather
     /// than on each message; it comes after the messages it covers.
     Position {
+        /// The Redis channel name the position belongs to.
         channel: String,
+        /// The history position (`EPOCH:MILLIS-SEQ`) reached on `channel`.
         position: String,
     },
 }
@@ -123,7 +144,10 @@ pub enum SourceUpdate {
 /// losing the same server do not come back in lockstep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The ceiling for the first failed attempt; it doubles with each
+    /// further failure.
     pub initial: Duration,
+    /// The largest ceiling, and the retry interval while `Offline`.
     pub max: Duration,
 }
 
@@ -183,6 +207,8 @@ impl SourceTask {
         }
     }
 
+    /// Whether the task has already ended (cancelled, consumer gone, or
+    /// panicked); does not wait.
     pub fn is_finished(&self) -> bool {
         self.0.is_finished()
     }

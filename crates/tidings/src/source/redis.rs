@@ -112,7 +112,9 @@ pub struct RedisSourceConfig {
     /// `redis://[user:password@]host[:port]`, `rediss://…` (TLS, webpki
     /// roots) or `redis+unix:///path`.
     pub url: String,
+    /// The channels and patterns to subscribe to.
     pub subscriptions: Vec<Subscription>,
+    /// Delays between reconnect attempts.
     pub backoff: Backoff,
     /// Resume from history: learn positions, replay what was missed after a
     /// reconnect, say when something may be missing, and stand by to take
