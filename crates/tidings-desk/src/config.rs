@@ -323,7 +323,9 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
     let url = settings.source.url.trim();
     let schemes: &[&str] = match settings.source.kind {
         SourceKind::Gateway => &["ws://", "wss://"],
-        SourceKind::Redis => &["redis://", "rediss://", "redis+unix://"],
+        SourceKind::Redis => {
+            &["redis://", "rediss://", "redis+unix://", "redis+sentinel://", "rediss+sentinel://"]
+        }
     };
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         let shown = tidings::redact_url(url);

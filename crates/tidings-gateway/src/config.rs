@@ -536,13 +536,14 @@ impl GatewayConfig {
             return Err(GatewayError::OpenModeNotLoopback(self.listen));
         }
         if self.broker == BrokerKind::Redis {
-            let client = redis::Client::open(self.redis_url.as_str()).map_err(|error| {
-                config_error(format!("bad --redis URL {}: {error}", redact_url(&self.redis_url)))
-            })?;
-            let insecure = matches!(
-                client.get_connection_info().addr(),
-                redis::ConnectionAddr::TcpTls { insecure: true, .. }
-            );
+            let target = tidings::RedisUrl::parse(&self.redis_url)
+                .map_err(|error| config_error(format!("bad --redis URL: {error}")))?;
+            let insecure = target.server().is_some_and(|client| {
+                matches!(
+                    client.get_connection_info().addr(),
+                    redis::ConnectionAddr::TcpTls { insecure: true, .. }
+                )
+            });
             if insecure && !self.insecure_tls {
                 return Err(GatewayError::InsecureTls(redact_url(&self.redis_url)));
             }

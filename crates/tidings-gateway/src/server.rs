@@ -25,7 +25,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::GatewayError;
 use crate::auth::{Authenticator, TokenRules};
-use tidings::redact_url;
 
 use crate::config::{BrokerKind, GatewayArgs, GatewayConfig, LogFormat};
 use crate::connection::Shared;
@@ -108,12 +107,8 @@ impl Gateway {
                 Broker::Memory(MemoryBroker::new(Arc::clone(&hub)))
             }
             BrokerKind::Redis => {
-                let redis = RedisBroker::new(&config.redis_url).map_err(|error| {
-                    GatewayError::Config(format!(
-                        "bad --redis URL {}: {error}",
-                        redact_url(&config.redis_url)
-                    ))
-                })?;
+                let redis = RedisBroker::new(&config.redis_url)
+                    .map_err(|error| GatewayError::Config(format!("bad --redis URL: {error}")))?;
                 let upstream = Upstream {
                     redis: redis.clone(),
                     hub: Arc::clone(&hub),

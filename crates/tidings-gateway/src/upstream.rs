@@ -84,7 +84,29 @@ impl UpstreamStatus {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum BrokerPublishError {
     #[error("Redis is unreachable ({0}); the event was not published, retry later")]
-    Redis(String),
+    Redis(#[from] RedisCallError),
+}
+
+/// Why one command to Redis (publish, ping, a history read) failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RedisCallError {
+    /// No connection could be made (`url` has its password hidden).
+    #[error("{url}: {source}")]
+    Connect {
+        /// Where the gateway tried to connect.
+        url: String,
+        /// What Redis or the network said.
+        source: redis::RedisError,
+    },
+    /// Redis did not answer in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Redis answered with an error.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisError),
+    /// The history could not be read (its script or stream answered wrong).
+    #[error(transparent)]
+    History(#[from] tidings::history::HistoryError),
 }
 
 /// The broker this gateway reads from and publishes to.
@@ -110,7 +132,7 @@ impl Broker {
     }
 
     /// Whether the broker answers right now (for `/healthz`).
-    pub(crate) async fn healthy(&self) -> Result<(), String> {
+    pub(crate) async fn healthy(&self) -> Result<(), RedisCallError> {
         match self {
             Broker::Redis(redis) => redis.ping().await,
             Broker::Memory(_) => Ok(()),
@@ -122,11 +144,13 @@ impl Broker {
 /// (the subscription has its own connection, see [`run_redis_subscriber`]).
 #[derive(Clone)]
 pub(crate) struct RedisBroker {
-    /// Shared: a `redis::Client` is large, and `Broker` is cloned per request.
-    client: Arc<redis::Client>,
+    /// The server, or the sentinels that name its master (cheap to clone).
+    target: tidings::RedisUrl,
     /// For the subscriber, which opens its own connection.
     url: String,
-    commands: Arc<tokio::sync::OnceCell<redis::aio::ConnectionManager>>,
+    /// Made at the first command; forgotten after a failed one when the URL
+    /// is a sentinel URL, so the next command asks for the master again.
+    commands: Arc<tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>>,
     url_for_logs: String,
 }
 
@@ -137,31 +161,43 @@ impl std::fmt::Debug for RedisBroker {
 }
 
 impl RedisBroker {
-    pub(crate) fn new(url: &str) -> Result<Self, redis::RedisError> {
+    pub(crate) fn new(url: &str) -> Result<Self, tidings::redis_url::RedisUrlError> {
         Ok(RedisBroker {
-            client: Arc::new(redis::Client::open(url)?),
+            target: tidings::RedisUrl::parse(url)?,
             url: url.to_owned(),
-            commands: Arc::new(tokio::sync::OnceCell::new()),
+            commands: Arc::new(tokio::sync::Mutex::new(None)),
             url_for_logs: redact_url(url),
         })
     }
 
-    async fn commands(&self) -> Result<redis::aio::ConnectionManager, String> {
+    /// After a failed command: a sentinel URL's next command connects to
+    /// the master named then (a failover moved it); one server's
+    /// `ConnectionManager` reconnects by itself.
+    async fn forget_connection(&self) {
+        if self.target.is_sentinel() {
+            self.commands.lock().await.take();
+        }
+    }
+
+    async fn commands(&self) -> Result<redis::aio::ConnectionManager, RedisCallError> {
         let connect = async {
+            let mut slot = self.commands.lock().await;
+            if let Some(manager) = slot.as_ref() {
+                return Ok(manager.clone());
+            }
             let config = redis::aio::ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(REDIS_TIMEOUT))
                 .set_response_timeout(Some(REDIS_TIMEOUT))
                 .set_number_of_retries(1);
-            self.client.get_connection_manager_with_config(config).await
+            let client = self.target.client(REDIS_TIMEOUT).await?;
+            let manager = client.get_connection_manager_with_config(config).await?;
+            *slot = Some(manager.clone());
+            Ok(manager)
         };
-        let manager =
-            tokio::time::timeout(REDIS_TIMEOUT, self.commands.get_or_try_init(|| connect))
-                .await
-                .map_err(|_| {
-                    format!("no answer from {} within {REDIS_TIMEOUT:?}", self.url_for_logs)
-                })?
-                .map_err(|error| format!("{}: {error}", self.url_for_logs))?;
-        Ok(manager.clone())
+        tokio::time::timeout(REDIS_TIMEOUT, connect)
+            .await
+            .map_err(|_| RedisCallError::Timeout(REDIS_TIMEOUT))?
+            .map_err(|source| RedisCallError::Connect { url: self.url_for_logs.clone(), source })
     }
 
     async fn publish(
@@ -169,13 +205,15 @@ impl RedisBroker {
         redis_channel: &str,
         payload: &str,
     ) -> Result<usize, BrokerPublishError> {
-        let mut commands = self.commands().await.map_err(BrokerPublishError::Redis)?;
+        let mut commands = self.commands().await?;
         let publish = commands.publish::<_, _, usize>(redis_channel, payload);
-        match tokio::time::timeout(REDIS_TIMEOUT, publish).await {
-            Ok(Ok(receivers)) => Ok(receivers),
-            Ok(Err(error)) => Err(BrokerPublishError::Redis(error.to_string())),
-            Err(_) => Err(BrokerPublishError::Redis(format!("no answer within {REDIS_TIMEOUT:?}"))),
-        }
+        let failed = match tokio::time::timeout(REDIS_TIMEOUT, publish).await {
+            Ok(Ok(receivers)) => return Ok(receivers),
+            Ok(Err(error)) => RedisCallError::Redis(error),
+            Err(_) => RedisCallError::Timeout(REDIS_TIMEOUT),
+        };
+        self.forget_connection().await;
+        Err(failed.into())
     }
 
     /// Whether `redis_channel` can be replayed exactly from `since` (for a
@@ -192,18 +230,19 @@ impl RedisBroker {
         history: &History,
         redis_channel: &str,
         since: &Position,
-    ) -> Result<Replay, String> {
-        let mut failure = String::new();
+    ) -> Result<Replay, RedisCallError> {
+        let mut failure = None;
         for _attempt in 0..2 {
             let mut commands = self.commands().await?;
             let read = resume::replay_first(history, &mut commands, redis_channel, since, 0, 0);
             match tokio::time::timeout(REDIS_TIMEOUT, read).await {
                 Ok(Ok(replay)) => return Ok(replay),
-                Ok(Err(error)) => failure = error.to_string(),
-                Err(_) => return Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+                Ok(Err(error)) => failure = Some(error),
+                Err(_) => return Err(RedisCallError::Timeout(REDIS_TIMEOUT)),
             }
+            self.forget_connection().await;
         }
-        Err(failure)
+        Err(failure.expect("two attempts failed").into())
     }
 
     /// Up to `count` entries of `redis_channel` after `after`.
@@ -213,18 +252,19 @@ impl RedisBroker {
         redis_channel: &str,
         after: &Position,
         count: usize,
-    ) -> Result<Page, String> {
-        let mut failure = String::new();
+    ) -> Result<Page, RedisCallError> {
+        let mut failure = None;
         for _attempt in 0..2 {
             let mut commands = self.commands().await?;
             let read = history.page(&mut commands, redis_channel, after, count);
             match tokio::time::timeout(REDIS_TIMEOUT, read).await {
                 Ok(Ok(page)) => return Ok(page),
-                Ok(Err(error)) => failure = error.to_string(),
-                Err(_) => return Err(format!("no answer within {REDIS_TIMEOUT:?}")),
+                Ok(Err(error)) => failure = Some(error),
+                Err(_) => return Err(RedisCallError::Timeout(REDIS_TIMEOUT)),
             }
+            self.forget_connection().await;
         }
-        Err(failure)
+        Err(failure.expect("two attempts failed").into())
     }
 
     /// Warns (a log line saying what to do) when Redis may have evicted the
@@ -233,9 +273,7 @@ impl RedisBroker {
     pub(crate) async fn warn_about_eviction(&self) {
         let check = async {
             let mut commands = self.commands().await?;
-            tidings::history::eviction_warning(&mut commands)
-                .await
-                .map_err(|error| error.to_string())
+            tidings::history::eviction_warning(&mut commands).await.map_err(RedisCallError::from)
         };
         match tokio::time::timeout(EVICTION_CHECK_TIMEOUT, check).await {
             Ok(Ok(Some(warning))) => tracing::warn!(redis = %self.url_for_logs, "{warning}"),
@@ -245,15 +283,17 @@ impl RedisBroker {
         }
     }
 
-    async fn ping(&self) -> Result<(), String> {
+    async fn ping(&self) -> Result<(), RedisCallError> {
         let mut commands = self.commands().await?;
         let command = redis::cmd("PING");
         let ping = command.query_async::<String>(&mut commands);
-        match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err(format!("no answer within {REDIS_TIMEOUT:?}")),
-        }
+        let failed = match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(error)) => RedisCallError::Redis(error),
+            Err(_) => RedisCallError::Timeout(REDIS_TIMEOUT),
+        };
+        self.forget_connection().await;
+        Err(failed)
     }
 }
 

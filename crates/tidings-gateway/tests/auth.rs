@@ -10,7 +10,6 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use common::{Client, SECRET, TestGateway, config, secured_config, sign, token_for};
-use futures_util::StreamExt;
 use serde_json::json;
 use tidings_gateway::{Gateway, Secret};
 use tidings_testkit::RedisServer;
@@ -206,18 +205,7 @@ async fn a_connection_is_closed_when_its_token_expires() {
     redis.publish("ws:inventory", &common::inventory_event(1));
     assert_eq!(client.next_event().await["data"]["productId"], "p1", "live until it expires");
     // exp + the 5 s leeway: the close comes within the next 6 s or so.
-    let close = tokio::time::timeout(std::time::Duration::from_secs(12), async {
-        loop {
-            match client.ws.next().await {
-                Some(Ok(tungstenite::Message::Close(frame))) => return frame,
-                Some(Ok(_)) => {}
-                other => panic!("the connection ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed once the token expired")
-    .expect("a close frame with a code");
+    let close = client.close_frame_within(std::time::Duration::from_secs(12)).await;
     assert_eq!(u16::from(close.code), 4001, "{close:?}");
     assert!(close.reason.contains("token expired"), "{close:?}");
     assert!(gateway.metrics().await.contains(r#"reason="expired_while_connected"} 1"#));

@@ -11,7 +11,6 @@ mod common;
 use std::time::Duration;
 
 use common::{Client, SECRET, TestGateway, config, inventory_event, secured_config, sign};
-use futures_util::StreamExt;
 use serde_json::json;
 use tidings::{Backoff, GatewaySourceConfig, SourceState, SourceUpdate, spawn_gateway_source};
 use tidings_events::Channel;
@@ -80,18 +79,7 @@ async fn a_refresh_for_another_user_is_refused_and_the_first_expiry_stands() {
     assert_eq!(error["code"], "unauthorized", "{error}");
     assert!(error["message"].as_str().unwrap().contains("own user (u1)"), "{error}");
 
-    let closed = tokio::time::timeout(Duration::from_secs(LEEWAY + 8), async {
-        loop {
-            match client.ws.next().await {
-                Some(Ok(tungstenite::Message::Close(frame))) => return frame,
-                Some(Ok(_)) => {}
-                other => panic!("the connection ended without a close frame: {other:?}"),
-            }
-        }
-    })
-    .await
-    .expect("closed at the first token's expiry")
-    .expect("a close frame with a code");
+    let closed = client.close_frame_within(Duration::from_secs(LEEWAY + 8)).await;
     assert_eq!(u16::from(closed.code), 4001, "{closed:?}");
     let metrics = gateway.metrics().await;
     assert!(

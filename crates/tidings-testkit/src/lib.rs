@@ -8,13 +8,18 @@
 //! operator or the TypeScript backend's `PUBLISH` would reach Redis.
 //!
 //! [`TcpProxy`] stands between a client and a server so a test can cut the
-//! network for a while.
+//! network for a while. [`SentinelSetup`] runs a primary, a replica and
+//! three sentinels, so a test can kill the primary and watch a failover.
 //!
 //! Waiting and retrying have one home each: [`eventually`] (and
 //! [`eventually_blocking`] for tests without a runtime) polls a condition no
 //! event announces; [`retry`] repeats an attempt, such as a publish while
 //! Redis restarts, until it succeeds. Everything else is synchronous so
 //! async and sync tests can both use it.
+
+mod sentinel;
+
+pub use sentinel::SentinelSetup;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -33,6 +38,8 @@ pub struct RedisServer {
     password: Option<String>,
     /// Append-only file on, fsync on every write: data survives a kill.
     persistent: bool,
+    /// More `redis-server` flags (e.g. `--replicaof`).
+    extra: Vec<String>,
     dir: tempfile::TempDir,
 }
 
@@ -56,13 +63,34 @@ impl RedisServer {
         Self::start_with(None, true)
     }
 
+    /// Starts a replica of the server on `primary_port`, and waits until
+    /// it has copied the primary (`master_link_status:up`).
+    pub fn start_replica_of(primary_port: u16) -> Self {
+        let mut server = Self::start_with_extra(
+            None,
+            false,
+            vec!["--replicaof".into(), "127.0.0.1".into(), primary_port.to_string()],
+        );
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !server.cli(&["INFO", "replication"]).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica did not sync within {STARTUP_TIMEOUT:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
     fn start_with(password: Option<&str>, persistent: bool) -> Self {
+        Self::start_with_extra(password, persistent, Vec::new())
+    }
+
+    fn start_with_extra(password: Option<&str>, persistent: bool, extra: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("create a temporary directory for redis-server");
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             password: password.map(str::to_owned),
             persistent,
+            extra,
             dir,
         };
         server.spawn();
@@ -122,6 +150,7 @@ impl RedisServer {
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
+        command.args(&self.extra);
         let child = match command.spawn() {
             Ok(child) => child,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(

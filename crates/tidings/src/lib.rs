@@ -18,6 +18,8 @@
 //!   rule) that the Redis source and the gateway share.
 //! - [`redact`]: connection URLs with their password hidden, for messages
 //!   (the one `redact_url` every crate uses).
+//! - [`redis_url`]: what a Redis URL names: one server, or a service behind
+//!   Sentinel resolved to its master at each connection.
 //! - [`process`]: stopping on Ctrl-C/SIGTERM and, with feature `logging`,
 //!   the one tracing set-up every binary uses.
 //!
@@ -29,6 +31,7 @@ pub mod process;
 pub mod publish;
 pub mod recorder;
 pub mod redact;
+pub mod redis_url;
 mod resp;
 pub mod resume;
 pub mod source;
@@ -47,6 +50,7 @@ pub mod fuzzing {
 
 pub use publish::{PublishError, PublishOutcome, Publisher, PublisherConfig};
 pub use redact::redact_url;
+pub use redis_url::RedisUrl;
 pub use source::{
     Backoff, GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState,
     SourceUpdate, Subscription, spawn_gateway_source, spawn_redis_source,

@@ -30,7 +30,7 @@ use tidings_events::{Channel, Decoded, Event, Malformed, UserId};
 use tokio::sync::Mutex;
 
 use crate::history::{History, HistoryConfig, HistoryError};
-use crate::redact::redact_url;
+use crate::redis_url::RedisUrl;
 
 mod outcome;
 pub use outcome::{ApprovalResultOutcome, ConfigError, PublishError, PublishOutcome};
@@ -80,7 +80,8 @@ pub struct Publisher {
 
 #[derive(Debug)]
 struct Shared {
-    client: redis::Client,
+    /// The server, or the sentinels that name its master at each connect.
+    target: RedisUrl,
     /// For messages: the URL with its password hidden.
     url: String,
     timeout: Duration,
@@ -107,15 +108,20 @@ impl Publisher {
     /// does, so a publisher can be created while Redis is still starting.
     pub fn new(config: PublisherConfig) -> Result<Self, ConfigError> {
         let PublisherConfig { url: full_url, timeout, history } = config;
-        let url = redact_url(&full_url);
-        let client = redis::Client::open(full_url.as_str())
-            .map_err(|source| ConfigError { url: url.clone(), source })?;
-        if matches!(client.get_connection_info().addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        let target = RedisUrl::parse(&full_url)?;
+        let url = target.label().to_owned();
+        let tls = match target.server() {
+            Some(client) => {
+                matches!(client.get_connection_info().addr(), redis::ConnectionAddr::TcpTls { .. })
+            }
+            None => full_url.starts_with("rediss+"),
+        };
+        if tls {
             crate::tls::ensure_crypto_provider();
         }
         Ok(Publisher {
             shared: Arc::new(Shared {
-                client,
+                target,
                 url,
                 timeout,
                 history: history.map(History::new),
@@ -367,7 +373,11 @@ impl Publisher {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(shared.timeout))
             .set_response_timeout(Some(shared.timeout));
-        match shared.client.get_multiplexed_async_connection_with_config(&config).await {
+        let connect = async {
+            let client = shared.target.client(shared.timeout).await?;
+            client.get_multiplexed_async_connection_with_config(&config).await
+        };
+        match connect.await {
             Ok(connection) => {
                 link.generation += 1;
                 let generation = link.generation;

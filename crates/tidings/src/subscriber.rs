@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::redact::redact_url;
+use crate::redis_url::RedisUrl;
 use crate::resp::{self, Reply, RespError};
 
 /// Bound on connecting, authenticating and subscribing.
@@ -57,18 +57,15 @@ enum Target {
     Unix(std::path::PathBuf),
 }
 
-/// A Redis server to subscribe to, parsed once from its URL. Its `Debug`
-/// shows only the label: the password (and the client, which holds it)
-/// must never reach a log.
+/// A Redis server to subscribe to, parsed once from its URL (or, for a
+/// sentinel URL, the service whose master is looked up at each connection:
+/// see `redis_url`). Its `Debug` shows only the label: the password (and
+/// the client, which holds it) must never reach a log.
 pub(crate) struct Endpoint {
     /// For messages: the URL with its password hidden.
     pub(crate) label: String,
-    target: Target,
-    username: Option<String>,
-    password: Option<String>,
-    /// For ordinary commands (history), which a subscribed connection
-    /// cannot run.
-    pub(crate) client: redis::Client,
+    url: RedisUrl,
+    insecure_tls: bool,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -85,22 +82,15 @@ pub(crate) struct Connected {
     pub(crate) early: Vec<(String, bytes::Bytes)>,
 }
 
-impl Endpoint {
-    /// Reads `url`; an error says what is wrong, with the password hidden.
-    /// `rediss://…#insecure` (no certificate checks) is refused.
-    pub(crate) fn parse(url: &str) -> Result<Self, String> {
-        Self::parse_with(url, false)
-    }
+/// Where and as whom one connection goes, from a server's client.
+struct Node {
+    target: Target,
+    username: Option<String>,
+    password: Option<String>,
+}
 
-    /// [`Endpoint::parse`], accepting `#insecure` when `insecure_tls` (the
-    /// operator passed `--insecure-tls`).
-    pub(crate) fn parse_with(url: &str, insecure_tls: bool) -> Result<Self, String> {
-        let label = redact_url(url);
-        let client = redis::Client::open(url).map_err(|error| {
-            format!(
-                "Redis URL {label} is not usable: {error}. Expected redis://[:password@]host[:port]"
-            )
-        })?;
+impl Node {
+    fn of(client: &redis::Client, label: &str, insecure_tls: bool) -> Result<Node, String> {
         let info = client.get_connection_info();
         let target = match info.addr() {
             redis::ConnectionAddr::Tcp(host, port) => {
@@ -118,20 +108,52 @@ impl Endpoint {
             other => return Err(format!("Redis address {other:?} is not supported")),
         };
         let settings = info.redis_settings();
-        Ok(Endpoint {
-            label,
+        Ok(Node {
             target,
             username: settings.username().map(str::to_owned),
             password: settings.password().map(str::to_owned),
-            client,
         })
     }
+}
 
-    async fn open(&self) -> Result<Box<dyn Io>, Failure> {
+impl Endpoint {
+    /// Reads `url`; an error says what is wrong, with the password hidden.
+    /// `rediss://…#insecure` (no certificate checks) is refused.
+    pub(crate) fn parse(url: &str) -> Result<Self, String> {
+        Self::parse_with(url, false)
+    }
+
+    /// [`Endpoint::parse`], accepting `#insecure` when `insecure_tls` (the
+    /// operator passed `--insecure-tls`).
+    pub(crate) fn parse_with(url: &str, insecure_tls: bool) -> Result<Self, String> {
+        let url = RedisUrl::parse(url).map_err(|error| error.to_string())?;
+        let label = url.label().to_owned();
+        if let Some(client) = url.server() {
+            // One server: what is wrong with it is said now, not at connect.
+            Node::of(client, &label, insecure_tls)?;
+        }
+        Ok(Endpoint { label, url, insecure_tls })
+    }
+
+    /// A client for ordinary commands (history), which a subscribed
+    /// connection cannot run: to the server, or the current master.
+    pub(crate) async fn client(&self) -> redis::RedisResult<redis::Client> {
+        self.url.client(CONNECT_TIMEOUT).await
+    }
+
+    /// The server to connect to now (asking the sentinels for a sentinel URL).
+    async fn node(&self) -> Result<Node, Failure> {
+        let client = self.client().await.map_err(|error| {
+            Failure::Transient(format!("cannot find the Redis master of {}: {error}", self.label))
+        })?;
+        Node::of(&client, &self.label, self.insecure_tls).map_err(Failure::Refused)
+    }
+
+    async fn open(&self, node: &Node) -> Result<Box<dyn Io>, Failure> {
         let unreachable = |error: std::io::Error| {
             Failure::Transient(format!("cannot reach Redis at {}: {error}", self.label))
         };
-        Ok(match &self.target {
+        Ok(match &node.target {
             Target::Tcp { host, port } => {
                 let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
                     .await
@@ -191,7 +213,8 @@ impl Endpoint {
         channels: &[String],
         patterns: &[String],
     ) -> Result<Connected, Failure> {
-        let stream = self.open().await?;
+        let node = self.node().await?;
+        let stream = self.open(&node).await?;
         let (reader, mut writer) = tokio::io::split(stream);
         let mut reader = BufReader::new(reader);
         let lost = |error: RespError| {
@@ -201,9 +224,9 @@ impl Endpoint {
             Failure::Transient(format!("lost Redis at {} while subscribing: {error}", self.label))
         };
 
-        if let Some(password) = &self.password {
+        if let Some(password) = &node.password {
             let mut args: Vec<&[u8]> = vec![b"AUTH"];
-            if let Some(username) = &self.username {
+            if let Some(username) = &node.username {
                 args.push(username.as_bytes());
             }
             args.push(password.as_bytes());

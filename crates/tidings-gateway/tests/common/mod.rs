@@ -264,6 +264,27 @@ impl Client {
         }
     }
 
+    /// Waits up to `within` for the gateway's close frame, skipping any
+    /// other frame (for closes that come late, as at a token's expiry);
+    /// panics if the connection ends without one.
+    pub(crate) async fn close_frame_within(
+        &mut self,
+        within: Duration,
+    ) -> tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        tokio::time::timeout(within, async {
+            loop {
+                match self.ws.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => {}
+                    other => panic!("the connection ended without a close frame: {other:?}"),
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no close within {within:?}"))
+        .expect("a close frame with a code")
+    }
+
     /// Reads until the gateway closes; returns the close code. Like a
     /// well-behaved client, sends the close reply (tungstenite does so on the
     /// next read) and reads to the end.

@@ -5,16 +5,8 @@ use std::time::Duration;
 
 /// Why a publisher could not even be created: its URL is unusable.
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "Redis URL {url} is not usable: {source}. Expected redis://[:password@]host[:port][/db] or rediss://… for TLS"
-)]
-pub struct ConfigError {
-    /// The URL, password hidden.
-    pub url: String,
-    /// Why the redis client rejected it.
-    #[source]
-    pub source: redis::RedisError,
-}
+#[error(transparent)]
+pub struct ConfigError(#[from] pub crate::redis_url::RedisUrlError);
 
 /// Why one publish did not reach Redis.
 #[derive(Debug, thiserror::Error)]
