@@ -66,14 +66,17 @@ impl RedisServer {
     /// Starts a replica of the server on `primary_port`, and waits until
     /// it has copied the primary (`master_link_status:up`).
     pub fn start_replica_of(primary_port: u16) -> Self {
-        let mut server = Self::start_with_extra(
+        let server = Self::start_with_extra(
             None,
             false,
             vec!["--replicaof".into(), "127.0.0.1".into(), primary_port.to_string()],
         );
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         while !server.cli(&["INFO", "replication"]).contains("master_link_status:up") {
-            assert!(Instant::now() < deadline, "the replica did not sync within {STARTUP_TIMEOUT:?}");
+            assert!(
+                Instant::now() < deadline,
+                "the replica did not sync within {STARTUP_TIMEOUT:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server

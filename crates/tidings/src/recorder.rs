@@ -235,9 +235,11 @@ impl Recorder {
         let mut free_checks = 0;
         loop {
             let free = async {
-                let mut connection =
-                    crate::history::recorder_connection(&self.endpoint.client().await?, HISTORY_TIMEOUT)
-                        .await?;
+                let mut connection = crate::history::recorder_connection(
+                    &self.endpoint.client().await?,
+                    HISTORY_TIMEOUT,
+                )
+                .await?;
                 let holder: Option<String> = redis::cmd("GET")
                     .arg(crate::history::LEASE_KEY)
                     .query_async(&mut connection)
@@ -277,7 +279,8 @@ impl Recorder {
     /// reads what each channel received since the last position handed on.
     async fn start(&self, history: &History, session: &str) -> Result<Started, HistoryError> {
         let mut commands =
-            crate::history::recorder_connection(&self.endpoint.client().await?, HISTORY_TIMEOUT).await?;
+            crate::history::recorder_connection(&self.endpoint.client().await?, HISTORY_TIMEOUT)
+                .await?;
         history.load(&mut commands).await?;
         let since = redis_time(&mut commands).await?;
         let previous = self.previous_session.as_deref();

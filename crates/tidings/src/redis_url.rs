@@ -35,8 +35,9 @@ pub struct RedisUrl {
 
 #[derive(Clone)]
 enum Kind {
-    /// One server: its client, which holds the parsed URL.
-    Server(redis::Client),
+    /// One server: its client, which holds the parsed URL (boxed: it is
+    /// large, and a `RedisUrl` is cloned per connection).
+    Server(Box<redis::Client>),
     /// A service behind Sentinel.
     Sentinel(Arc<SentinelService>),
 }
@@ -79,7 +80,9 @@ impl RedisUrl {
             Some((rest, tls)) => {
                 Kind::Sentinel(Arc::new(parse_sentinel(rest, tls).map_err(invalid)?))
             }
-            None => Kind::Server(redis::Client::open(url).map_err(|e| invalid(e.to_string()))?),
+            None => Kind::Server(Box::new(
+                redis::Client::open(url).map_err(|e| invalid(e.to_string()))?,
+            )),
         };
         Ok(RedisUrl { label, kind })
     }
@@ -107,7 +110,7 @@ impl RedisUrl {
     /// master the sentinels name (checked to be a master), within `timeout`.
     pub async fn client(&self, timeout: Duration) -> redis::RedisResult<redis::Client> {
         let service = match &self.kind {
-            Kind::Server(client) => return Ok(client.clone()),
+            Kind::Server(client) => return Ok((**client).clone()),
             Kind::Sentinel(service) => service,
         };
         let ask = async {
@@ -212,9 +215,10 @@ mod tests {
 
     #[test]
     fn a_sentinel_url_names_its_sentinels_service_and_database() {
-        let url =
-            RedisUrl::parse("redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,10.0.0.3:26400/orders/3")
-                .unwrap();
+        let url = RedisUrl::parse(
+            "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2,10.0.0.3:26400/orders/3",
+        )
+        .unwrap();
         assert!(url.is_sentinel());
         assert!(url.server().is_none());
         assert!(!url.label().contains("s3cret"), "{}", url.label());

@@ -491,14 +491,14 @@ mod tests {
         let url = "rediss://:pw@redis.example:6380/#insecure";
         let error = Endpoint::parse(url).unwrap_err();
         assert!(error.contains("#insecure") && !error.contains("pw@"), "{error}");
-        let endpoint = Endpoint::parse_with(url, true).unwrap();
-        assert!(
-            matches!(endpoint.target, Target::Tls { verify: false, .. }),
-            "{:?}",
-            endpoint.target
-        );
-        let checked = Endpoint::parse_with("rediss://redis.example:6380", true).unwrap();
-        assert!(matches!(checked.target, Target::Tls { verify: true, .. }), "{:?}", checked.target);
+        let node_of = |url: &str| {
+            let endpoint = Endpoint::parse_with(url, true).unwrap();
+            Node::of(endpoint.url.server().unwrap(), &endpoint.label, true).unwrap().target
+        };
+        let insecure = node_of(url);
+        assert!(matches!(insecure, Target::Tls { verify: false, .. }), "{insecure:?}");
+        let checked = node_of("rediss://redis.example:6380");
+        assert!(matches!(checked, Target::Tls { verify: true, .. }), "{checked:?}");
         assert!(crate::tls::insecure_client_config().is_ok());
     }
 

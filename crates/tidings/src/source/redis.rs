@@ -295,8 +295,11 @@ impl RedisSession {
     > {
         let label = &self.endpoint.label;
         let reading = async {
-            let mut connection =
-                crate::history::recorder_connection(&self.endpoint.client().await?, HISTORY_TIMEOUT).await?;
+            let mut connection = crate::history::recorder_connection(
+                &self.endpoint.client().await?,
+                HISTORY_TIMEOUT,
+            )
+            .await?;
             history.load(&mut connection).await?;
             // Subscribed before this: everything published after it is live.
             let subscribed_at = redis_time(&mut connection).await?;
