@@ -43,7 +43,7 @@ export async function until(check, what, ms = 10_000) {
   }
 }
 
-function child(command, args, name, env = {}) {
+export function child(command, args, name, env = {}) {
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let log = '';
   const keep = (chunk) => {

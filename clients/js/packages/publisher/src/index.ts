@@ -16,7 +16,7 @@
 //   TIDINGS_REDIS_URL / REDIS_URL).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { classify } from '@tidings/client';
 import type {
   Approval,
@@ -29,6 +29,9 @@ import type {
   OrderStatus,
   SystemNotice,
 } from '@tidings/client';
+import { hideCredentials, sentinelOptions, type SentinelOptions } from './redis-url.js';
+
+export { sentinelOptions, type SentinelOptions } from './redis-url.js';
 
 /** The append script's text, byte for byte the file the Rust crate `include_str!`s. */
 export const APPEND_SCRIPT: string = readFileSync(new URL('./append.lua', import.meta.url), 'utf8');
@@ -56,7 +59,13 @@ export interface Logger {
 }
 
 export interface PublisherOptions {
-  /** `redis://[:password@]host[:port][/db]`; default TIDINGS_REDIS_URL, REDIS_URL, then redis://127.0.0.1:6379. */
+  /**
+   * `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS), or
+   * `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`
+   * (`rediss+sentinel://` for TLS to the master); default TIDINGS_REDIS_URL,
+   * REDIS_URL, then redis://127.0.0.1:6379. A malformed URL makes every
+   * publish fail (kind `unreachable`) with a message saying what is wrong.
+   */
   url?: string;
   /** Upper bound of one publish, connecting included (default 1000 ms). */
   timeoutMs?: number;
@@ -149,12 +158,19 @@ export class Publisher {
   private failures = 0;
   private readonly url: string;
   private readonly shownUrl: string;
+  /** The parsed sentinel URL, or why the URL is unusable. */
+  private readonly sentinel: SentinelOptions | Error | undefined;
   private readonly timeoutMs: number;
   private readonly history: Required<HistoryOptions> | null;
 
   constructor(private readonly options: PublisherOptions = {}) {
     this.url = options.url ?? process.env.TIDINGS_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-    this.shownUrl = this.url.replace(/\/\/[^@/]*@/, '//***@');
+    this.shownUrl = hideCredentials(this.url);
+    try {
+      this.sentinel = sentinelOptions(this.url);
+    } catch (error) {
+      this.sentinel = error as Error;
+    }
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.history =
       options.history === false
@@ -293,10 +309,16 @@ export class Publisher {
     return { receivers, position: `${epoch}:${id}` };
   }
 
-  /** The shared connection: opened on first use; ioredis reconnects it with a short backoff. */
+  /**
+   * The shared connection: opened on first use; ioredis reconnects it with a
+   * short backoff (behind Sentinel, to the master the sentinels name then).
+   */
   private async connection(): Promise<Redis> {
+    if (this.sentinel instanceof Error) {
+      throw Object.assign(new Error(`cannot reach Redis: ${this.sentinel.message}`), { kind: 'unreachable' });
+    }
     if (!this.redis) {
-      const redis = new Redis(this.url, {
+      const options: RedisOptions = {
         lazyConnect: true,
         // Commands fail at once while disconnected instead of queueing: a
         // publish reported as failed must not go out later behind the caller's back.
@@ -304,7 +326,8 @@ export class Publisher {
         maxRetriesPerRequest: 0,
         connectTimeout: this.timeoutMs,
         retryStrategy: (times) => Math.min(50 * 2 ** times, 500),
-      });
+      };
+      const redis = this.sentinel ? new Redis({ ...this.sentinel, ...options }) : new Redis(this.url, options);
       redis.on('error', () => {
         /* reported per publish */
       });
