@@ -17,6 +17,16 @@
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 1000 --events 2000 --rate 150
 //!
+//! Several gateways on one Redis (issue 19): `--gateways 3` starts three
+//! gateway processes and spreads the clients over them round-robin, as a
+//! load balancer would; compare with one gateway and a third of the clients:
+//!
+//!     cargo bench -p tidings-gateway --bench fanout -- --gateways 3 --clients 3000 --events 1000
+//!     cargo bench -p tidings-gateway --bench fanout -- --gateways 1 --clients 1000 --events 1000
+//!
+//! Redis's own CPU per published event (`INFO cpu`, user + system) is
+//! printed too, so operators can size Redis with history on.
+//!
 //! What history costs (issue 8), same workload three ways:
 //!
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 100 --events 3000 --rate 500 --no-history
@@ -73,6 +83,10 @@ struct Args {
     /// Redis, no positions; docs/positions.md).
     #[arg(long)]
     no_history: bool,
+    /// Gateway processes on the one Redis; clients are spread over them
+    /// round-robin.
+    #[arg(long, default_value_t = 1)]
+    gateways: usize,
     /// Worker threads of this load generator.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -176,10 +190,15 @@ struct ClientReport {
 
 async fn run(args: Args) {
     let redis = RedisServer::start();
-    let gateway = GatewayProcess::start(&redis.url(), args.clients, args.no_history);
-    let url = format!("ws://{}/ws", gateway.addr);
-    wait_until_live(&redis).await;
-    let rss_before = gateway.rss_kib();
+    let count = args.gateways.max(1);
+    let gateways: Vec<GatewayProcess> = (0..count)
+        .map(|_| GatewayProcess::start(&redis.url(), args.clients.div_ceil(count), args.no_history))
+        .collect();
+    let urls: Vec<String> = gateways.iter().map(|g| format!("ws://{}/ws", g.addr)).collect();
+    wait_until_live(&redis, count).await;
+    let rss = || gateways.iter().map(GatewayProcess::rss_kib).sum::<u64>();
+    let cpu = || gateways.iter().map(GatewayProcess::cpu_time).sum::<Duration>();
+    let rss_before = rss();
 
     // Connect and subscribe every client (at most 256 handshakes at once).
     let base = Instant::now();
@@ -187,8 +206,8 @@ async fn run(args: Args) {
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(args.clients);
     let mut tasks = Vec::with_capacity(args.clients);
     let started = Instant::now();
-    for _ in 0..args.clients {
-        let url = url.clone();
+    for n in 0..args.clients {
+        let url = urls[n % count].clone();
         let connecting = Arc::clone(&connecting);
         let ready_tx = ready_tx.clone();
         let expected = args.events;
@@ -235,12 +254,13 @@ async fn run(args: Args) {
         ready_rx.recv().await.expect("every client subscribes");
     }
     let connect_time = started.elapsed();
-    let rss_idle = gateway.rss_kib();
+    let rss_idle = rss();
 
     // Publish, from a thread of its own so that pacing is not delayed by
     // the client tasks competing for this runtime's workers.
     let publish_started = Instant::now();
-    let cpu_before = gateway.cpu_time();
+    let cpu_before = cpu();
+    let redis_cpu_before = redis_cpu(&redis);
     let publisher = {
         let url = redis.url();
         let (events, rate, pad, mode) = (args.events, args.rate, args.pad, args.publish_mode);
@@ -270,21 +290,27 @@ async fn run(args: Args) {
         }
     }
     let elapsed = last.duration_since(publish_started);
-    let gateway_cpu = gateway.cpu_time().saturating_sub(cpu_before);
-    let metrics = reqwest::get(format!("http://{}/metrics", gateway.addr))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let slow = metrics
-        .lines()
-        .find(|l| l.starts_with("tidings_gateway_slow_consumer_disconnects_total"))
-        .unwrap_or("")
-        .to_owned();
+    let gateway_cpu = cpu().saturating_sub(cpu_before);
+    let redis_cpu_used = redis_cpu(&redis) - redis_cpu_before;
+    let mut slow = Vec::new();
+    for gateway in &gateways {
+        let metrics = reqwest::get(format!("http://{}/metrics", gateway.addr))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        slow.extend(
+            metrics
+                .lines()
+                .find(|l| l.starts_with("tidings_gateway_slow_consumer_disconnects_total"))
+                .map(str::to_owned),
+        );
+    }
 
     println!(
-        "workload: {} clients on `inventory`, {} events, publish-mode {:?}, gateway history {}, rate {}, pad {} B",
+        "workload: {} gateway(s), {} clients on `inventory`, {} events, publish-mode {:?}, gateway history {}, rate {}, pad {} B",
+        count,
         args.clients,
         args.events,
         args.publish_mode,
@@ -294,7 +320,7 @@ async fn run(args: Args) {
     );
     println!("connect+subscribe: {:.2?} for {} clients", connect_time, args.clients);
     println!(
-        "gateway RSS: {} KiB before clients, {} KiB with {} idle subscribed clients → {:.1} KiB per connection",
+        "gateway RSS (all gateways): {} KiB before clients, {} KiB with {} idle subscribed clients → {:.1} KiB per connection",
         rss_before,
         rss_idle,
         args.clients,
@@ -320,12 +346,29 @@ async fn run(args: Args) {
         latency.max() as f64 / 1000.0
     );
     println!(
-        "gateway CPU while delivering: {:.2?} ({:.0}% of one core over the run, {:.2} µs per delivery)",
+        "gateway CPU (all gateways) while delivering: {:.2?} ({:.0}% of one core over the run, {:.2} µs per delivery)",
         gateway_cpu,
         100.0 * gateway_cpu.as_secs_f64() / elapsed.as_secs_f64(),
         gateway_cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64
     );
-    println!("gateway: {slow}");
+    println!(
+        "Redis CPU while publishing and delivering: {:.0} ms ({:.1} µs per event)",
+        redis_cpu_used * 1000.0,
+        redis_cpu_used * 1e6 / args.events.max(1) as f64
+    );
+    println!("gateways: {}", slow.join("; "));
+}
+
+/// Redis's CPU time so far (`INFO cpu`: used_cpu_user + used_cpu_sys), s.
+fn redis_cpu(redis: &RedisServer) -> f64 {
+    redis
+        .cli(&["INFO", "cpu"])
+        .lines()
+        .filter_map(|line| {
+            let (key, value) = line.trim().split_once(':')?;
+            matches!(key, "used_cpu_user" | "used_cpu_sys").then(|| value.parse::<f64>().ok())?
+        })
+        .sum()
 }
 
 /// Publishes `events` events, 64 at a time (pipelined, or 64 publisher calls
@@ -398,18 +441,21 @@ fn sent_at_us(frame: &str) -> Option<u64> {
     digits[..end].parse().ok()
 }
 
-/// Waits until the gateway has subscribed to Redis (`PUBSUB NUMPAT` is 1).
-async fn wait_until_live(redis: &RedisServer) {
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+/// Waits until every gateway has subscribed to Redis: that many pub/sub
+/// clients with a pattern subscription (`PUBSUB NUMPAT` counts distinct
+/// patterns, one for any number of gateways).
+async fn wait_until_live(redis: &RedisServer, gateways: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let patterns: u64 =
-            redis::cmd("PUBSUB").arg("NUMPAT").query_async(&mut connection).await.unwrap();
-        if patterns >= 1 {
+        let subscribed = redis
+            .cli(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .lines()
+            .filter(|line| line.split_whitespace().any(|f| f.starts_with("psub=") && f != "psub=0"))
+            .count();
+        if subscribed >= gateways {
             return;
         }
-        assert!(Instant::now() < deadline, "the gateway did not subscribe to Redis");
+        assert!(Instant::now() < deadline, "the gateways did not all subscribe to Redis");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
