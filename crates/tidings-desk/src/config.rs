@@ -463,21 +463,38 @@ pub fn masked(settings: &Settings) -> Settings {
 
 /// `url` with its password, if it has one, replaced by [`TOKEN_MASK`].
 fn mask_password(url: &str) -> String {
-    match url::Url::parse(url.trim()) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Only fails for URLs that cannot carry a password.
-            let _ = parsed.set_password(Some(TOKEN_MASK));
-            parsed.to_string()
+    match split_password(url.trim()) {
+        Some((before, password, after)) if !password.is_empty() => {
+            format!("{before}{TOKEN_MASK}{after}")
         }
         _ => url.to_owned(),
     }
 }
 
+/// `scheme://user:password@rest` cut around the password: what comes
+/// before it (up to the `:`), the password as written, and what follows
+/// (from the `@`). By hand, not with the `url` crate: a Sentinel URL names
+/// several hosts (`h1:26379,h2:26379`), which a URL parser refuses, and its
+/// password must be hidden all the same.
+fn split_password(url: &str) -> Option<(&str, &str, &str)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..].find('/').map_or(url.len(), |end| start + end);
+    let at = start + url[start..authority_end].rfind('@')?;
+    let colon = start + url[start..at].find(':')?;
+    Some((&url[..=colon], &url[colon + 1..at], &url[at..]))
+}
+
 /// Scheme, host and port of a source URL: what "the same server" means for
-/// keeping a secret.
+/// keeping a secret. A Sentinel URL's "host" is its list of sentinels.
 fn endpoint(url: &str) -> Option<(String, Option<u16>)> {
-    let parsed = url::Url::parse(url.trim()).ok()?;
-    Some((parsed.host_str()?.to_ascii_lowercase(), parsed.port_or_known_default()))
+    let url = url.trim();
+    if let Ok(parsed) = url::Url::parse(url) {
+        return Some((parsed.host_str()?.to_ascii_lowercase(), parsed.port_or_known_default()));
+    }
+    let start = url.find("://")? + 3;
+    let authority = &url[start..url[start..].find('/').map_or(url.len(), |end| start + end)];
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, hosts)| hosts);
+    (!hosts.is_empty()).then(|| (format!("{}{}", &url[..start], hosts.to_ascii_lowercase()), None))
 }
 
 /// What [`unmask`] did besides putting secrets back.
@@ -499,20 +516,23 @@ pub fn unmask(edited: Settings, stored: &Settings) -> Result<Unmasked, ConfigErr
     let same_server = settings.source.kind == stored.source.kind
         && endpoint(&settings.source.url).is_some()
         && endpoint(&settings.source.url) == endpoint(&stored.source.url);
-    if let Ok(mut url) = url::Url::parse(settings.source.url.trim())
-        && url.password() == Some(TOKEN_MASK)
-    {
+    if let Some((before, TOKEN_MASK, after)) = split_password(settings.source.url.trim()) {
         if !same_server {
             return Err(ConfigError::Invalid {
                 key: "source.url",
                 message: "the password is hidden (********) and is not sent to another server; type the password for the new one".into(),
             });
         }
-        let password = url::Url::parse(stored.source.url.trim())
-            .ok()
-            .and_then(|stored| stored.password().map(str::to_owned));
-        let _ = url.set_password(password.as_deref());
-        settings.source.url = url.to_string();
+        let password = split_password(stored.source.url.trim()).map_or("", |(_, p, _)| p);
+        settings.source.url = if password.is_empty() {
+            // No stored password to put back: drop the mask, its `:`, and
+            // the `@` too when no user name is left.
+            let user = &before[..before.len() - 1];
+            let hosts = if user.ends_with("://") { &after[1..] } else { after };
+            format!("{user}{hosts}")
+        } else {
+            format!("{before}{password}{after}")
+        };
     }
     let mut token_dropped = false;
     if settings.source.token.as_deref() == Some(TOKEN_MASK) {
@@ -568,6 +588,25 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn a_sentinel_urls_password_is_hidden_and_put_back_only_for_the_same_sentinels() {
+        let mut stored = default_settings(Profile::Approver);
+        stored.source.kind = SourceKind::Redis;
+        stored.source.url = "redis+sentinel://:s3cret@10.0.0.1:26379,10.0.0.2:26379/tidings".into();
+        let shown = masked(&stored);
+        assert_eq!(
+            shown.source.url,
+            "redis+sentinel://:********@10.0.0.1:26379,10.0.0.2:26379/tidings"
+        );
+        let saved = unmask(shown.clone(), &stored).unwrap();
+        assert_eq!(saved.settings.source.url, stored.source.url);
+
+        let mut elsewhere = shown;
+        elsewhere.source.url = "redis+sentinel://:********@10.9.9.9:26379/tidings".into();
+        let error = unmask(elsewhere, &stored).unwrap_err().to_string();
+        assert!(error.contains("not sent to another server"), "{error}");
     }
 
     #[test]
