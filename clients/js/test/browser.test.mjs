@@ -42,14 +42,7 @@ async function servePage() {
     if (req.url === '/app.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(script);
     else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(html);
   });
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${http.address().port}/`,
-    stop: () => {
-      http.closeAllConnections();
-      return new Promise((resolve) => http.close(resolve));
-    },
-  };
+  return listen(http);
 }
 
 before(async () => {
@@ -294,6 +287,18 @@ describe('examples/web', () => {
   });
 });
 
+/** Starts `http` on a free loopback port: its URL, and how to stop it. */
+async function listen(http) {
+  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${http.address().port}/`,
+    stop: () => {
+      http.closeAllConnections();
+      return new Promise((resolve) => http.close(resolve));
+    },
+  };
+}
+
 /** Serves a built directory (index.html and assets) on a free port. */
 async function serveDir(dir) {
   const { readFile } = await import('node:fs/promises');
@@ -316,12 +321,5 @@ async function serveDir(dir) {
     }
     res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream' }).end(body);
   });
-  await new Promise((resolve) => http.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${http.address().port}/`,
-    stop: () => {
-      http.closeAllConnections();
-      return new Promise((resolve) => http.close(resolve));
-    },
-  };
+  return listen(http);
 }

@@ -131,19 +131,25 @@ struct Bench {
     dir: tempfile::TempDir,
 }
 
-async fn start_desk() -> Bench {
-    let redis = RedisServer::start();
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let mut settings = default_settings(Profile::Warehouse);
+/// A desk for user u1 with `profile`'s settings, reading `redis` directly,
+/// its files in `dir`.
+fn desk_config(redis: &RedisServer, dir: &std::path::Path, profile: Profile) -> DeskConfig {
+    let mut settings = default_settings(profile);
     settings.source.kind = SourceKind::Redis;
     settings.source.url = redis.url();
     settings.source.user_id = Some("u1".into());
-    let config = DeskConfig {
+    DeskConfig {
         settings,
-        config_path: dir.path().join("settings.toml"),
-        data_dir: dir.path().to_path_buf(),
+        config_path: dir.join("settings.toml"),
+        data_dir: dir.to_path_buf(),
         config_error: None,
-    };
+    }
+}
+
+async fn start_desk() -> Bench {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = desk_config(&redis, dir.path(), Profile::Warehouse);
     let notified = Arc::new(CountingNotifier::default());
     let (desk, mut batches) =
         Desk::start(config, notified.clone(), CancellationToken::new()).expect("desk starts");
@@ -553,16 +559,7 @@ mod latency {
     pub(crate) async fn child(args: &Args, daemon: &str) {
         let redis = RedisServer::start();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut settings = default_settings(Profile::Approver);
-        settings.source.kind = SourceKind::Redis;
-        settings.source.url = redis.url();
-        settings.source.user_id = Some("u1".into());
-        let config = DeskConfig {
-            settings,
-            config_path: dir.path().join("settings.toml"),
-            data_dir: dir.path().to_path_buf(),
-            config_error: None,
-        };
+        let config = super::desk_config(&redis, dir.path(), Profile::Approver);
         let (notifier, _responses) = NativeNotifier::start("Tidings");
         let (desk, mut batches) =
             Desk::start(config, Arc::new(notifier), CancellationToken::new()).expect("desk");

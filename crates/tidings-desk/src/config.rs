@@ -463,25 +463,12 @@ pub fn masked(settings: &Settings) -> Settings {
 
 /// `url` with its password, if it has one, replaced by [`TOKEN_MASK`].
 fn mask_password(url: &str) -> String {
-    match split_password(url.trim()) {
+    match tidings::redact::split_password(url.trim()) {
         Some((before, password, after)) if !password.is_empty() => {
             format!("{before}{TOKEN_MASK}{after}")
         }
         _ => url.to_owned(),
     }
-}
-
-/// `scheme://user:password@rest` cut around the password: what comes
-/// before it (up to the `:`), the password as written, and what follows
-/// (from the `@`). By hand, not with the `url` crate: a Sentinel URL names
-/// several hosts (`h1:26379,h2:26379`), which a URL parser refuses, and its
-/// password must be hidden all the same.
-fn split_password(url: &str) -> Option<(&str, &str, &str)> {
-    let start = url.find("://")? + 3;
-    let authority_end = url[start..].find('/').map_or(url.len(), |end| start + end);
-    let at = start + url[start..authority_end].rfind('@')?;
-    let colon = start + url[start..at].find(':')?;
-    Some((&url[..=colon], &url[colon + 1..at], &url[at..]))
 }
 
 /// Scheme, host and port of a source URL: what "the same server" means for
@@ -516,14 +503,17 @@ pub fn unmask(edited: Settings, stored: &Settings) -> Result<Unmasked, ConfigErr
     let same_server = settings.source.kind == stored.source.kind
         && endpoint(&settings.source.url).is_some()
         && endpoint(&settings.source.url) == endpoint(&stored.source.url);
-    if let Some((before, TOKEN_MASK, after)) = split_password(settings.source.url.trim()) {
+    if let Some((before, TOKEN_MASK, after)) =
+        tidings::redact::split_password(settings.source.url.trim())
+    {
         if !same_server {
             return Err(ConfigError::Invalid {
                 key: "source.url",
                 message: "the password is hidden (********) and is not sent to another server; type the password for the new one".into(),
             });
         }
-        let password = split_password(stored.source.url.trim()).map_or("", |(_, p, _)| p);
+        let password =
+            tidings::redact::split_password(stored.source.url.trim()).map_or("", |(_, p, _)| p);
         settings.source.url = if password.is_empty() {
             // No stored password to put back: drop the mask, its `:`, and
             // the `@` too when no user name is left.

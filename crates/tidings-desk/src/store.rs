@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use tidings_events::{Decoded, decode};
 
 use crate::ipc::{FeedId, FeedItem, HistoryQuery};
@@ -355,27 +355,14 @@ impl Store {
 
     /// One item by id.
     pub fn item(&self, id: &str) -> Result<Option<FeedItem>, StoreError> {
-        self.connection
-            .query_row(
+        let mut statement = self
+            .connection
+            .prepare_cached(
                 "SELECT id, seq, channel, received_at, read, payload FROM items WHERE id = ?1",
-                [id],
-                |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, i64>(3)?,
-                        row.get::<_, bool>(4)?,
-                        row.get::<_, String>(5)?,
-                    ))
-                },
             )
-            .optional()
-            .map(|row| {
-                row.and_then(|(id, seq, channel, received_at, read, payload)| {
-                    item_from_row(id, seq as u64, channel, received_at, read, &payload)
-                })
-            })
+            .map_err(|e| self.wrap(e))?;
+        read_items(&mut statement, &[&id])
+            .map(|items| items.into_iter().next())
             .map_err(|e| self.wrap(e))
     }
 

@@ -18,7 +18,7 @@ use tidings_desk::config::DeskConfig;
 use tidings_desk::ipc::{ConnectionState, FeedId, Profile};
 use tidings_notify::NativeNotifier;
 use tidings_notify::sink::SinkOptions;
-use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus, TestingError};
+use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus};
 use tidings_testkit::RedisServer;
 use tokio_util::sync::CancellationToken;
 
@@ -64,14 +64,7 @@ fn desk_on_the_private_bus() {
 #[test]
 fn an_approval_request_is_a_critical_resident_desktop_notification_and_a_click_focuses_it() {
     testing::child_part(TEST, desk_on_the_private_bus);
-    let bus = match PrivateSessionBus::start() {
-        Ok(bus) => bus,
-        Err(error @ TestingError::DbusDaemonMissing) => {
-            eprintln!("SKIPPED {TEST}: {error}");
-            return;
-        }
-        Err(error) => panic!("{error}"),
-    };
+    let Some(bus) = PrivateSessionBus::start_or_skip(TEST) else { return };
     let options = SinkOptions {
         click_when_contains: Some("Approval requested".into()),
         ..SinkOptions::default()

@@ -23,7 +23,7 @@ use tidings_desk::notify::{NotificationRequest, Notifier, NotifyError};
 use tidings_desk::routing::MAX_RESIDENT;
 use tidings_notify::NativeNotifier;
 use tidings_notify::sink::{NotifyCall, SinkRecord};
-use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus, TestingError};
+use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus};
 use tidings_testkit::RedisServer;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -113,14 +113,7 @@ async fn publish_all(redis: &RedisServer, payloads: impl Iterator<Item = String>
 /// sink's records, or `None` when there is no `dbus-daemon`.
 fn on_the_private_bus(test: &str, child: fn()) -> Option<Vec<SinkRecord>> {
     testing::child_part(test, child);
-    let bus = match PrivateSessionBus::start() {
-        Ok(bus) => bus,
-        Err(error @ TestingError::DbusDaemonMissing) => {
-            eprintln!("SKIPPED {test}: {error}");
-            return None;
-        }
-        Err(error) => panic!("{error}"),
-    };
+    let bus = PrivateSessionBus::start_or_skip(test)?;
     let sink = NotificationSink::start(&bus).expect("the notification sink starts");
     testing::run_child_part(test, &bus).unwrap();
     Some(sink.records())

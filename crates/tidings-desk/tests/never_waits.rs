@@ -23,7 +23,7 @@ use tidings_desk::ipc::{ConnectionState, FeedItem, HistoryQuery, Profile, UiBatc
 use tidings_desk::store::Store;
 use tidings_notify::NativeNotifier;
 use tidings_notify::sink::SinkOptions;
-use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus, TestingError};
+use tidings_notify::testing::{self, NotificationSink, PrivateSessionBus};
 use tidings_testkit::RedisServer;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -115,14 +115,7 @@ fn desk_with_a_hung_daemon() {
 #[test]
 fn with_a_notification_daemon_that_never_answers_feeds_still_update_within_100_ms() {
     testing::child_part(HUNG, desk_with_a_hung_daemon);
-    let bus = match PrivateSessionBus::start() {
-        Ok(bus) => bus,
-        Err(error @ TestingError::DbusDaemonMissing) => {
-            eprintln!("SKIPPED {HUNG}: {error}");
-            return;
-        }
-        Err(error) => panic!("{error}"),
-    };
+    let Some(bus) = PrivateSessionBus::start_or_skip(HUNG) else { return };
     let options = SinkOptions { never_answer: true, ..SinkOptions::default() };
     let sink = NotificationSink::start_with(&bus, options).expect("the notification sink starts");
 

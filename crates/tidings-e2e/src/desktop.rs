@@ -10,6 +10,13 @@ use tidings_notify::testing::{NotificationSink, PrivateSessionBus};
 
 use crate::xvfb::Xvfb;
 
+/// Whether a notification names `text` in its summary or its body (a
+/// summary is often generic, "Approval requested", and the body names the
+/// item).
+pub fn mentions(call: &NotifyCall, text: &str) -> bool {
+    call.summary.contains(text) || call.body.contains(text)
+}
+
 /// Display, session bus and notification sink of one test.
 #[derive(Debug)]
 pub struct Desktop {

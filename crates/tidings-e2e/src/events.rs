@@ -255,6 +255,15 @@ pub fn every_kind(user: &str, now: i64) -> Vec<Sample> {
     ]
 }
 
+/// A payment approval request for `resource_id`, numbered `number`, from
+/// Rita Requester, stamped now: the JSON the ERP publishes on `ws:approvals`.
+pub fn approval_request(resource_id: &str, number: &str) -> String {
+    let mut request =
+        Approval::new(ApprovalResource::Payment, resource_id, number, "u-req", "Rita Requester");
+    request.timestamp = now_ms();
+    Event::ApprovalRequest(request).to_json()
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     tidings_events::millis_since_epoch(std::time::SystemTime::now())

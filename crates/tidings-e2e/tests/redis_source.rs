@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use tidings_e2e::app::ON_SCREEN;
+use tidings_e2e::desktop::mentions;
 use tidings_e2e::events::{self, now_ms};
 use tidings_e2e::{DeskApp, Desktop, Launch, Source};
 use tidings_testkit::{RedisServer, eventually};
@@ -56,16 +57,10 @@ async fn an_approval_request_raises_a_critical_resident_native_notification() ->
     let redis = RedisServer::start();
     let mut app = live_app(&desktop, &on_redis("redis-approval-notification", &redis)).await?;
 
-    let request = serde_json::json!({
-        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-n-1",
-        "resourceNumber": "PAY-NOTIFY-7", "requesterId": "u-req", "requesterName": "Rita Requester",
-        "timestamp": now_ms(),
-    });
-    redis.publish("ws:approvals", &request.to_string());
+    let request = events::approval_request("pay-n-1", "PAY-NOTIFY-7");
+    redis.publish("ws:approvals", &request);
 
-    let call = desktop.wait_for_notification(ON_SCREEN, |call| {
-        call.summary.contains("PAY-NOTIFY-7") || call.body.contains("PAY-NOTIFY-7")
-    })?;
+    let call = desktop.wait_for_notification(ON_SCREEN, |call| mentions(call, "PAY-NOTIFY-7"))?;
     assert_eq!(call.urgency, Some(2), "an approval request must be critical: {call:?}");
     assert_eq!(
         call.resident,
@@ -121,16 +116,10 @@ async fn the_open_action_of_an_approval_request_opens_its_erp_page() -> anyhow::
     let launch = on_redis("redis-approval-action", &redis).erp_base_url("https://erp.example.test");
     let app = live_app(&desktop, &launch).await?;
 
-    let request = serde_json::json!({
-        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-a-9",
-        "resourceNumber": "PAY-ACTION-9", "requesterId": "u-req", "requesterName": "Rita Requester",
-        "timestamp": now_ms(),
-    });
-    redis.publish("ws:approvals", &request.to_string());
+    let request = events::approval_request("pay-a-9", "PAY-ACTION-9");
+    redis.publish("ws:approvals", &request);
 
-    let call = desktop.wait_for_notification(ON_SCREEN, |call| {
-        call.summary.contains("PAY-ACTION-9") || call.body.contains("PAY-ACTION-9")
-    })?;
+    let call = desktop.wait_for_notification(ON_SCREEN, |call| mentions(call, "PAY-ACTION-9"))?;
     ensure!(call.actions.iter().any(|a| a == "open"), "Open is offered: {call:?}");
     ensure!(call.actions.iter().any(|a| a == "snooze-15"), "snooze is offered: {call:?}");
     ensure!(call.sound_name.as_deref() == Some("message-new-instant"), "it rings: {call:?}");
@@ -157,17 +146,10 @@ async fn a_request_snoozed_from_its_notification_rings_again_when_due_even_after
     let launch = on_redis("redis-snooze", &redis);
     let app = live_app(&desktop, &launch).await?;
 
-    let request = serde_json::json!({
-        "type": "approval:request", "resourceType": "payment", "resourceId": "pay-s-4",
-        "resourceNumber": "PAY-SNOOZE-4", "requesterId": "u-req", "requesterName": "Rita Requester",
-        "timestamp": now_ms(),
-    });
+    let request = events::approval_request("pay-s-4", "PAY-SNOOZE-4");
     let before = now_ms();
-    redis.publish("ws:approvals", &request.to_string());
-    let mentions = |call: &tidings_notify::sink::NotifyCall| {
-        call.summary.contains("PAY-SNOOZE-4") || call.body.contains("PAY-SNOOZE-4")
-    };
-    let first = desktop.wait_for_notification(ON_SCREEN, mentions)?;
+    redis.publish("ws:approvals", &request);
+    let first = desktop.wait_for_notification(ON_SCREEN, |call| mentions(call, "PAY-SNOOZE-4"))?;
 
     // Snoozing takes the notification off the screen and keeps the
     // reminder on disk, 15 minutes ahead.
@@ -188,8 +170,9 @@ async fn a_request_snoozed_from_its_notification_rings_again_when_due_even_after
     std::fs::write(&file, due.to_string())?;
     let mut again = DeskApp::launch_in(&desktop, &launch, home).await?;
     again.wait_for_connection("live", ON_SCREEN).await?;
-    let reminder =
-        desktop.wait_for_notification(ON_SCREEN, |call| call.id != first.id && mentions(call))?;
+    let reminder = desktop.wait_for_notification(ON_SCREEN, |call| {
+        call.id != first.id && mentions(call, "PAY-SNOOZE-4")
+    })?;
     ensure!(reminder.urgency == Some(2), "the reminder is as urgent as the request: {reminder:?}");
     ensure!(
         reminder.actions.iter().any(|action| action == "snooze-15"),

@@ -84,6 +84,20 @@ pub struct PrivateSessionBus {
 }
 
 impl PrivateSessionBus {
+    /// [`PrivateSessionBus::start`] for test `test`: `None`, with a
+    /// `SKIPPED` line saying why, when `dbus-daemon` is not installed;
+    /// panics on any other failure.
+    pub fn start_or_skip(test: &str) -> Option<Self> {
+        match Self::start() {
+            Ok(bus) => Some(bus),
+            Err(error @ TestingError::DbusDaemonMissing) => {
+                eprintln!("SKIPPED {test}: {error}");
+                None
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+
     /// Starts the daemon and returns once it accepts connections.
     pub fn start() -> Result<Self, TestingError> {
         let dir = tempfile::Builder::new().prefix("tidings-dbus-").tempdir()?;

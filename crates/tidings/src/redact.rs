@@ -34,6 +34,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `scheme://user:password@rest` cut around the password: what comes
+/// before it (up to and with the `:`), the password as written, and what
+/// follows (from the `@`); `None` without a `user:password@` part. By hand,
+/// not with the `url` crate, which refuses a Sentinel URL's host list
+/// (`h1:26379,h2:26379`) whose password must be hidden all the same. The
+/// desktop's settings use it to mask a password and put it back.
+pub fn split_password(url: &str) -> Option<(&str, &str, &str)> {
+    let start = url.find("://")? + 3;
+    let authority_end = url[start..].find('/').map_or(url.len(), |end| start + end);
+    let at = start + url[start..authority_end].rfind('@')?;
+    let colon = start + url[start..at].find(':')?;
+    Some((&url[..=colon], &url[colon + 1..at], &url[at..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_url;
