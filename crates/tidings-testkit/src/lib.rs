@@ -17,8 +17,10 @@
 //! Redis restarts, until it succeeds. Everything else is synchronous so
 //! async and sync tests can both use it.
 
+mod cluster;
 mod sentinel;
 
+pub use cluster::ClusterSetup;
 pub use sentinel::SentinelSetup;
 
 use std::io::{Read, Write};
@@ -236,7 +238,7 @@ impl RedisServer {
     /// The session that holds the recording duty (docs/positions.md,
     /// "Coverage"), if any.
     pub fn recording_duty_holder(&self) -> Option<String> {
-        let holder = self.cli(&["GET", "tidings:recorder"]);
+        let holder = self.cli(&["GET", "tidings:recorder:{tidings}"]);
         (!holder.is_empty()).then_some(holder)
     }
 

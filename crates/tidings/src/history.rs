@@ -24,85 +24,79 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use redis::{Script, Value};
 
-/// Key of the epoch: a random word created when absent. If Redis loses its
-/// data, the epoch is gone with the streams, a new one is made, and every
-/// position from before no longer matches.
-pub const EPOCH_KEY: &str = "tidings:epoch";
+use crate::redis_url::RedisUrl;
+
+/// Key of a channel's epoch: a random word created with the channel's first
+/// entry, expiring with its stream. If Redis loses the channel's history
+/// (data loss, eviction, expiry), the epoch goes with it, a new one is made,
+/// and every position from before no longer matches. Per channel, with the
+/// stream's hash tag, so that every key one channel's scripts touch sits in
+/// one Redis Cluster slot (docs/positions.md, "Keys").
+pub fn epoch_key(redis_channel: &str) -> String {
+    format!("tidings:epoch:{{{redis_channel}}}")
+}
 
 /// Key of the history stream of a Redis channel.
 pub fn stream_key(redis_channel: &str) -> String {
     format!("tidings:history:{{{redis_channel}}}")
 }
 
-/// What to tell the operator when Redis may have evicted the epoch: the
-/// epoch is missing while history streams exist, and `maxmemory-policy` is
-/// neither `noeviction` nor a `volatile-*` one (which only evict keys with
-/// an expiry; the epoch has none). Then every position handed out before
-/// is void, and Redis will do it again under memory pressure. `None` when
-/// all is well. Reads at most 10 `SCAN` pages; a Redis that refuses
-/// `CONFIG GET` counts as an unknown, so unsafe, policy.
+/// What to tell the operator when Redis may evict history keys: it has a
+/// `maxmemory` and a `maxmemory-policy` other than `noeviction`. Every key
+/// of the history expires (streams and epochs after `max_age` idle, `seen`
+/// keys after the dedup window), so `volatile-*` policies evict them as
+/// readily as `allkeys-*` ones; an evicted stream or epoch makes resumes on
+/// its channel report events missing (fail closed, but avoidable). `None`
+/// when all is well; a Redis that refuses `CONFIG GET` (some managed ones)
+/// is named as unchecked.
 pub async fn eviction_warning<C: ConnectionLike>(
     connection: &mut C,
 ) -> Result<Option<String>, HistoryError> {
-    let epoch: i64 = redis::cmd("EXISTS").arg(EPOCH_KEY).query_async(connection).await?;
-    if epoch == 1 {
-        return Ok(None);
-    }
-    let mut cursor = 0u64;
-    let mut streams = false;
-    for _page in 0..10 {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg("tidings:history:*")
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(connection)
-            .await?;
-        streams = !keys.is_empty();
-        cursor = next;
-        if streams || cursor == 0 {
-            break;
-        }
-    }
-    if !streams {
-        return Ok(None);
-    }
-    let policy: Option<String> = redis::cmd("CONFIG")
-        .arg("GET")
-        .arg("maxmemory-policy")
+    let setting = |name: &'static str| {
+        let mut command = redis::cmd("CONFIG");
+        command.arg("GET").arg(name);
+        command
+    };
+    let policy: Option<String> = setting("maxmemory-policy")
         .query_async::<Vec<String>>(connection)
         .await
         .ok()
         .and_then(|pair| pair.into_iter().nth(1));
-    if policy
-        .as_deref()
-        .is_some_and(|policy| policy == "noeviction" || policy.starts_with("volatile-"))
-    {
-        return Ok(None);
-    }
-    let policy = policy.unwrap_or_else(|| "unknown (CONFIG GET refused)".to_owned());
-    Ok(Some(format!(
-        "Redis holds history streams (tidings:history:*) but no {EPOCH_KEY}, and its maxmemory-policy is {policy}: \
-         Redis most likely evicted the epoch to free memory, so every position handed out before is void and \
-         clients' next resumes report events missing. Set `maxmemory-policy noeviction` (or a volatile-* policy, \
-         which never evicts the epoch) and give Redis enough maxmemory for the history"
-    )))
+    let limit: Option<u64> = setting("maxmemory")
+        .query_async::<Vec<String>>(connection)
+        .await
+        .ok()
+        .and_then(|pair| pair.into_iter().nth(1))
+        .and_then(|limit| limit.parse().ok());
+    let advice = "Set `maxmemory-policy noeviction` and give Redis enough maxmemory for the history (docs/deploy.md, \"Redis settings\")";
+    Ok(match (policy, limit) {
+        (Some(policy), _) if policy == "noeviction" => None,
+        (Some(_), Some(0)) => None,
+        (Some(policy), limit) => Some(format!(
+            "Redis's maxmemory-policy is {policy} (maxmemory {}): under memory pressure it evicts history keys, \
+             and clients resuming on an evicted channel are told events may be missing. {advice}",
+            limit.map_or_else(|| "unknown".to_owned(), |limit| limit.to_string())
+        )),
+        (None, _) => Some(format!(
+            "Redis refused CONFIG GET maxmemory-policy, so whether it may evict history keys is unchecked. {advice}"
+        )),
+    })
 }
 
 /// Key of the recording duty: the session id of the one recorder that
 /// proves coverage, with a short expiry it keeps renewing (docs/positions.md,
-/// "Coverage").
-pub const LEASE_KEY: &str = "tidings:recorder";
+/// "Coverage"). The coverage keys share the hash tag `{tidings}`, so the
+/// scripts that touch them together run in one Redis Cluster slot.
+pub const LEASE_KEY: &str = "tidings:recorder:{tidings}";
 
 /// Key of the coverage record: a hash with the holder's `session`, the Redis
 /// time `from` which it records, `until` which everything published is
 /// proven recorded, and `forgot`, the end of the newest gap no longer kept.
-pub const COVERAGE_KEY: &str = "tidings:coverage";
+pub const COVERAGE_KEY: &str = "tidings:coverage:{tidings}";
 
 /// Key of the gaps: a sorted set of `FROM-TO` periods (Redis milliseconds)
 /// in which nobody was proven recording, scored by their end.
-pub const GAPS_KEY: &str = "tidings:gaps";
+pub const GAPS_KEY: &str = "tidings:gaps:{tidings}";
 
 /// How often at most a channel's history is trimmed by age and has its
 /// expiry renewed (the append script does it when the expiry says it is due).
@@ -177,8 +171,8 @@ impl FromStr for StreamId {
 /// Where an event sits in its channel's history: `EPOCH:MILLIS-SEQ`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
-    /// The history's epoch (the value of `tidings:epoch`): a random word,
-    /// replaced when Redis loses its data.
+    /// The channel's epoch (the value of [`epoch_key`]): a random word,
+    /// replaced when Redis loses the channel's history.
     pub epoch: String,
     /// The entry's id in the channel's history stream.
     pub id: StreamId,
@@ -233,8 +227,8 @@ pub struct Recovery {
     pub recovered: bool,
     /// Why not, when not.
     pub unrecovered: Option<Unrecovered>,
-    /// The history's current epoch; differs from the position's after Redis
-    /// lost its data.
+    /// The channel's current epoch (empty when it has none); differs from
+    /// the position's after Redis lost the channel's history.
     pub epoch: String,
     /// Redis time (milliseconds) up to which everything published is proven
     /// recorded or written down as a gap.
@@ -329,82 +323,84 @@ pub enum HistoryError {
 // Appends messages to their channels' streams, each unless its `seen` key
 // says it already was, in order, in one call: one script call per batch, so
 // a busy recorder pays the script's fixed cost once per batch, not per
-// event. A message with a channel to publish on is also published, in the
-// same atomic step (this project's publishers). Returns
-// {epoch, id_1, receivers_1, ..., id_n, receivers_n}, receivers -1 when
-// not published.
-// KEYS: epoch, then per message: stream, seen.
-// ARGV: max_len, dedup ms, new epoch, max_age ms, maintain every ms, then
-// per message: channel to publish on ('' for none), payload.
+// event (on Redis Cluster, one call per channel of the batch: a script's
+// keys must sit in one slot). A message with a channel to publish on is
+// also published, in the same atomic step (this project's publishers).
+// KEYS, ARGV and the reply: the script's header.
 //
 // Cheap on purpose (docs/positions.md, "What it costs"): no read of the
 // previous entry (recovery checks that its own position is still there
 // instead of a link), and the age trim runs at most once per
 // `maintain every` per stream, when the stream's own expiry says it is due,
-// not on every append. The same step sets the stream to expire `max_age`
-// after its last write, so an idle channel's history goes away by itself.
+// not on every append. The same step sets the stream and its epoch to
+// expire `max_age` after the last write, so an idle channel's history goes
+// away by itself.
 //
 // The text lives in `history/append.lua` so that publishers in other
 // languages (`clients/js/packages/publisher`, docs/web.md) run the very same
 // bytes: they read that file, never a copy.
 const APPEND_LUA: &str = include_str!("history/append.lua");
 
-// What stream KEYS[1] holds after ARGV[2] in epoch ARGV[1], at most ARGV[3]
-// entries, and whether that is provably everything. Returns
-// {epoch, recovered, entries, reason, proven_until, newest_first}. With
-// ARGV[7] = 'first', returns at most ARGV[3] entries, oldest first, and the
-// caller reads the rest page by page; otherwise a longer gap is 'limit'
-// and the newest entries are returned.
-// KEYS: stream, epoch, gaps, lease, coverage.
-// ARGV: since epoch, since id, limit, new epoch, since millis, need_until, mode.
-const RECOVER_LUA: &str = r"
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ARGV[4]
-  redis.call('SET', KEYS[2], epoch)
+// Whether coverage proves that nothing published after ARGV[1] (Redis
+// milliseconds) and before ARGV[2] (the caller's subscribe time, 0 for
+// none) went unrecorded. Returns {reason or '', proven_until}.
+// KEYS: gaps, lease, coverage (one slot: the `{tidings}` tag).
+//
+// Recovery runs this before reading the stream (`STREAM_LUA`), in two
+// calls, because on Redis Cluster the channel's keys and the coverage keys
+// live in different slots. The order keeps it exact: everything proven
+// recorded when this runs is in the stream when the stream is read, and a
+// gap written in between lies after the proof, so after the caller's
+// subscribe time, where it is live.
+const COVERAGE_LUA: &str = r"
+local since_ms = tonumber(ARGV[1])
+local proven = tonumber(redis.call('HGET', KEYS[3], 'until') or '0')
+local proven_text = string.format('%d', proven)
+if since_ms < tonumber(redis.call('HGET', KEYS[3], 'forgot') or '0') then
+  return {'gap', proven_text}
 end
+local gap = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT', 0, 1)
+if #gap > 0 then return {'gap:' .. gap[1], proven_text} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {'unrecorded', proven_text} end
+if proven < tonumber(ARGV[2]) then return {'unproven', proven_text} end
+return {'', proven_text}
+";
+
+// What stream KEYS[1] holds after ARGV[2] in epoch ARGV[1], at most ARGV[3]
+// entries. Returns {epoch, entries, reason, newest_first}: reason 'epoch'
+// (no entries) when the channel's epoch is another or gone, 'trimmed' when
+// the entry at ARGV[2] is not there, 'limit' when more than ARGV[3] entries
+// followed (then the newest are returned), else ''. With ARGV[4] = 'first'
+// returns at most ARGV[3] entries, oldest first, never 'limit': the caller
+// pages on.
+// KEYS: stream, the channel's epoch (one slot: the `{ws:CHANNEL}` tag).
+const STREAM_LUA: &str = r"
+local epoch = redis.call('GET', KEYS[2])
 if epoch ~= ARGV[1] then
-  return {epoch, 0, {}, 'epoch', 0, 0}
+  return {epoch or '', {}, 'epoch', 0}
 end
 local limit = tonumber(ARGV[3])
-local since_ms = tonumber(ARGV[5])
 local reason = ''
 if #redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) == 0 then
   reason = 'trimmed'
 end
-local forgot = tonumber(redis.call('HGET', KEYS[5], 'forgot') or '0')
-if reason == '' and since_ms < forgot then
-  reason = 'gap'
-end
-if reason == '' then
-  local gap = redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. ARGV[5], '+inf', 'LIMIT', 0, 1)
-  if #gap > 0 then reason = 'gap:' .. gap[1] end
-end
-local proven = tonumber(redis.call('HGET', KEYS[5], 'until') or '0')
-if reason == '' then
-  if redis.call('EXISTS', KEYS[4]) == 0 then
-    reason = 'unrecorded'
-  elseif proven < tonumber(ARGV[6]) then
-    reason = 'unproven'
-  end
-end
 -- The largest possible id has nothing after it ('(' of it is an error).
 local after = {}
-if limit > 0 or ARGV[7] ~= 'first' then
+if limit > 0 or ARGV[4] ~= 'first' then
   after = redis.pcall('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', limit + 1)
   if after.err then after = {} end
 end
-if ARGV[7] == 'first' then
+if ARGV[4] == 'first' then
   if #after > limit then table.remove(after) end
 elseif #after > limit then
-  local newest = redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[2], 'COUNT', limit)
-  return {epoch, 0, newest, 'limit', string.format('%d', proven), 1}
+  return {epoch, redis.call('XREVRANGE', KEYS[1], '+', '(' .. ARGV[2], 'COUNT', limit), 'limit', 1}
 end
-if reason ~= '' then
-  return {epoch, 0, after, reason, string.format('%d', proven), 0}
-end
-return {epoch, 1, after, '', string.format('%d', proven), 0}
+return {epoch, after, reason, 0}
 ";
+
+// Redis's clock, read on the node that holds the coverage keys (KEYS[1]):
+// on Redis Cluster every time in coverage and gaps comes from that one node.
+const TIME_LUA: &str = "return redis.call('TIME')";
 
 // Takes the recording duty (KEYS[1]) for session ARGV[1], recording since
 // ARGV[2] (Redis milliseconds), when nobody else holds it or its holder was
@@ -466,36 +462,23 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 ";
 
-/// A connection for recording and replaying history that waits up to
-/// `timeout` to connect and for each reply.
-///
-/// Not redis-rs's default 500 ms reply timeout: a Redis busy recording
-/// thousands of events a second can take longer for one batch, and giving
-/// up there drops the connection and the messages read but not yet
-/// recorded. Gateways and Redis sources both record through one of these.
-pub async fn recorder_connection(
-    client: &redis::Client,
-    timeout: Duration,
-) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(timeout))
-        .set_response_timeout(Some(timeout));
-    client.get_multiplexed_async_connection_with_config(&config).await
-}
-
 /// The history scripts and their limits.
 #[derive(Debug, Clone)]
 pub struct History {
     config: HistoryConfig,
+    /// On Redis Cluster: one append call per channel (one slot per call).
+    cluster: bool,
     append: Script,
-    recover: Script,
+    coverage: Script,
+    stream: Script,
     acquire: Script,
     prove: Script,
     release: Script,
 }
 
 /// Every script, for loading after a restart emptied Redis's cache.
-const SCRIPTS: [&str; 5] = [APPEND_LUA, RECOVER_LUA, ACQUIRE_LUA, PROVE_LUA, RELEASE_LUA];
+const SCRIPTS: [&str; 7] =
+    [APPEND_LUA, COVERAGE_LUA, STREAM_LUA, ACQUIRE_LUA, PROVE_LUA, RELEASE_LUA, TIME_LUA];
 
 impl History {
     /// The scripts with the limits of `config`; nothing is sent to Redis
@@ -503,12 +486,22 @@ impl History {
     pub fn new(config: HistoryConfig) -> Self {
         History {
             config,
+            cluster: false,
             append: Script::new(APPEND_LUA),
-            recover: Script::new(RECOVER_LUA),
+            coverage: Script::new(COVERAGE_LUA),
+            stream: Script::new(STREAM_LUA),
             acquire: Script::new(ACQUIRE_LUA),
             prove: Script::new(PROVE_LUA),
             release: Script::new(RELEASE_LUA),
         }
+    }
+
+    /// The same scripts for the Redis that `url` names: on Redis Cluster
+    /// ([`RedisUrl::is_cluster`]) each append call holds one channel, so
+    /// that its keys sit in one slot.
+    pub fn on(mut self, url: &RedisUrl) -> Self {
+        self.cluster = url.is_cluster();
+        self
     }
 
     /// The limits this history was created with.
@@ -583,6 +576,44 @@ impl History {
         if messages.is_empty() {
             return Ok(Vec::new());
         }
+        if self.cluster {
+            return self.append_per_channel(connection, messages).await;
+        }
+        self.append_call(connection, messages).await
+    }
+
+    /// Redis Cluster: one call per channel (in the order each channel first
+    /// appears; a channel's own messages keep their order), the positions
+    /// put back in the order of `messages`.
+    async fn append_per_channel<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        messages: &[(&str, &[u8], bool)],
+    ) -> Result<Vec<(Position, Option<u64>)>, HistoryError> {
+        let mut channels: Vec<(&str, Vec<usize>)> = Vec::new();
+        for (index, (channel, _, _)) in messages.iter().enumerate() {
+            match channels.iter_mut().find(|(name, _)| name == channel) {
+                Some((_, indices)) => indices.push(index),
+                None => channels.push((channel, vec![index])),
+            }
+        }
+        let mut appended = vec![None; messages.len()];
+        for (_, indices) in channels {
+            let group: Vec<_> = indices.iter().map(|&index| messages[index]).collect();
+            let results = self.append_call(connection, &group).await?;
+            for (index, result) in indices.into_iter().zip(results) {
+                appended[index] = Some(result);
+            }
+        }
+        Ok(appended.into_iter().flatten().collect())
+    }
+
+    /// One call of the append script for `messages`.
+    async fn append_call<C: ConnectionLike>(
+        &self,
+        connection: &mut C,
+        messages: &[(&str, &[u8], bool)],
+    ) -> Result<Vec<(Position, Option<u64>)>, HistoryError> {
         let command = self.append_command(messages);
         let reply: Value = match command.query_async(connection).await {
             Err(error) if is_no_script(&error) => {
@@ -606,9 +637,12 @@ impl History {
     fn append_command(&self, messages: &[(&str, &[u8], bool)]) -> redis::Cmd {
         let max_age = millis(self.config.max_age);
         let mut command = redis::cmd("EVALSHA");
-        command.arg(self.append.get_hash()).arg(1 + 2 * messages.len()).arg(EPOCH_KEY);
+        command.arg(self.append.get_hash()).arg(3 * messages.len());
         for (channel, payload, _) in messages {
-            command.arg(stream_key(channel)).arg(seen_key(channel, payload));
+            command
+                .arg(epoch_key(channel))
+                .arg(stream_key(channel))
+                .arg(seen_key(channel, payload));
         }
         command
             .arg(self.config.max_len)
@@ -660,29 +694,35 @@ impl History {
         limit: usize,
         mode: &str,
     ) -> Result<Recovery, HistoryError> {
-        let reply: Value = self
-            .recover
-            .key(stream_key(redis_channel))
-            .key(EPOCH_KEY)
+        // Coverage first, then the stream: see COVERAGE_LUA for why this
+        // order is exact.
+        let coverage: Value = self
+            .coverage
             .key(GAPS_KEY)
             .key(LEASE_KEY)
             .key(COVERAGE_KEY)
+            .arg(since.id.millis)
+            .arg(need_until)
+            .invoke_async(connection)
+            .await?;
+        let coverage = array(coverage, "coverage reply")?;
+        let covered = Unrecovered::parse(&text(coverage.first(), "coverage reason")?);
+        let proven_until = number(coverage.get(1)).unwrap_or(0);
+        let reply: Value = self
+            .stream
+            .key(stream_key(redis_channel))
+            .key(epoch_key(redis_channel))
             .arg(&since.epoch)
             .arg(since.id.to_string())
             .arg(limit)
-            .arg(new_epoch())
-            .arg(since.id.millis)
-            .arg(need_until)
             .arg(mode)
             .invoke_async(connection)
             .await?;
-        let items = array(reply, "recover reply")?;
+        let items = array(reply, "stream reply")?;
         let epoch = text(items.first(), "epoch")?;
-        let recovered = matches!(items.get(1), Some(Value::Int(1)));
-        let unrecovered = Unrecovered::parse(&text(items.get(3), "reason").unwrap_or_default());
-        let proven_until = number(items.get(4)).unwrap_or(0);
-        let newest_first = matches!(items.get(5), Some(Value::Int(1)));
-        let raw = items.get(2).cloned().unwrap_or(Value::Array(Vec::new()));
+        let read = Unrecovered::parse(&text(items.get(2), "stream reason").unwrap_or_default());
+        let newest_first = matches!(items.get(3), Some(Value::Int(1)));
+        let raw = items.get(1).cloned().unwrap_or(Value::Array(Vec::new()));
         let mut entries = Vec::new();
         for entry in array(raw, "entries")? {
             entries.push(parse_entry(entry, &epoch)?);
@@ -690,6 +730,10 @@ impl History {
         if newest_first {
             entries.reverse();
         }
+        // The stream's reasons (epoch, too long, trimmed) come before
+        // coverage's, as one answer would give them.
+        let unrecovered = read.or(covered);
+        let recovered = unrecovered.is_none();
         Ok(Recovery { entries, recovered, unrecovered, epoch, proven_until })
     }
 
@@ -707,7 +751,7 @@ impl History {
     ) -> Result<Page, HistoryError> {
         let (epoch, raw): (Option<String>, Value) = redis::pipe()
             .cmd("GET")
-            .arg(EPOCH_KEY)
+            .arg(epoch_key(redis_channel))
             .cmd("XRANGE")
             .arg(stream_key(redis_channel))
             .arg(after.id.to_string())
@@ -743,7 +787,7 @@ impl History {
         payload: &[u8],
     ) -> Result<Option<Position>, HistoryError> {
         let (epoch, id): (Option<String>, Option<String>) = redis::cmd("MGET")
-            .arg(EPOCH_KEY)
+            .arg(epoch_key(redis_channel))
             .arg(seen_key(redis_channel, payload))
             .query_async(connection)
             .await?;
@@ -823,9 +867,12 @@ impl History {
 }
 
 /// Redis's clock, in milliseconds: every time in coverage and gaps is
-/// Redis time, the clock stream ids come from.
+/// Redis time, read on the node that holds the coverage keys (the one
+/// server, or on Redis Cluster the primary of their slot), so that all of
+/// them come from one clock.
 pub async fn redis_time<C: ConnectionLike>(connection: &mut C) -> Result<u64, HistoryError> {
-    let (seconds, micros): (u64, u64) = redis::cmd("TIME").query_async(connection).await?;
+    static TIME: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(TIME_LUA));
+    let (seconds, micros): (u64, u64) = TIME.key(COVERAGE_KEY).invoke_async(connection).await?;
     Ok(seconds * 1000 + micros / 1000)
 }
 
@@ -840,20 +887,20 @@ fn number(value: Option<&Value>) -> Option<u64> {
     }
 }
 
-/// `{epoch, id_1, receivers_1, ...}` from the append script.
+/// `{epoch_1, id_1, receivers_1, ...}` from the append script.
 fn parse_append(reply: Value) -> Result<Vec<(Position, Option<u64>)>, HistoryError> {
     let items = array(reply, "append reply")?;
-    let epoch = text(items.first(), "epoch")?;
-    let mut appended = Vec::with_capacity(items.len() / 2);
-    for pair in items[1..].chunks(2) {
-        let id: StreamId = text(pair.first(), "stream id")?
+    let mut appended = Vec::with_capacity(items.len() / 3);
+    for triple in items.chunks(3) {
+        let epoch = text(triple.first(), "epoch")?;
+        let id: StreamId = text(triple.get(1), "stream id")?
             .parse()
             .map_err(|e: PositionError| HistoryError::Unexpected(e.to_string()))?;
-        let receivers = match pair.get(1) {
+        let receivers = match triple.get(2) {
             Some(Value::Int(n)) if *n >= 0 => Some(u64::try_from(*n).unwrap_or(0)),
             _ => None,
         };
-        appended.push((Position { epoch: epoch.clone(), id }, receivers));
+        appended.push((Position { epoch, id }, receivers));
     }
     Ok(appended)
 }
