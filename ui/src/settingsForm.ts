@@ -27,7 +27,7 @@ export function validateSettings(s: Settings): FieldErrors {
   const errors: FieldErrors = {};
   const url = s.source.url.trim();
   if (s.source.kind === 'gateway' && !/^wss?:\/\/[^\s/]+/i.test(url)) errors.url = 'set.err.gatewayUrl';
-  if (s.source.kind === 'redis' && !/^(rediss?(\+sentinel)?|redis\+unix):\/\/[^\s]+/i.test(url))
+  if (s.source.kind === 'redis' && !/^(rediss?(\+sentinel|\+cluster)?|redis\+unix):\/\/[^\s]+/i.test(url))
     errors.url = 'set.err.redisUrl';
   const user = (s.source.userId ?? '').trim();
   if (s.source.kind === 'redis' && user === '') errors.userId = 'set.err.userRequired';

@@ -30,7 +30,9 @@ Exit codes: 0 success, 1 other failure, 2 bad input or configuration, 3 Redis un
 #[derive(Debug, Parser)]
 #[command(name = "tidings", version, about = ABOUT, after_help = EXAMPLES)]
 pub(crate) struct Cli {
-    /// Redis to talk to: redis://[user:password@]host[:port][/db], rediss:// for TLS.
+    /// Redis to talk to: redis://[user:password@]host[:port][/db] (rediss:// for TLS),
+    /// redis+sentinel://[:password@]host:port[,…]/service or
+    /// redis+cluster://[:password@]host:port[,…].
     #[arg(
         long = "redis",
         global = true,

@@ -26,7 +26,8 @@ pub struct DeskArgs {
     /// JWT for the gateway.
     #[arg(long, value_name = "JWT", requires = "gateway")]
     pub token: Option<String>,
-    /// Connect to Redis directly at this URL (redis:// or rediss://).
+    /// Connect to Redis directly at this URL (any of
+    /// [`tidings::redis_url::SCHEMES`]: one server, Sentinel or Cluster).
     #[arg(long, value_name = "URL")]
     pub redis: Option<String>,
     /// Your user id, for your notifications channel (with --redis).
@@ -323,9 +324,7 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
     let url = settings.source.url.trim();
     let schemes: &[&str] = match settings.source.kind {
         SourceKind::Gateway => &["ws://", "wss://"],
-        SourceKind::Redis => {
-            &["redis://", "rediss://", "redis+unix://", "redis+sentinel://", "rediss+sentinel://"]
-        }
+        SourceKind::Redis => &tidings::redis_url::SCHEMES,
     };
     if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
         let shown = tidings::redact_url(url);

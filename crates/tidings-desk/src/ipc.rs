@@ -215,7 +215,8 @@ pub struct DebugCounters {
 pub enum SourceKind {
     /// The Tidings WebSocket gateway (`ws://`/`wss://`, with a JWT).
     Gateway,
-    /// A Redis server, directly (`redis://`/`rediss://`).
+    /// Redis directly: one server, Sentinel or Cluster (`redis://`,
+    /// `redis+sentinel://`, `redis+cluster://`, TLS forms too).
     Redis,
 }
 
@@ -450,7 +451,8 @@ pub struct QuietHours {
 pub struct SourceSettings {
     /// Which kind of source to connect to.
     pub kind: SourceKind,
-    /// `ws://`/`wss://` for the gateway, `redis://`/`rediss://` for Redis.
+    /// `ws://`/`wss://` for the gateway, `redis://`, `redis+sentinel://`
+    /// or `redis+cluster://` (TLS forms too) for Redis.
     pub url: String,
     /// JWT for the gateway. Never sent back to the UI in clear: reads return
     /// `"********"` when one is set; writing that value keeps the old one.

@@ -146,7 +146,9 @@ impl Gateway {
         }
         let config = Arc::new(config);
         let history = match (&broker, config.history) {
-            (Broker::Redis(redis), Some(history)) => Some((History::new(history), redis.clone())),
+            (Broker::Redis(redis), Some(history)) => {
+                Some((History::new(history).on(redis.target()), redis.clone()))
+            }
             _ => None,
         };
         let shared = Arc::new(Shared {

@@ -140,17 +140,19 @@ impl Broker {
     }
 }
 
-/// Redis: a lazily made, auto-reconnecting connection for PUBLISH and PING
-/// (the subscription has its own connection, see [`run_redis_subscriber`]).
+/// Redis: a lazily made connection for PUBLISH, PING and history reads,
+/// made again after a failed command (the subscription has its own
+/// connection, see [`run_redis_subscriber`]).
 #[derive(Clone)]
 pub(crate) struct RedisBroker {
     /// The server, or the sentinels that name its master (cheap to clone).
     target: tidings::RedisUrl,
     /// For the subscriber, which opens its own connection.
     url: String,
-    /// Made at the first command; forgotten after a failed one when the URL
-    /// is a sentinel URL, so the next command asks for the master again.
-    commands: Arc<tokio::sync::Mutex<Option<redis::aio::ConnectionManager>>>,
+    /// Made at the first command; forgotten after a failed one, so the next
+    /// command reconnects (and, for a sentinel URL, asks for the master
+    /// again: a failover moved it).
+    commands: Arc<tokio::sync::Mutex<Option<tidings::redis_url::Commands>>>,
     url_for_logs: String,
 }
 
@@ -170,29 +172,26 @@ impl RedisBroker {
         })
     }
 
-    /// After a failed command: a sentinel URL's next command connects to
-    /// the master named then (a failover moved it); one server's
-    /// `ConnectionManager` reconnects by itself.
-    async fn forget_connection(&self) {
-        if self.target.is_sentinel() {
-            self.commands.lock().await.take();
-        }
+    /// What the Redis URL names (for the history's key layout).
+    pub(crate) fn target(&self) -> &tidings::RedisUrl {
+        &self.target
     }
 
-    async fn commands(&self) -> Result<redis::aio::ConnectionManager, RedisCallError> {
+    /// After a failed command: the next command connects again (to the
+    /// master named then, for a sentinel URL).
+    async fn forget_connection(&self) {
+        self.commands.lock().await.take();
+    }
+
+    async fn commands(&self) -> Result<tidings::redis_url::Commands, RedisCallError> {
         let connect = async {
             let mut slot = self.commands.lock().await;
-            if let Some(manager) = slot.as_ref() {
-                return Ok(manager.clone());
+            if let Some(commands) = slot.as_ref() {
+                return Ok(commands.clone());
             }
-            let config = redis::aio::ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(REDIS_TIMEOUT))
-                .set_response_timeout(Some(REDIS_TIMEOUT))
-                .set_number_of_retries(1);
-            let client = self.target.client(REDIS_TIMEOUT).await?;
-            let manager = client.get_connection_manager_with_config(config).await?;
-            *slot = Some(manager.clone());
-            Ok(manager)
+            let commands = self.target.connect(REDIS_TIMEOUT).await?;
+            *slot = Some(commands.clone());
+            Ok(commands)
         };
         tokio::time::timeout(REDIS_TIMEOUT, connect)
             .await

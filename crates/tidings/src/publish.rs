@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use redis::aio::MultiplexedConnection;
 use tidings_events::event::NotificationType;
 pub use tidings_events::event::{
     Approval, ApprovalDecision, Broadcast, DataChange, Finance, FinanceEventType, InventoryChange,
@@ -30,7 +29,7 @@ use tidings_events::{Channel, Decoded, Event, Malformed, UserId};
 use tokio::sync::Mutex;
 
 use crate::history::{History, HistoryConfig, HistoryError};
-use crate::redis_url::RedisUrl;
+use crate::redis_url::{Commands, RedisUrl};
 
 mod outcome;
 pub use outcome::{ApprovalResultOutcome, ConfigError, PublishError, PublishOutcome};
@@ -94,7 +93,7 @@ struct Shared {
 /// The connection, or when to try connecting again.
 #[derive(Debug, Default)]
 struct Link {
-    connection: Option<(u64, MultiplexedConnection)>,
+    connection: Option<(u64, Commands)>,
     /// Bumped on every new connection, so a failed command only drops the
     /// connection it ran on, not a newer one another call already opened.
     generation: u64,
@@ -119,12 +118,13 @@ impl Publisher {
         if tls {
             crate::tls::ensure_crypto_provider();
         }
+        let history = history.map(|history| History::new(history).on(&target));
         Ok(Publisher {
             shared: Arc::new(Shared {
                 target,
                 url,
                 timeout,
-                history: history.map(History::new),
+                history,
                 link: Mutex::new(Link::default()),
                 failures: AtomicU64::new(0),
             }),
@@ -356,7 +356,7 @@ impl Publisher {
     }
 
     /// The shared connection, opening one if needed.
-    async fn connection(&self) -> Result<(u64, MultiplexedConnection), PublishError> {
+    async fn connection(&self) -> Result<(u64, Commands), PublishError> {
         let shared = &self.shared;
         let mut link = shared.link.lock().await;
         if let Some((generation, connection)) = &link.connection {
@@ -370,14 +370,7 @@ impl Publisher {
                 reason: link.last_error.clone(),
             });
         }
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(shared.timeout))
-            .set_response_timeout(Some(shared.timeout));
-        let connect = async {
-            let client = shared.target.client(shared.timeout).await?;
-            client.get_multiplexed_async_connection_with_config(&config).await
-        };
-        match connect.await {
+        match shared.target.connect(shared.timeout).await {
             Ok(connection) => {
                 link.generation += 1;
                 let generation = link.generation;

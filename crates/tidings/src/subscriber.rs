@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::redis_url::RedisUrl;
+use crate::redis_url::{Commands, RedisUrl};
 use crate::resp::{self, Reply, RespError};
 
 /// Bound on connecting, authenticating and subscribing.
@@ -80,10 +80,14 @@ pub(crate) struct Connected {
     pub(crate) reader: BufReader<tokio::io::ReadHalf<Box<dyn Io>>>,
     pub(crate) writer: tokio::io::WriteHalf<Box<dyn Io>>,
     pub(crate) early: Vec<(String, bytes::Bytes)>,
+    /// The server subscribed to, for commands to that very node (on Redis
+    /// Cluster, where each node delivers what reached it).
+    pub(crate) server: redis::Client,
 }
 
 /// Where and as whom one connection goes, from a server's client.
 struct Node {
+    client: redis::Client,
     target: Target,
     username: Option<String>,
     password: Option<String>,
@@ -109,6 +113,7 @@ impl Node {
         };
         let settings = info.redis_settings();
         Ok(Node {
+            client: client.clone(),
             target,
             username: settings.username().map(str::to_owned),
             password: settings.password().map(str::to_owned),
@@ -135,15 +140,21 @@ impl Endpoint {
         Ok(Endpoint { label, url, insecure_tls })
     }
 
-    /// A client for ordinary commands (history), which a subscribed
-    /// connection cannot run: to the server, or the current master.
-    pub(crate) async fn client(&self) -> redis::RedisResult<redis::Client> {
-        self.url.client(CONNECT_TIMEOUT).await
+    /// A connection for ordinary commands (history), which a subscribed
+    /// connection cannot run: to the server, the current master, or the
+    /// cluster; `timeout` bounds connecting and each reply.
+    pub(crate) async fn commands(&self, timeout: Duration) -> redis::RedisResult<Commands> {
+        self.url.connect(timeout).await
+    }
+
+    /// What the URL names (for the history's key layout).
+    pub(crate) fn url(&self) -> &RedisUrl {
+        &self.url
     }
 
     /// The server to connect to now (asking the sentinels for a sentinel URL).
     async fn node(&self) -> Result<Node, Failure> {
-        let client = self.client().await.map_err(|error| {
+        let client = self.url.client(CONNECT_TIMEOUT).await.map_err(|error| {
             Failure::Transient(format!("cannot find the Redis master of {}: {error}", self.label))
         })?;
         Node::of(&client, &self.label, self.insecure_tls).map_err(Failure::Refused)
@@ -278,7 +289,7 @@ impl Endpoint {
                 Push::Skipped { .. } | Push::Mark(_) | Push::Other => {}
             }
         }
-        Ok(Connected { reader, writer, early })
+        Ok(Connected { reader, writer, early, server: node.client })
     }
 }
 

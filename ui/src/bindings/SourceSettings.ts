@@ -10,7 +10,8 @@ export type SourceSettings = {
  */
 kind: SourceKind, 
 /**
- * `ws://`/`wss://` for the gateway, `redis://`/`rediss://` for Redis.
+ * `ws://`/`wss://` for the gateway, `redis://`, `redis+sentinel://`
+ * or `redis+cluster://` (TLS forms too) for Redis.
  */
 url: string, 
 /**

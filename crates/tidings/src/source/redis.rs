@@ -272,13 +272,8 @@ impl RedisSession {
                 cursor.last = Some((payload.clone(), *received_at));
             }
         }
-        Ok(RedisSession {
-            endpoint,
-            channels,
-            patterns,
-            history: config.history.map(History::new),
-            cursors,
-        })
+        let history = config.history.map(|history| History::new(history).on(endpoint.url()));
+        Ok(RedisSession { endpoint, channels, patterns, history, cursors })
     }
 
     /// Replays, for every channel with a known position, what it received
@@ -289,17 +284,11 @@ impl RedisSession {
         &mut self,
         history: &History,
         outbox: &mut UpdateSender,
-    ) -> Result<
-        Result<(redis::aio::MultiplexedConnection, HashMap<String, HashSet<u64>>), Failure>,
-        Stop,
-    > {
+    ) -> Result<Result<(crate::redis_url::Commands, HashMap<String, HashSet<u64>>), Failure>, Stop>
+    {
         let label = &self.endpoint.label;
         let reading = async {
-            let mut connection = crate::history::recorder_connection(
-                &self.endpoint.client().await?,
-                HISTORY_TIMEOUT,
-            )
-            .await?;
+            let mut connection = self.endpoint.commands(HISTORY_TIMEOUT).await?;
             history.load(&mut connection).await?;
             // Subscribed before this: everything published after it is live.
             let subscribed_at = redis_time(&mut connection).await?;
@@ -393,7 +382,7 @@ impl RedisSession {
     async fn locate(
         &mut self,
         history: &History,
-        connection: &mut redis::aio::MultiplexedConnection,
+        connection: &mut crate::redis_url::Commands,
         outbox: &UpdateSender,
     ) -> Result<Result<(), Failure>, Stop> {
         for (channel, cursor) in &mut self.cursors {
@@ -458,7 +447,7 @@ impl Session for RedisSession {
         }
         outbox.state(SourceState::Live).await?;
 
-        let crate::subscriber::Connected { mut reader, mut writer, early } = connected;
+        let crate::subscriber::Connected { mut reader, mut writer, early, .. } = connected;
         let liveness = Liveness::new();
         let (queue, mut received) = mpsc::channel(RECEIVED_QUEUE);
         let (_marks, no_marks) = mpsc::channel(1);
