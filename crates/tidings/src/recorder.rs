@@ -28,10 +28,12 @@
 //! Ending: the task runs until its token is cancelled; it then gives the
 //! duty back, so a successor does not wait for the lease to expire.
 
-use std::collections::HashMap;
-use std::time::Duration;
+mod cluster;
 
-use redis::aio::MultiplexedConnection;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::redis_url::Commands;
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -154,9 +156,10 @@ pub async fn run_recorder_with_tls(
             return;
         }
     };
+    let history = config.history.map(|history| History::new(history).on(endpoint.url()));
     let mut recorder = Recorder {
         endpoint,
-        history: config.history.map(History::new),
+        history,
         duty: config.duty,
         delivered: Delivered::new(
             MAX_DELIVERED_CHANNELS,
@@ -225,7 +228,7 @@ struct Recorder {
     previous_session: Option<String>,
     /// The session that holds the duty now, and a connection to give it
     /// back on shutdown.
-    holding: Option<(String, MultiplexedConnection)>,
+    holding: Option<(String, Commands)>,
 }
 
 impl Recorder {
@@ -235,11 +238,7 @@ impl Recorder {
         let mut free_checks = 0;
         loop {
             let free = async {
-                let mut connection = crate::history::recorder_connection(
-                    &self.endpoint.client().await?,
-                    HISTORY_TIMEOUT,
-                )
-                .await?;
+                let mut connection = self.endpoint.commands(HISTORY_TIMEOUT).await?;
                 let holder: Option<String> = redis::cmd("GET")
                     .arg(crate::history::LEASE_KEY)
                     .query_async(&mut connection)
@@ -278,9 +277,7 @@ impl Recorder {
     /// received everything published since), claims the duty, and (always-on)
     /// reads what each channel received since the last position handed on.
     async fn start(&self, history: &History, session: &str) -> Result<Started, HistoryError> {
-        let mut commands =
-            crate::history::recorder_connection(&self.endpoint.client().await?, HISTORY_TIMEOUT)
-                .await?;
+        let mut commands = self.endpoint.commands(HISTORY_TIMEOUT).await?;
         history.load(&mut commands).await?;
         let since = redis_time(&mut commands).await?;
         let previous = self.previous_session.as_deref();
@@ -300,9 +297,15 @@ impl Recorder {
         let failed = |failure| SessionEnd::Failed { reached_live: false, failure };
         let label = self.endpoint.label.clone();
         let everything = [REDIS_PATTERN_ALL.to_owned()];
+        let session = new_session();
+        // On Redis Cluster the marks travel on the session's own channel.
+        let on_cluster = self.history.is_some() && self.endpoint.url().is_cluster();
+        let marks_channel: Vec<String> =
+            on_cluster.then(|| cluster::mark_channel(&session)).into_iter().collect();
+        let requested = Instant::now();
         let subscribing = tokio::time::timeout(
             subscriber::CONNECT_TIMEOUT,
-            self.endpoint.subscribe(&[], &everything),
+            self.endpoint.subscribe(&marks_channel, &everything),
         );
         let connected = match subscribing.await {
             Ok(Ok(connected)) => connected,
@@ -317,7 +320,6 @@ impl Recorder {
         let Some(history) = self.history.clone() else {
             return plain(connected, &label, consumer).await;
         };
-        let session = new_session();
         let started =
             match tokio::time::timeout(START_TIMEOUT, self.start(&history, &session)).await {
                 Ok(Ok(started)) => started,
@@ -333,6 +335,17 @@ impl Recorder {
                 }
             };
         let Started { commands, claim, since, replays } = started;
+        let cluster = match on_cluster {
+            true => {
+                match cluster::ClusterProof::start(connected.server.clone(), &session, requested)
+                    .await
+                {
+                    Ok(proof) => Some(proof),
+                    Err(failure) => return failed(failure),
+                }
+            }
+            false => None,
+        };
         let holding = match claim {
             Claim::Held { gap } => {
                 match gap {
@@ -359,7 +372,7 @@ impl Recorder {
         consumer(Recorded::Live);
         tracing::info!(redis = %label, pattern = REDIS_PATTERN_ALL, duty = ?self.duty, "recorder subscribed");
 
-        let subscriber::Connected { mut reader, mut writer, early } = connected;
+        let subscriber::Connected { mut reader, mut writer, early, .. } = connected;
         let liveness = Liveness::new();
         let (queue, received) = mpsc::channel(RECEIVED_QUEUE);
         let (marks, mark_requests) = mpsc::channel(4);
@@ -378,6 +391,7 @@ impl Recorder {
             marks,
             pending_marks: HashMap::new(),
             next_mark: 0,
+            cluster,
         };
         let recording = live.run(received, consumer);
         tokio::select! {
@@ -505,7 +519,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What [`Recorder::start`] gathered.
 struct Started {
-    commands: MultiplexedConnection,
+    commands: Commands,
     claim: Claim,
     since: u64,
     replays: Vec<resume::Replay>,
@@ -518,15 +532,17 @@ struct Live<'a> {
     session: String,
     /// Redis time since which this session has received everything.
     since: u64,
-    commands: MultiplexedConnection,
+    commands: Commands,
     holding: bool,
     floors: Floors,
     delivered: &'a mut Delivered,
-    holder_slot: &'a mut Option<(String, MultiplexedConnection)>,
+    holder_slot: &'a mut Option<(String, Commands)>,
     marks: mpsc::Sender<u64>,
     /// Mark number → the Redis time read just before it was sent.
     pending_marks: HashMap<u64, u64>,
     next_mark: u64,
+    /// On Redis Cluster: marks go through every node instead (`cluster`).
+    cluster: Option<cluster::ClusterProof>,
 }
 
 impl Live<'_> {
@@ -550,7 +566,7 @@ impl Live<'_> {
                         return SessionEnd::Failed { reached_live: true, failure: Failure::Transient("the subscription reader ended".into()) };
                     }
                     match self.record(&mut batch, consumer).await {
-                        Ok(marks) => match self.prove(marks).await {
+                        Ok(proven) => match self.prove(proven).await {
                             Ok(true) => None,
                             Ok(false) => return SessionEnd::LostDuty,
                             Err(failure) => step(Err(failure)),
@@ -558,7 +574,7 @@ impl Live<'_> {
                         Err(failure) => step(Err(failure)),
                     }
                 }
-                _ = prove_ticks.tick(), if self.holding => step(self.send_mark().await),
+                _ = prove_ticks.tick(), if self.holding || self.cluster.is_some() => step(self.send_mark().await),
                 _ = claim_ticks.tick(), if !self.holding => step(self.try_claim().await),
             };
             if let Some(end) = outcome {
@@ -568,19 +584,27 @@ impl Live<'_> {
     }
 
     /// Records a batch in one round trip and hands on (always-on) what was
-    /// not already replayed; returns the marks the batch carried.
+    /// not already replayed; returns the Redis time up to which the marks
+    /// the batch carried prove recording, once this batch is recorded.
     async fn record(
         &mut self,
         batch: &mut Vec<Received>,
         consumer: &mut (impl FnMut(Recorded) + Send),
-    ) -> Result<Vec<u64>, Failure> {
-        let mut marks = Vec::new();
+    ) -> Result<Option<u64>, Failure> {
+        let mut proven = None;
         let mut messages = Vec::with_capacity(batch.len());
         for item in batch.drain(..) {
-            match item {
-                Received::Mark(mark) => marks.push(mark),
-                Received::Message { channel, payload } => messages.push((channel, payload)),
-            }
+            let until = match item {
+                Received::Mark(mark) => self.pending_marks.remove(&mark),
+                Received::Message { channel, payload } => match &mut self.cluster {
+                    Some(cluster) if channel == cluster.channel() => cluster.arrived(&payload),
+                    _ => {
+                        messages.push((channel, payload));
+                        None
+                    }
+                },
+            };
+            proven = proven.max(until);
         }
         let (recordable, other): (Vec<_>, Vec<_>) =
             messages.into_iter().partition(|(channel, _)| is_recordable(channel));
@@ -590,7 +614,7 @@ impl Live<'_> {
             }
         }
         if recordable.is_empty() {
-            return Ok(marks);
+            return Ok(proven);
         }
         let list: Vec<(&str, &[u8])> =
             recordable.iter().map(|(c, p)| (c.as_str(), p.as_ref())).collect();
@@ -609,7 +633,7 @@ impl Live<'_> {
             }
         };
         if self.duty == Duty::Standby {
-            return Ok(marks);
+            return Ok(proven);
         }
         for ((channel, payload), position) in recordable.into_iter().zip(positions) {
             let replayed = self.floors.covers(&channel, &position);
@@ -620,16 +644,18 @@ impl Live<'_> {
             self.delivered.insert(&channel, position.clone());
             consumer(Recorded::Message { channel, payload, position: Some(position) });
         }
-        Ok(marks)
+        Ok(proven)
     }
 
-    /// Proves recording up to the time of the newest answered mark. False
-    /// when a standby recorder lost the duty (its session ends).
-    async fn prove(&mut self, marks: Vec<u64>) -> Result<bool, Failure> {
-        let until = marks.iter().filter_map(|mark| self.pending_marks.remove(mark)).max();
-        let Some(until) = until else { return Ok(true) };
+    /// Proves recording up to `proven`, the time of the newest answered
+    /// mark. False when a standby recorder lost the duty (its session ends).
+    async fn prove(&mut self, proven: Option<u64>) -> Result<bool, Failure> {
+        let Some(until) = proven else { return Ok(true) };
         if !self.holding {
             return Ok(true);
+        }
+        if let Some(cluster) = &mut self.cluster {
+            cluster.check_links().await?;
         }
         let proof = self.history.prove(&mut self.commands, &self.session, until, LEASE);
         match tokio::time::timeout(HISTORY_TIMEOUT, proof).await {
@@ -648,8 +674,14 @@ impl Live<'_> {
     }
 
     /// Reads Redis's time, then sends a mark: every message published
-    /// before that time is answered before the mark.
+    /// before that time is answered before the mark. On a cluster without
+    /// the duty, only watches the subscribed node's bus links.
     async fn send_mark(&mut self) -> Result<(), Failure> {
+        if let Some(cluster) = &mut self.cluster
+            && !self.holding
+        {
+            return cluster.check_links().await;
+        }
         let now = match tokio::time::timeout(HISTORY_TIMEOUT, redis_time(&mut self.commands)).await
         {
             Ok(Ok(now)) => now,
@@ -658,6 +690,9 @@ impl Live<'_> {
             }
             Err(_) => return Err(Failure::Transient("Redis did not answer TIME".into())),
         };
+        if let Some(cluster) = &mut self.cluster {
+            return cluster.send(now).await;
+        }
         self.next_mark += 1;
         let oldest_kept = self.next_mark.saturating_sub(64);
         self.pending_marks.retain(|mark, _| *mark > oldest_kept);
@@ -693,7 +728,7 @@ async fn plain(
 ) -> SessionEnd {
     consumer(Recorded::Live);
     tracing::info!(redis = %label, pattern = REDIS_PATTERN_ALL, "subscribed to Redis (no history)");
-    let subscriber::Connected { mut reader, mut writer, early } = connected;
+    let subscriber::Connected { mut reader, mut writer, early, .. } = connected;
     let liveness = Liveness::new();
     let (queue, mut received) = mpsc::channel(RECEIVED_QUEUE);
     let (_marks, no_marks) = mpsc::channel(1);
