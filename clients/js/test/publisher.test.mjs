@@ -1,13 +1,15 @@
 // @tidings/publisher against a real redis-server (and, where said, a real
 // gateway): the nine helpers, the shared append script, never throwing.
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { APPEND_SCRIPT, Publisher, sentinelOptions } from '@tidings/publisher';
+import { APPEND_SCRIPT, Publisher, clusterOptions, sentinelOptions } from '@tidings/publisher';
+import { startCluster } from './cluster.mjs';
 import { REPO, JS, child, freePort, startGateway, startRedis, until } from './harness.mjs';
 
 const SAMPLES = [
@@ -54,7 +56,8 @@ describe('the nine helpers', () => {
         assert.equal(outcome.error, undefined, `${name}: ${outcome.error?.message}`);
         assert.equal(outcome.channel, channel, name);
         assert.equal(outcome.receivers, 1, name);
-        const epoch = await db.get('tidings:epoch');
+        const epoch = await db.get(`tidings:epoch:{${channel}}`);
+        assert.match(epoch, /^[0-9a-f]{12}$/, `${name}: the channel's epoch`);
         const [, id] = outcome.position.split(':');
         assert.equal(outcome.position, `${epoch}:${id}`, name);
         const entries = await db.xrange(`tidings:history:{${channel}}`, id, id);
@@ -194,7 +197,7 @@ describe('sentinel URLs', () => {
   });
 
   it('leave plain redis:// and rediss:// URLs to ioredis', () => {
-    for (const url of ['redis://127.0.0.1:6379', 'rediss://:pw@redis.example.com:6380/2', 'redis+unix:///tmp/redis.sock']) {
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://:pw@redis.example.com:6380/2', 'redis+unix:///tmp/redis.sock', 'redis+cluster://127.0.0.1:7000']) {
       assert.equal(sentinelOptions(url), undefined, url);
     }
   });
@@ -354,6 +357,246 @@ describe('behind Redis Sentinel (real servers)', () => {
       for (const c of clients) c.disconnect();
       await Promise.all(processes.map((p) => p.stop('SIGKILL')));
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cluster URLs', () => {
+  it('are read into ioredis Cluster arguments: nodes with and without a port, IPv6, credentials, TLS', () => {
+    assert.deepEqual(clusterOptions('redis+cluster://10.0.0.1:7000,node-b,[::1]:7001,[fe80::2]'), {
+      nodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: 'node-b', port: 6379 },
+        { host: '::1', port: 7001 },
+        { host: 'fe80::2', port: 6379 },
+      ],
+      redisOptions: {},
+    });
+    assert.deepEqual(clusterOptions('redis+cluster://:s3cret@n1/'), { nodes: [{ host: 'n1', port: 6379 }], redisOptions: { password: 's3cret' } });
+    assert.deepEqual(clusterOptions('redis+cluster://alice:p%40ss%3Aw%2Fd@n1:7000,n2:7001/0'), {
+      nodes: [
+        { host: 'n1', port: 7000 },
+        { host: 'n2', port: 7001 },
+      ],
+      redisOptions: { username: 'alice', password: 'p@ss:w/d' },
+    });
+    assert.deepEqual(clusterOptions('rediss+cluster://:pw@n1:7000'), { nodes: [{ host: 'n1', port: 7000 }], redisOptions: { password: 'pw', tls: {} } });
+  });
+
+  it('leave every other URL alone', () => {
+    for (const url of ['redis://127.0.0.1:6379', 'rediss://:pw@redis.example.com:6380/2', 'redis+sentinel://s1/mymaster']) {
+      assert.equal(clusterOptions(url), undefined, url);
+    }
+  });
+
+  const MALFORMED = [
+    ['redis+cluster://:s3cret@', /no cluster node host/],
+    ['redis+cluster://:s3cret@/', /no cluster node host/],
+    ['redis+cluster://:s3cret@a,,b', /cluster node address is empty/],
+    ['redis+cluster://:s3cret@10.0.0.1:port', /"port" is not a port/],
+    ['redis+cluster://:s3cret@10.0.0.1:0', /"0" is not a port/],
+    ['redis+cluster://:s3cret@10.0.0.1:7000/3', /Redis Cluster has only database 0, not 3/],
+    ['redis+cluster://:s3cret@10.0.0.1:7000/x', /"x" is not a database number/],
+    ['redis+cluster://:s3cret%zz@10.0.0.1', /password is not valid percent-encoding/],
+  ];
+
+  it('say what is wrong with a malformed one, password hidden', () => {
+    for (const [url, reason] of MALFORMED) {
+      assert.throws(
+        () => clusterOptions(url),
+        (error) => {
+          assert.match(error.message, reason, url);
+          assert.match(error.message, /^Redis URL redis\+cluster:\/\/\*\*\*@.* is not usable: /, url);
+          assert.doesNotMatch(error.message, /s3cret/, url);
+          return true;
+        },
+      );
+    }
+  });
+
+  it('a publisher with a malformed one never throws: each publish fails saying why, password hidden', async () => {
+    for (const [url, reason] of MALFORMED) {
+      const warnings = [];
+      const publisher = new Publisher({ url, logger: { warn: (m) => warnings.push(m), debug() {} } });
+      try {
+        for (const outcome of [await publisher.broadcast('nowhere'), await publisher.notifyUser('u1', { notificationType: 'info', title: 't', message: 'm' })]) {
+          assert.equal(outcome.error?.kind, 'unreachable', url);
+          assert.match(outcome.error.message, reason, url);
+          assert.doesNotMatch(outcome.error.message, /s3cret/, url);
+        }
+        assert.equal(warnings.length, 1, url);
+        assert.doesNotMatch(warnings[0], /s3cret/, url);
+      } finally {
+        await publisher.close();
+      }
+    }
+  });
+
+  it('a publisher whose cluster nodes are all down fails within its timeout, password hidden', async () => {
+    const [a, b] = await freePorts(2);
+    const publisher = new Publisher({ url: `redis+cluster://:s3cret@127.0.0.1:${a},127.0.0.1:${b}`, timeoutMs: 300, logger: { warn() {}, debug() {} } });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const started = Date.now();
+        const outcome = await publisher.broadcast('nowhere');
+        assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+        assert.ok(['unreachable', 'timeout'].includes(outcome.error?.kind), JSON.stringify(outcome.error));
+        assert.match(outcome.error.message, /redis\+cluster:\/\/\*\*\*@127\.0\.0\.1/);
+        assert.doesNotMatch(outcome.error.message, /s3cret/);
+      }
+    } finally {
+      await publisher.close();
+    }
+  });
+});
+
+describe('on Redis Cluster (real servers)', () => {
+  // Channels whose helpers take something that makes each event distinct
+  // (the same payload twice within the dedup window is recorded once).
+  const CANDIDATES = [
+    ['ws:inventory', (p, i) => p.publishInventoryChange({ action: 'adjust', productId: '123', oldQuantity: 10, newQuantity: 10 + i })],
+    ['ws:orders', (p, i) => p.publishOrderStatus({ orderType: 'sales', orderId: `o-${i}`, orderNumber: `SO-${i}`, oldStatus: 'pending', newStatus: 'shipped' })],
+    ['ws:broadcast', (p, i) => p.broadcast(`cluster #${i}`)],
+    ['ws:system', (p, i) => p.publishSystemEvent('alert', { level: 'info', message: `cluster #${i}` })],
+    ...Array.from({ length: 200 }, (_, u) => [`ws:user:c${u}:notifications`, (p, i) => p.notifyUser(`c${u}`, { notificationType: 'info', title: 'cluster', message: `#${i}` })]),
+  ];
+  let cluster;
+  before(async () => {
+    cluster = await startCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('publishes through a redis+cluster:// URL to channels on every primary: recorded in order on the slot owner, heard on other nodes', async (t) => {
+    const { primaries, client, owner } = cluster;
+    assert.equal(primaries.length, 3, 'three primaries');
+    // One channel on each primary.
+    const chosen = [];
+    for (const [channel, publish] of CANDIDATES) {
+      const port = await owner(`tidings:history:{${channel}}`);
+      if (!chosen.some((c) => c.port === port)) chosen.push({ channel, publish, port });
+      if (chosen.length === primaries.length) break;
+    }
+    assert.equal(chosen.length, 3, 'a channel on each primary');
+    t.diagnostic(chosen.map((c) => `${c.channel} on ${c.port}`).join(', '));
+
+    // Plain SUBSCRIBE, each on a primary that does NOT own the channel's slot.
+    const subscribers = [];
+    const heard = new Map(chosen.map((c) => [c.channel, []]));
+    let publisher;
+    try {
+      for (const { channel, port } of chosen) {
+        const elsewhere = primaries.find((p) => p !== port);
+        const sub = new Redis({ host: '127.0.0.1', port: elsewhere });
+        subscribers.push(sub);
+        sub.on('message', (c, message) => heard.get(c)?.push(message));
+        await sub.subscribe(channel);
+      }
+      publisher = new Publisher({ url: `redis+cluster://${primaries.map((p) => `127.0.0.1:${p}`).join(',')}/`, timeoutMs: 2000 });
+      const published = new Map(chosen.map((c) => [c.channel, []]));
+      for (let i = 0; i < 3; i++) {
+        for (const { channel, publish } of chosen) {
+          const outcome = await publish(publisher, i);
+          assert.equal(outcome.error, undefined, `${channel} #${i}: ${outcome.error?.message}`);
+          assert.equal(outcome.channel, channel);
+          assert.equal(typeof outcome.receivers, 'number', 'PUBLISH counts the subscribers of the node that ran the script');
+          assert.match(outcome.position, /^[0-9a-f]{12}:\d+-\d+$/);
+          published.get(channel).push(outcome);
+        }
+      }
+      for (const { channel, port } of chosen) {
+        const outcomes = published.get(channel);
+        const node = client(port);
+        const entries = await node.xrange(`tidings:history:{${channel}}`, '-', '+');
+        assert.deepEqual(
+          entries,
+          outcomes.map((o) => [o.position.split(':')[1], ['d', o.payload]]),
+          `${channel}: exactly its events, in order, at their positions, on the primary owning its slot`,
+        );
+        const epoch = await node.get(`tidings:epoch:{${channel}}`);
+        for (const o of outcomes) assert.equal(o.position.split(':')[0], epoch, `${channel}: the channel's epoch`);
+        await until(() => heard.get(channel).length >= outcomes.length, `${channel} heard on another node`);
+        assert.deepEqual(heard.get(channel), outcomes.map((o) => o.payload), `${channel}: each event heard once, in order`);
+      }
+      const epochs = new Set(chosen.map(({ channel }) => published.get(channel)[0].position.split(':')[0]));
+      assert.equal(epochs.size, chosen.length, 'each channel has its own epoch');
+    } finally {
+      for (const sub of subscribers) sub.disconnect();
+      await publisher?.close();
+    }
+  });
+
+  it('reads the channels back through an ioredis Cluster client too (every key of a channel in its one slot)', async () => {
+    const reader = new Cluster([{ host: '127.0.0.1', port: cluster.primaries[0] }]);
+    const publisher = new Publisher({ url: `redis+cluster://127.0.0.1:${cluster.primaries[1]}`, timeoutMs: 2000 });
+    try {
+      const outcome = await publisher.publishDataChange({ resource: 'customer', action: 'created', resourceId: 'c-1' });
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      const [epoch, id] = outcome.position.split(':');
+      assert.deepEqual(await reader.xrange('tidings:history:{ws:customers}', id, id), [[id, ['d', outcome.payload]]]);
+      assert.equal(await reader.get('tidings:epoch:{ws:customers}'), epoch);
+      const seen = `tidings:seen:{ws:customers}:${createHash('sha1').update(outcome.payload).digest('hex')}`;
+      assert.equal(await reader.get(seen), id, 'the seen key names the entry');
+      assert.equal(await reader.cluster('KEYSLOT', seen), await reader.cluster('KEYSLOT', 'tidings:epoch:{ws:customers}'));
+    } finally {
+      reader.disconnect();
+      await publisher.close();
+    }
+  });
+
+  it('with history off, a plain PUBLISH through the cluster reaches a subscriber on any node', async () => {
+    const publisher = new Publisher({ url: `redis+cluster://127.0.0.1:${cluster.primaries[2]}`, history: false, timeoutMs: 2000 });
+    const heard = [];
+    const subs = cluster.ports.map((port) => {
+      const sub = new Redis({ host: '127.0.0.1', port });
+      sub.on('message', (_channel, message) => heard.push([port, message]));
+      return sub;
+    });
+    try {
+      await Promise.all(subs.map((sub) => sub.subscribe('ws:finance')));
+      const outcome = await publisher.publishFinanceEvent('payment', { action: 'created', recordType: 'payment', recordId: 'p-9', recordNumber: 'PAY-9', amount: 1 });
+      assert.equal(outcome.error, undefined, outcome.error?.message);
+      assert.equal(outcome.position, undefined, 'not recorded');
+      await until(() => heard.length === cluster.ports.length, 'the event on every node');
+      assert.deepEqual(heard.map(([, m]) => m), cluster.ports.map(() => outcome.payload));
+    } finally {
+      for (const sub of subs) sub.disconnect();
+      await publisher.close();
+    }
+  });
+
+  // Last: it kills a primary.
+  it('publishing resumes on its own once the cluster has promoted the replica of a failed primary', async (t) => {
+    const CHANNEL = 'ws:approvals';
+    const STREAM = `tidings:history:{${CHANNEL}}`;
+    const request = (i) => ({ resourceType: 'refund', resourceId: `r-${i}`, resourceNumber: `RF-${i}`, requesterId: 'u2', requesterName: '李娜' });
+    const publisher = new Publisher({ url: `redis+cluster://${cluster.primaries.map((p) => `127.0.0.1:${p}`).join(',')}`, logger: { warn() {}, debug() {} } });
+    try {
+      const first = await publisher.publishApprovalRequest(request(1));
+      assert.equal(first.error, undefined, first.error?.message);
+      const primary = await cluster.owner(STREAM);
+      assert.ok((await cluster.client(primary).wait(1, 5000)) >= 1, 'replicated before the primary dies');
+      await cluster.kill(primary);
+      const killed = Date.now();
+      let second;
+      for (let i = 2; ; i++) {
+        second = await publisher.publishApprovalRequest(request(i));
+        if (!second.error || Date.now() - killed > 10_000) break;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(second.error, undefined, `still failing ${Date.now() - killed} ms after the primary died: ${second.error?.message}`);
+      t.diagnostic(`published again ${Date.now() - killed} ms after the primary died`);
+      const promoted = await cluster.owner(STREAM);
+      assert.notEqual(promoted, primary);
+      assert.equal(second.position.split(':')[0], first.position.split(':')[0], 'the same epoch: the history came along');
+      assert.deepEqual(
+        await cluster.client(promoted).xrange(STREAM, '-', '+'),
+        [first, second].map((o) => [o.position.split(':')[1], ['d', o.payload]]),
+        'the event before and the one after, on the promoted replica',
+      );
+    } finally {
+      await publisher.close();
     }
   });
 });

@@ -11,12 +11,13 @@
 //   to `onError`.
 // - Bounded: each publish, connect included, gives up after `timeoutMs`
 //   (1 s by default) when Redis is down or hung.
-// - One shared Redis connection per publisher; the module-level helpers use
-//   one default publisher (configure it with `configurePublisher`, or set
-//   TIDINGS_REDIS_URL / REDIS_URL).
+// - One shared Redis connection per publisher (on Redis Cluster, one
+//   ioredis `Cluster`: a connection per node it needs); the module-level
+//   helpers use one default publisher (configure it with
+//   `configurePublisher`, or set TIDINGS_REDIS_URL / REDIS_URL).
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { classify } from '@tidings/client';
 import type {
   Approval,
@@ -29,15 +30,19 @@ import type {
   OrderStatus,
   SystemNotice,
 } from '@tidings/client';
-import { hideCredentials, sentinelOptions, type SentinelOptions } from './redis-url.js';
+import { type ClusterOptions, clusterOptions, hideCredentials, type SentinelOptions, sentinelOptions } from './redis-url.js';
 
-export { sentinelOptions, type SentinelOptions } from './redis-url.js';
+export { type ClusterOptions, clusterOptions, type SentinelOptions, sentinelOptions } from './redis-url.js';
 
 /** The append script's text, byte for byte the file the Rust crate `include_str!`s. */
 export const APPEND_SCRIPT: string = readFileSync(new URL('./append.lua', import.meta.url), 'utf8');
 
-/** Same keys as crates/tidings/src/history.rs. */
-const EPOCH_KEY = 'tidings:epoch';
+/**
+ * Same keys as crates/tidings/src/history.rs: a channel's epoch, stream and
+ * seen keys share the hash tag `{ws:CHANNEL}`, so one message's keys sit in
+ * one Redis Cluster slot (and the script runs on that slot's primary).
+ */
+const epochKey = (redisChannel: string): string => `tidings:epoch:{${redisChannel}}`;
 const streamKey = (redisChannel: string): string => `tidings:history:{${redisChannel}}`;
 const seenKey = (redisChannel: string, payload: string): string =>
   `tidings:seen:{${redisChannel}}:${createHash('sha1').update(payload, 'utf8').digest('hex')}`;
@@ -62,7 +67,10 @@ export interface PublisherOptions {
   /**
    * `redis://[[user]:password@]host[:port][/db]` (`rediss://` for TLS), or
    * `redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`
-   * (`rediss+sentinel://` for TLS to the master); default TIDINGS_REDIS_URL,
+   * (`rediss+sentinel://` for TLS to the master), or
+   * `redis+cluster://[[user]:password@]host[:port][,host[:port]…][/]` for
+   * Redis Cluster (`rediss+cluster://` for TLS; port 6379 when left out; only
+   * database 0 exists there); default TIDINGS_REDIS_URL,
    * REDIS_URL, then redis://127.0.0.1:6379. A malformed URL makes every
    * publish fail (kind `unreachable`) with a message saying what is wrong.
    */
@@ -153,13 +161,13 @@ function requesterNotice(decision: ApprovalDecision, approval: ApprovalInfo): Ne
 }
 
 export class Publisher {
-  private redis: Redis | null = null;
+  private redis: Redis | Cluster | null = null;
   private waiting: Promise<void> | null = null;
   private failures = 0;
   private readonly url: string;
   private readonly shownUrl: string;
-  /** The parsed sentinel URL, or why the URL is unusable. */
-  private readonly sentinel: SentinelOptions | Error | undefined;
+  /** The parsed sentinel or cluster URL (neither for a plain one), or why the URL is unusable. */
+  private readonly target: { sentinel?: SentinelOptions; cluster?: ClusterOptions } | Error;
   private readonly timeoutMs: number;
   private readonly history: Required<HistoryOptions> | null;
 
@@ -167,9 +175,9 @@ export class Publisher {
     this.url = options.url ?? process.env.TIDINGS_REDIS_URL ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
     this.shownUrl = hideCredentials(this.url);
     try {
-      this.sentinel = sentinelOptions(this.url);
+      this.target = { sentinel: sentinelOptions(this.url), cluster: clusterOptions(this.url) };
     } catch (error) {
-      this.sentinel = error as Error;
+      this.target = error as Error;
     }
     this.timeoutMs = options.timeoutMs ?? 1000;
     this.history =
@@ -289,9 +297,11 @@ export class Publisher {
     if (!this.history) return { receivers: Number(await redis.publish(redisChannel, payload)) };
     const { maxLen, maxAgeMs, dedupWindowMs } = this.history;
     // Exactly what History::append_command sends (crates/tidings/src/history.rs).
+    // ioredis routes it by its first key: on Redis Cluster, to the primary of
+    // the channel's slot, which holds all three keys.
     const reply = (await (redis as unknown as { tidingsAppend(...args: (string | number)[]): Promise<unknown> }).tidingsAppend(
       3,
-      EPOCH_KEY,
+      epochKey(redisChannel),
       streamKey(redisChannel),
       seenKey(redisChannel, payload),
       maxLen,
@@ -311,13 +321,16 @@ export class Publisher {
 
   /**
    * The shared connection: opened on first use; ioredis reconnects it with a
-   * short backoff (behind Sentinel, to the master the sentinels name then).
+   * short backoff (behind Sentinel, to the master the sentinels name then;
+   * on Redis Cluster, learning the slot map again from the nodes).
    */
-  private async connection(): Promise<Redis> {
-    if (this.sentinel instanceof Error) {
-      throw Object.assign(new Error(`cannot reach Redis: ${this.sentinel.message}`), { kind: 'unreachable' });
+  private async connection(): Promise<Redis | Cluster> {
+    const target = this.target;
+    if (target instanceof Error) {
+      throw Object.assign(new Error(`cannot reach Redis: ${target.message}`), { kind: 'unreachable' });
     }
     if (!this.redis) {
+      const retry = (times: number): number => Math.min(50 * 2 ** times, 500);
       const options: RedisOptions = {
         lazyConnect: true,
         // Commands fail at once while disconnected instead of queueing: a
@@ -325,9 +338,34 @@ export class Publisher {
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
         connectTimeout: this.timeoutMs,
-        retryStrategy: (times) => Math.min(50 * 2 ** times, 500),
+        retryStrategy: retry,
       };
-      const redis = this.sentinel ? new Redis({ ...this.sentinel, ...options }) : new Redis(this.url, options);
+      let redis: Redis | Cluster;
+      if (target.cluster) {
+        const { nodes, redisOptions } = target.cluster;
+        redis = new Cluster(nodes, {
+          lazyConnect: true,
+          enableOfflineQueue: false,
+          clusterRetryStrategy: retry,
+          // Likewise no delayed re-sends: a command whose node connection
+          // closed, or that met CLUSTERDOWN, fails at once (a later publish
+          // finds the new slot map: MOVED and the periodic refresh update it).
+          retryDelayOnFailover: 0,
+          retryDelayOnClusterDown: 0,
+          // TRYAGAIN (a slot mid-migration) is retried, well within the timeout.
+          retryDelayOnTryAgain: 10,
+          maxRedirections: 16,
+          slotsRefreshTimeout: this.timeoutMs,
+          // With TLS, connect to the names given (what the certificates
+          // name), not to the addresses they resolve to.
+          ...(redisOptions.tls ? { dnsLookup: (address: string, done: (error: null, address: string) => void) => done(null, address) } : {}),
+          redisOptions: { ...redisOptions, maxRetriesPerRequest: 0, connectTimeout: this.timeoutMs },
+        });
+      } else if (target.sentinel) {
+        redis = new Redis({ ...target.sentinel, ...options });
+      } else {
+        redis = new Redis(this.url, options);
+      }
       redis.on('error', () => {
         /* reported per publish */
       });
@@ -344,11 +382,15 @@ export class Publisher {
       };
       const failed = (error: Error): void => {
         redis.off('ready', ready);
-        reject(Object.assign(new Error(`cannot reach Redis at ${this.shownUrl}: ${error.message}. Is redis-server running there?`), { kind: 'unreachable' }));
+        redis.off('error', failed);
+        reject(Object.assign(new Error(`cannot reach Redis at ${this.shownUrl}: ${reason(error)}. Is redis-server running there?`), { kind: 'unreachable' }));
       };
       redis.once('ready', ready);
       redis.once('error', failed);
-      if (redis.status === 'wait' || redis.status === 'end') redis.connect().catch(() => undefined);
+      if (redis.status === 'wait' || redis.status === 'end') {
+        // A Cluster that cannot even resolve its startup nodes says so only here.
+        redis.connect().catch(redis instanceof Cluster ? failed : () => undefined);
+      }
     }).finally(() => {
       this.waiting = null;
     });
@@ -371,6 +413,12 @@ export class Publisher {
   }
 }
 
+/** Why a connection failed; for a cluster whose nodes all failed, the last node's error. */
+function reason(error: Error): string {
+  const last = (error as { lastNodeError?: unknown }).lastNodeError;
+  return last instanceof Error ? `no node of the cluster answered (the last: ${last.message})` : error.message;
+}
+
 let shared: Publisher | null = null;
 
 /** Sets up the publisher the module-level helpers use (optional: they default to TIDINGS_REDIS_URL / REDIS_URL). */
@@ -381,7 +429,8 @@ export function configurePublisher(options: PublisherOptions = {}): Publisher {
 }
 
 function publisher(): Publisher {
-  return (shared ??= new Publisher());
+  if (!shared) shared = new Publisher();
+  return shared;
 }
 
 export const notifyUser = (userId: string, notification: NewNotification): Promise<PublishOutcome> => publisher().notifyUser(userId, notification);
