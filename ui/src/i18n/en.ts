@@ -301,7 +301,8 @@ export const en = {
   'set.general': 'General',
   'set.invalid': 'Fix the highlighted fields before saving.',
   'set.err.gatewayUrl': 'A gateway URL starts with ws:// or wss://.',
-  'set.err.redisUrl': 'A Redis URL starts with redis://, rediss://, redis+sentinel:// (host:port,…/service) or redis+cluster:// (host:port,…).',
+  'set.err.redisUrl':
+    'A Redis URL starts with redis://, rediss://, redis+sentinel:// (host:port,…/service) or redis+cluster:// (host:port,…).',
   'set.err.userId': 'A user id is 1–128 letters, digits, -, _, . or @.',
   'set.err.userRequired': 'Redis needs the user id (for your notification channel).',
   'set.err.time': 'Use HH:MM, 00:00 to 23:59.',

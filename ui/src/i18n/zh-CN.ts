@@ -302,7 +302,8 @@ export const zhCN: Record<MessageKey, string> = {
   'set.general': '常规',
   'set.invalid': '请先修正标出的字段再保存。',
   'set.err.gatewayUrl': '网关地址须以 ws:// 或 wss:// 开头。',
-  'set.err.redisUrl': 'Redis 地址须以 redis://、rediss://、redis+sentinel://（主机:端口,…/服务名）或 redis+cluster://（主机:端口,…）开头。',
+  'set.err.redisUrl':
+    'Redis 地址须以 redis://、rediss://、redis+sentinel://（主机:端口,…/服务名）或 redis+cluster://（主机:端口,…）开头。',
   'set.err.userId': '用户 ID 为 1–128 个字母、数字或 - _ . @。',
   'set.err.userRequired': '直连 Redis 需要填写用户 ID（用于您的通知频道）。',
   'set.err.time': '请使用 HH:MM 格式（00:00 至 23:59）。',
