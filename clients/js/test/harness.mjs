@@ -106,7 +106,7 @@ export async function startRecorder(redisUrl) {
   const recorder = child(binary('tidings'), ['--redis', redisUrl, 'record'], 'recorder', { RUST_LOG: 'info' });
   const redis = new Redis(redisUrl);
   try {
-    await until(async () => (await redis.get('tidings:recorder')) !== null, 'the recorder to hold the duty');
+    await until(async () => (await redis.get('tidings:recorder:{tidings}')) !== null, 'the recorder to hold the duty');
   } finally {
     redis.disconnect();
   }
