@@ -12,7 +12,7 @@ use tidings_e2e::app::ON_SCREEN;
 use tidings_e2e::desktop::mentions;
 use tidings_e2e::events::{self, now_ms};
 use tidings_e2e::{DeskApp, Desktop, Launch, Source};
-use tidings_testkit::{RedisServer, eventually};
+use tidings_testkit::{ClusterSetup, RedisServer, eventually};
 
 const USER: &str = "e2e-user";
 /// Reconnects back off; a few attempts must fit in this.
@@ -45,6 +45,25 @@ async fn every_kind_of_event_published_to_redis_appears_in_its_feed() -> anyhow:
             sample.channel,
             sample.kind
         );
+    }
+    app.wait_for_every_sample(&samples).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end: needs the app built with custom-protocol; run scripts/e2e.sh"]
+async fn on_a_redis_cluster_events_published_on_any_node_appear_in_their_feeds()
+-> anyhow::Result<()> {
+    let desktop = Desktop::start()?;
+    let cluster = tokio::task::spawn_blocking(ClusterSetup::start).await?;
+    let source = Source::Redis { url: cluster.url(), user: USER.to_owned() };
+    let mut app = live_app(&desktop, &Launch::new("redis-cluster", source)).await?;
+
+    // Each kind through another node: the cluster carries every publish
+    // to the node the app listens on.
+    let samples = events::every_kind(USER, now_ms());
+    let ports = cluster.ports();
+    for (i, sample) in samples.iter().enumerate() {
+        cluster.publish(ports[i % ports.len()], &sample.channel, &sample.payload);
     }
     app.wait_for_every_sample(&samples).await
 }

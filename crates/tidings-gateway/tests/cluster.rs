@@ -169,3 +169,61 @@ async fn when_a_primary_dies_the_gateway_carries_on_and_a_resume_is_exact_or_rep
     }
     eprintln!("after the failover: recovered {recovered}, told {told}, received {received:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_dying_while_the_gateway_listens_on_another_node_is_told_to_a_resume_across_it() {
+    let mut setup = start_cluster().await;
+    let key = stream_key("ws:inventory");
+    let owner = setup.port_owning(&key);
+    let elsewhere = setup.primary_ports().into_iter().find(|port| *port != owner).unwrap();
+    // Seeded with another primary only: the gateway subscribes there, so
+    // its subscription survives the owner's death.
+    let mut settings = config(&format!("redis+cluster://127.0.0.1:{elsewhere}"));
+    settings.redis_backoff_max = Duration::from_millis(200);
+    let gateway = TestGateway::start(settings).await;
+    let mut client = gateway.subscribed(&["inventory"]).await;
+    setup.publish(elsewhere, "ws:inventory", &inventory_event(1));
+    let since = client.next_event().await["position"].as_str().unwrap().to_owned();
+    drop(client);
+
+    let killed = setup.kill_primary_owning(&key);
+    assert_eq!(killed, owner);
+    let setup = tokio::task::spawn_blocking(move || {
+        setup.wait_for_failover(&key, killed, FAILOVER);
+        setup
+    })
+    .await
+    .unwrap();
+
+    // Whatever the dead primary had not handed its replica is gone, and
+    // nothing in the replica's history says so: the resume must be told.
+    let mut back = gateway.client().await;
+    back.send_json(
+        json!({"type":"subscribe","channels":["inventory"],"since":{"inventory":since}}),
+    )
+    .await;
+    let subscribed = loop {
+        let frame = back.next().await;
+        if frame["type"] != "status" {
+            break frame;
+        }
+    };
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    assert_eq!(subscribed["recovered"]["inventory"], false, "{subscribed}");
+    // And events published after the failover arrive.
+    let heard = tokio::time::timeout(WAIT * 4, async {
+        for n in 2.. {
+            setup.publish(elsewhere, "ws:inventory", &inventory_event(n));
+            let frame = tokio::time::timeout(Duration::from_millis(300), back.next()).await;
+            if let Ok(frame) = frame
+                && frame["type"] == "event"
+            {
+                return frame;
+            }
+        }
+        unreachable!()
+    })
+    .await
+    .expect("events after the failover arrive");
+    assert_eq!(heard["channel"], "inventory");
+}

@@ -108,6 +108,15 @@ impl ClusterSetup {
         format!("redis+cluster://{}", hosts.join(","))
     }
 
+    /// Drops every cluster bus link between the node at `port` and the
+    /// node at `peer` (`DEBUG CLUSTERLINK KILL ALL`); the nodes make them
+    /// again at once, and what the links carried meanwhile is lost.
+    pub fn break_links(&self, port: u16, peer: u16) {
+        let id = self.cli(peer, &["CLUSTER", "MYID"]);
+        let reply = self.cli(port, &["DEBUG", "CLUSTERLINK", "KILL", "ALL", &id]);
+        assert_eq!(reply, "OK", "DEBUG CLUSTERLINK KILL on {port}: {reply}");
+    }
+
     /// The ports of all six nodes, killed or not, in start order.
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|node| node.port).collect()
@@ -300,6 +309,8 @@ impl ClusterNode {
             // Redis 7 waits 5 s before a diskless full sync, for more
             // replicas to join it; each primary here has one.
             .args(["--repl-diskless-sync-delay", "0"])
+            // DEBUG CLUSTERLINK KILL, from this machine: tests break bus links.
+            .args(["--enable-debug-command", "local"])
             .args(["--protected-mode", "no", "--loglevel", "notice", "--logfile"])
             .arg(dir.join(format!("redis-{port}.log")))
             .arg("--dir")

@@ -98,6 +98,13 @@ pub const COVERAGE_KEY: &str = "tidings:coverage:{tidings}";
 /// in which nobody was proven recording, scored by their end.
 pub const GAPS_KEY: &str = "tidings:gaps:{tidings}";
 
+/// On Redis Cluster, the oldest proof a recovery accepts. The holder proves
+/// four times a second; a proof older than this means it cannot hear some
+/// node, whose unreplicated history a failover may have dropped before the
+/// holder restarts and writes the gap down (shorter than the quickest
+/// failover: `cluster-node-timeout` is 1 s at the least in practice).
+pub const CLUSTER_PROOF_AGE: Duration = Duration::from_secs(1);
+
 /// How often at most a channel's history is trimmed by age and has its
 /// expiry renewed (the append script does it when the expiry says it is due).
 pub const MAINTAIN_EVERY: Duration = Duration::from_secs(60);
@@ -343,7 +350,10 @@ const APPEND_LUA: &str = include_str!("history/append.lua");
 
 // Whether coverage proves that nothing published after ARGV[1] (Redis
 // milliseconds) and before ARGV[2] (the caller's subscribe time, 0 for
-// none) went unrecorded. Returns {reason or '', proven_until}.
+// none) went unrecorded. With ARGV[3] > 0 (Redis Cluster), a proof older
+// than ARGV[3] ms is 'unproven' too: the holder cannot hear some node, and
+// what that node had may be gone when its replica takes over, before the
+// holder's restart writes the gap down. Returns {reason or '', proven_until}.
 // KEYS: gaps, lease, coverage (one slot: the `{tidings}` tag).
 //
 // Recovery runs this before reading the stream (`STREAM_LUA`), in two
@@ -363,6 +373,13 @@ local gap = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. ARGV[1], '+inf', 'LIMIT'
 if #gap > 0 then return {'gap:' .. gap[1], proven_text} end
 if redis.call('EXISTS', KEYS[2]) == 0 then return {'unrecorded', proven_text} end
 if proven < tonumber(ARGV[2]) then return {'unproven', proven_text} end
+local stale = tonumber(ARGV[3])
+if stale > 0 then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - proven > stale then
+    return {'unproven', proven_text}
+  end
+end
 return {'', proven_text}
 ";
 
@@ -703,6 +720,7 @@ impl History {
             .key(COVERAGE_KEY)
             .arg(since.id.millis)
             .arg(need_until)
+            .arg(if self.cluster { millis(CLUSTER_PROOF_AGE) } else { 0 })
             .invoke_async(connection)
             .await?;
         let coverage = array(coverage, "coverage reply")?;

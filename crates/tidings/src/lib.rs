@@ -26,6 +26,7 @@
 //! What is on the wire is decided by `tidings-events`; this crate only moves
 //! bytes and never invents a format of its own.
 
+mod cluster;
 pub mod history;
 pub mod process;
 pub mod publish;

@@ -28,11 +28,10 @@
 //! Ending: the task runs until its token is cancelled; it then gives the
 //! duty back, so a successor does not wait for the lease to expire.
 
-mod cluster;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::cluster;
 use crate::redis_url::Commands;
 use tidings_events::channel::{REDIS_PATTERN_ALL, REDIS_PREFIX};
 use tokio::sync::mpsc;

@@ -168,3 +168,54 @@ async fn a_direct_source_on_a_cluster_resumes_exactly_what_it_missed() {
     );
     cancel.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bus_link_of_the_sources_node_remade_is_told_as_missed_on_every_channel() {
+    let setup = start_cluster().await;
+    let ports = setup.ports();
+    // The source subscribes to the URL's first seed.
+    let (node, peer) = (ports[0], ports[1]);
+    let url = format!("redis+cluster://127.0.0.1:{node}");
+    let cancel = CancellationToken::new();
+    let mut source = spawn_redis_source(direct_source(url, BTreeMap::new()), cancel.clone(), 64);
+    live(&mut source).await;
+    setup.publish(peer, "ws:orders", &event(1));
+    assert_eq!(messages(&mut source, 1, &mut BTreeMap::new()).await, [("ws:orders".into(), 1)]);
+
+    // What the links carried while they were down is lost for this node:
+    // the source cannot know what, so it tells every channel.
+    setup.break_links(node, peer);
+    let mut told = Vec::new();
+    while told.len() < CHANNELS.len() {
+        match next(&mut source).await {
+            SourceUpdate::Missed { channel, since } => {
+                assert!(since.is_some(), "told since when");
+                told.push(channel);
+            }
+            SourceUpdate::Message(message) => panic!("unexpected {message:?}"),
+            _ => {}
+        }
+    }
+    told.sort();
+    let mut expected: Vec<String> = CHANNELS.iter().map(Channel::redis_name).collect();
+    expected.sort();
+    assert_eq!(told, expected);
+
+    // And it carries on, on links made afresh (it may restart once more
+    // while the nodes finish remaking them, and say so again).
+    let mut n = 2;
+    let heard = tokio::time::timeout(WAIT, async {
+        loop {
+            setup.publish(peer, "ws:orders", &event(n));
+            n += 1;
+            let update = tokio::time::timeout(Duration::from_millis(200), source.updates.recv());
+            if let Ok(Some(SourceUpdate::Message(message))) = update.await {
+                return message;
+            }
+        }
+    })
+    .await
+    .expect("the source hears the peer again");
+    assert_eq!(heard.channel, "ws:orders");
+    cancel.cancel();
+}

@@ -11,7 +11,9 @@
 //! and reports [`SourceUpdate::Missed`] whenever continuity cannot be
 //! proven. Beside it runs a standby recorder (`crate::recorder`) that takes
 //! the recording duty when nobody else holds it, so however many desktops
-//! read Redis directly, each event is appended once.
+//! read Redis directly, each event is appended once. On Redis Cluster the
+//! subscribed node's bus links are watched too (`crate::cluster`): a link
+//! that may have dropped a message is told as `Missed` on every channel.
 //!
 //! Liveness: the subscriber sends `PING` every [`PING_INTERVAL`] and a
 //! connection from which nothing has been read for two intervals is dead,
@@ -31,6 +33,7 @@ use super::{
     Backoff, Failure, Session, SourceHandle, SourceState, SourceTask, SourceUpdate, Stop,
     UpdateSender, give_up, reconnect_forever,
 };
+use crate::cluster::{Broken, LinkWatch};
 use crate::history::{History, HistoryConfig, HistoryError, Position, redis_time};
 use crate::recorder::{Duty, RecorderConfig, run_recorder};
 use crate::resume;
@@ -53,6 +56,10 @@ const DELIVER_BATCH: usize = 256;
 /// How often at most the source looks up its position on a channel that
 /// received messages (one `MGET` per such channel).
 pub const LOCATE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often, on Redis Cluster, the subscribed node's bus links are
+/// checked (`crate::cluster::LinkWatch`): a broken one is told within this.
+const LINK_CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// Most messages remembered (as 64-bit hashes) per channel after its last
 /// known position, to skip them when a replay sends them again. Past it the
@@ -419,6 +426,7 @@ impl RedisSession {
 impl Session for RedisSession {
     async fn run(&mut self, outbox: &mut UpdateSender) -> Result<Failure, Stop> {
         let label = self.endpoint.label.clone();
+        let requested = std::time::Instant::now();
         let subscribing = tokio::time::timeout(
             CONNECT_TIMEOUT,
             self.endpoint.subscribe(&self.channels, &self.patterns),
@@ -435,6 +443,15 @@ impl Session for RedisSession {
             },
         };
         tracing::info!(url = %label, channels = ?self.channels, patterns = ?self.patterns, "subscribed to Redis");
+        // On Redis Cluster with history: what other nodes publish reaches
+        // this one over the bus, whose links are watched (crate::cluster).
+        let mut links = None;
+        if self.history.is_some() && self.endpoint.url().is_cluster() {
+            match LinkWatch::start(&connected.server, requested).await {
+                Ok(watch) => links = Some(watch),
+                Err(failure) => return Ok(failure),
+            }
+        }
 
         // With history: replay what was missed before going live. Messages
         // published meanwhile wait in the subscription's socket.
@@ -458,6 +475,8 @@ impl Session for RedisSession {
             let mut batch = Vec::with_capacity(DELIVER_BATCH);
             let mut ticks = tokio::time::interval(LOCATE_EVERY);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut link_ticks = tokio::time::interval(LINK_CHECK_EVERY);
+            link_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     count = received.recv_many(&mut batch, DELIVER_BATCH) => {
@@ -481,6 +500,12 @@ impl Session for RedisSession {
                             return Ok(failure);
                         }
                     }
+                    _ = link_ticks.tick(), if links.is_some() => {
+                        let Some(watch) = &mut links else { continue };
+                        if let Err(broken) = watch.check().await {
+                            return self.tell_broken_link(broken, outbox).await;
+                        }
+                    }
                 }
             }
         };
@@ -491,6 +516,28 @@ impl Session for RedisSession {
             failure = reading => Ok(failure),
             failure = watching => Ok(failure),
         }
+    }
+}
+
+impl RedisSession {
+    /// A bus link of the subscribed node may have dropped a message: the
+    /// replay after reconnecting cannot tell which (it starts after the
+    /// last message handed on), so every channel is told it may have missed
+    /// events since the links were last seen whole, and the session ends.
+    async fn tell_broken_link(
+        &mut self,
+        broken: Broken,
+        outbox: &UpdateSender,
+    ) -> Result<Failure, Stop> {
+        tracing::warn!(reason = %broken.reason, "events may be missing on every channel");
+        let mut told: Vec<String> = self.channels.iter().chain(&self.patterns).cloned().collect();
+        told.extend(
+            self.cursors.keys().filter(|channel| !self.channels.contains(channel)).cloned(),
+        );
+        for channel in told {
+            outbox.send(SourceUpdate::Missed { channel, since: Some(broken.intact_at) }).await?;
+        }
+        Ok(Failure::Transient(broken.reason))
     }
 }
 
