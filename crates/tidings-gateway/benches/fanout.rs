@@ -27,6 +27,13 @@
 //! Redis's own CPU per published event (`INFO cpu`, user + system) is
 //! printed too, so operators can size Redis with history on.
 //!
+//! On Redis Cluster (issue 19): `--cluster` runs the same workload on a
+//! real cluster of three primaries and three replicas (the gateways given
+//! its `redis+cluster://` URL, plain publishes sent to one node, as a
+//! backend's client would); Redis CPU is then summed over all six nodes:
+//!
+//!     cargo bench -p tidings-gateway --bench fanout -- --cluster --clients 1000 --events 1000
+//!
 //! What history costs (issue 8), same workload three ways:
 //!
 //!     cargo bench -p tidings-gateway --bench fanout -- --clients 100 --events 3000 --rate 500 --no-history
@@ -45,7 +52,7 @@ use clap::{Parser, ValueEnum};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use tidings_events::Channel;
-use tidings_testkit::RedisServer;
+use tidings_testkit::{ClusterSetup, RedisServer};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -87,6 +94,10 @@ struct Args {
     /// round-robin.
     #[arg(long, default_value_t = 1)]
     gateways: usize,
+    /// Run on a Redis Cluster (three primaries, three replicas) instead of
+    /// one redis-server.
+    #[arg(long)]
+    cluster: bool,
     /// Worker threads of this load generator.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -188,8 +199,46 @@ struct ClientReport {
     last_at: Option<Instant>,
 }
 
+/// The Redis the gateways read: one server, or a cluster.
+enum Backend {
+    One(RedisServer),
+    Cluster(ClusterSetup),
+}
+
+impl Backend {
+    /// What the gateways (and the recording publisher) are given.
+    fn url(&self) -> String {
+        match self {
+            Backend::One(redis) => redis.url(),
+            Backend::Cluster(cluster) => cluster.url(),
+        }
+    }
+
+    /// Where plain publishes go: the server, or one node of the cluster.
+    fn publish_url(&self) -> String {
+        match self {
+            Backend::One(redis) => redis.url(),
+            Backend::Cluster(cluster) => format!("redis://127.0.0.1:{}", cluster.ports()[1]),
+        }
+    }
+
+    /// `redis-cli ARGS` on every node.
+    fn on_every_node(&self, args: &[&str]) -> Vec<String> {
+        match self {
+            Backend::One(redis) => vec![redis.cli(args)],
+            Backend::Cluster(cluster) => {
+                cluster.ports().into_iter().map(|port| cluster.cli(port, args)).collect()
+            }
+        }
+    }
+}
+
 async fn run(args: Args) {
-    let redis = RedisServer::start();
+    let redis = if args.cluster {
+        Backend::Cluster(ClusterSetup::start())
+    } else {
+        Backend::One(RedisServer::start())
+    };
     let count = args.gateways.max(1);
     let gateways: Vec<GatewayProcess> = (0..count)
         .map(|_| GatewayProcess::start(&redis.url(), args.clients.div_ceil(count), args.no_history))
@@ -262,12 +311,12 @@ async fn run(args: Args) {
     let cpu_before = cpu();
     let redis_cpu_before = redis_cpu(&redis);
     let publisher = {
-        let url = redis.url();
+        let (url, plain_url) = (redis.url(), redis.publish_url());
         let (events, rate, pad, mode) = (args.events, args.rate, args.pad, args.publish_mode);
         std::thread::spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(publish(url, base, events, rate, pad, mode))
+            runtime.block_on(publish((url, plain_url), base, events, rate, pad, mode))
         })
     };
     let publish_time = publisher.join().expect("the publisher finishes");
@@ -309,8 +358,9 @@ async fn run(args: Args) {
     }
 
     println!(
-        "workload: {} gateway(s), {} clients on `inventory`, {} events, publish-mode {:?}, gateway history {}, rate {}, pad {} B",
+        "workload: {} gateway(s) on {}, {} clients on `inventory`, {} events, publish-mode {:?}, gateway history {}, rate {}, pad {} B",
         count,
+        if args.cluster { "a 3+3 Redis Cluster" } else { "one Redis" },
         args.clients,
         args.events,
         args.publish_mode,
@@ -359,11 +409,13 @@ async fn run(args: Args) {
     println!("gateways: {}", slow.join("; "));
 }
 
-/// Redis's CPU time so far (`INFO cpu`: used_cpu_user + used_cpu_sys), s.
-fn redis_cpu(redis: &RedisServer) -> f64 {
+/// Redis's CPU time so far (`INFO cpu`: used_cpu_user + used_cpu_sys), s,
+/// summed over every node.
+fn redis_cpu(redis: &Backend) -> f64 {
     redis
-        .cli(&["INFO", "cpu"])
-        .lines()
+        .on_every_node(&["INFO", "cpu"])
+        .iter()
+        .flat_map(|info| info.lines())
         .filter_map(|line| {
             let (key, value) = line.trim().split_once(':')?;
             matches!(key, "used_cpu_user" | "used_cpu_sys").then(|| value.parse::<f64>().ok())?
@@ -371,18 +423,19 @@ fn redis_cpu(redis: &RedisServer) -> f64 {
         .sum()
 }
 
-/// Publishes `events` events, 64 at a time (pipelined, or 64 publisher calls
+/// Publishes `events` events (plain `PUBLISH`es to the second URL, the
+/// recording publisher on the first), 64 at a time (pipelined, or 64 publisher calls
 /// in flight) when `rate` is 0, else one per tick at `rate` per second; each
 /// carries its send time (µs since `base`). Returns how long publishing took.
 async fn publish(
-    url: String,
+    (url, plain_url): (String, String),
     base: Instant,
     events: u64,
     rate: u64,
     pad: usize,
     mode: PublishMode,
 ) -> Duration {
-    let client = redis::Client::open(url.as_str()).unwrap();
+    let client = redis::Client::open(plain_url.as_str()).unwrap();
     let mut publisher = client.get_multiplexed_async_connection().await.unwrap();
     let recording = tidings::Publisher::new(tidings::PublisherConfig {
         // Generous: a slow publish must show as latency, not as an error.
@@ -442,14 +495,15 @@ fn sent_at_us(frame: &str) -> Option<u64> {
 }
 
 /// Waits until every gateway has subscribed to Redis: that many pub/sub
-/// clients with a pattern subscription (`PUBSUB NUMPAT` counts distinct
-/// patterns, one for any number of gateways).
-async fn wait_until_live(redis: &RedisServer, gateways: usize) {
+/// clients with a pattern subscription, over every node (`PUBSUB NUMPAT`
+/// counts distinct patterns, one for any number of gateways).
+async fn wait_until_live(redis: &Backend, gateways: usize) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let subscribed = redis
-            .cli(&["CLIENT", "LIST", "TYPE", "pubsub"])
-            .lines()
+            .on_every_node(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .iter()
+            .flat_map(|list| list.lines())
             .filter(|line| line.split_whitespace().any(|f| f.starts_with("psub=") && f != "psub=0"))
             .count();
         if subscribed >= gateways {

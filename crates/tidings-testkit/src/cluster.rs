@@ -122,20 +122,15 @@ impl ClusterSetup {
         self.nodes.iter().map(|node| node.port).collect()
     }
 
-    /// The ports of the current primaries, as the cluster sees them
-    /// (`CLUSTER NODES` from the first live node), in start order; nodes
-    /// flagged as failing and nodes killed by [`Self::kill`] are left out.
+    /// The ports of the current primaries, in start order: the live nodes
+    /// (not killed by [`Self::kill`]) that say `role:master` themselves.
     pub fn primary_ports(&self) -> Vec<u16> {
-        let live = self.live_ports();
-        let Some(view) = live.iter().map(|&port| view_from(port)).find(|v| !v.is_empty()) else {
-            panic!("no live cluster node answers CLUSTER NODES (live: {live:?})")
-        };
-        let primaries: HashSet<u16> = view
-            .iter()
-            .filter(|line| line.primary && !line.failed && live.contains(&line.port))
-            .map(|line| line.port)
-            .collect();
-        live.into_iter().filter(|port| primaries.contains(port)).collect()
+        // Each node's own word for its role: another node's view of the
+        // cluster can still list a new replica as a primary for a moment.
+        self.live_ports()
+            .into_iter()
+            .filter(|&port| has_line(&ask(port, &["INFO", "replication"]), "role:master"))
+            .collect()
     }
 
     /// Runs `redis-cli -p PORT ARGS…` (not `-c`: a key served elsewhere
