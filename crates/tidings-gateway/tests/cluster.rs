@@ -52,6 +52,24 @@ async fn expect_events(
     positions
 }
 
+/// A new client subscribing to `inventory` from `since`, and the
+/// `subscribed` frame it gets (after any status frames: the gateway may
+/// still be resubscribing after a failover).
+async fn resume_inventory(gateway: &TestGateway, since: &str) -> (common::Client, Value) {
+    let mut client = gateway.client().await;
+    client
+        .send_json(json!({"type":"subscribe","channels":["inventory"],"since":{"inventory":since}}))
+        .await;
+    let subscribed = loop {
+        let frame = client.next().await;
+        if frame["type"] != "status" {
+            break frame;
+        }
+    };
+    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    (client, subscribed)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_cluster_plain_publishes_on_any_node_fan_out_and_resume_exactly() {
     let setup = start_cluster().await;
@@ -131,19 +149,7 @@ async fn when_a_primary_dies_the_gateway_carries_on_and_a_resume_is_exact_or_rep
             std::thread::sleep(Duration::from_millis(100));
         }
     });
-    let mut back = gateway.client().await;
-    back.send_json(
-        json!({"type":"subscribe","channels":["inventory"],"since":{"inventory":since}}),
-    )
-    .await;
-    // The gateway may still be resubscribing: status frames come first.
-    let subscribed = loop {
-        let frame = back.next().await;
-        if frame["type"] != "status" {
-            break frame;
-        }
-    };
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    let (mut back, subscribed) = resume_inventory(&gateway, &since).await;
     let recovered = subscribed["recovered"]["inventory"] == true;
     let mut told = !recovered;
     let mut received = Vec::new();
@@ -197,18 +203,7 @@ async fn a_primary_dying_while_the_gateway_listens_on_another_node_is_told_to_a_
 
     // Whatever the dead primary had not handed its replica is gone, and
     // nothing in the replica's history says so: the resume must be told.
-    let mut back = gateway.client().await;
-    back.send_json(
-        json!({"type":"subscribe","channels":["inventory"],"since":{"inventory":since}}),
-    )
-    .await;
-    let subscribed = loop {
-        let frame = back.next().await;
-        if frame["type"] != "status" {
-            break frame;
-        }
-    };
-    assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+    let (mut back, subscribed) = resume_inventory(&gateway, &since).await;
     assert_eq!(subscribed["recovered"]["inventory"], false, "{subscribed}");
     // And events published after the failover arrive.
     let heard = tokio::time::timeout(WAIT * 4, async {

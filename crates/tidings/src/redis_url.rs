@@ -155,15 +155,7 @@ impl RedisUrl {
     pub fn parse(url: &str) -> Result<Self, RedisUrlError> {
         let label = redact_url(url);
         let invalid = |reason: String| RedisUrlError { label: label.clone(), reason };
-        let sentinel = url
-            .strip_prefix("redis+sentinel://")
-            .map(|rest| (rest, false))
-            .or_else(|| url.strip_prefix("rediss+sentinel://").map(|rest| (rest, true)));
-        let cluster = url
-            .strip_prefix("redis+cluster://")
-            .map(|rest| (rest, false))
-            .or_else(|| url.strip_prefix("rediss+cluster://").map(|rest| (rest, true)));
-        let kind = match (sentinel, cluster) {
+        let kind = match (strip_scheme(url, "sentinel"), strip_scheme(url, "cluster")) {
             (Some((rest, tls)), _) => {
                 Kind::Sentinel(Arc::new(parse_sentinel(rest, tls).map_err(invalid)?))
             }
@@ -252,6 +244,15 @@ impl RedisUrl {
             ))),
         }
     }
+}
+
+/// What follows `redis+KIND://` (TLS: false) or `rediss+KIND://` (true).
+fn strip_scheme<'u>(url: &'u str, kind: &str) -> Option<(&'u str, bool)> {
+    let (tls, rest) = match url.strip_prefix("rediss+") {
+        Some(rest) => (true, rest),
+        None => (false, url.strip_prefix("redis+")?),
+    };
+    Some((rest.strip_prefix(kind)?.strip_prefix("://")?, tls))
 }
 
 /// `[[user]:password@]host:port[,host:port…][/]`: one client per seed

@@ -66,15 +66,7 @@ export function hideCredentials(url: string): string {
  * the URL is malformed, saying what is wrong, with the password hidden.
  */
 export function sentinelOptions(url: string): SentinelOptions | undefined {
-  const scheme = SENTINEL_SCHEME.exec(url);
-  if (!scheme) return undefined;
-  try {
-    return parse(url.slice(scheme[0].length), scheme[1] === 'rediss');
-  } catch (error) {
-    throw new Error(
-      `Redis URL ${hideCredentials(url)} is not usable: ${(error as Error).message}. Expected redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]`,
-    );
-  }
+  return parseScheme(url, SENTINEL_SCHEME, parse, 'redis+sentinel://[[user]:password@]host[:port][,host[:port]…]/service[/db]');
 }
 
 /**
@@ -83,14 +75,22 @@ export function sentinelOptions(url: string): SentinelOptions | undefined {
  * URL is malformed, saying what is wrong, with the password hidden.
  */
 export function clusterOptions(url: string): ClusterOptions | undefined {
-  const scheme = CLUSTER_SCHEME.exec(url);
-  if (!scheme) return undefined;
+  return parseScheme(url, CLUSTER_SCHEME, parseCluster, 'redis+cluster://[[user]:password@]host[:port][,host[:port]…]');
+}
+
+/** What `parseRest` makes of `url` after `scheme`; errors say what was expected, password hidden. */
+function parseScheme<T>(
+  url: string,
+  scheme: RegExp,
+  parseRest: (rest: string, tls: boolean) => T,
+  expected: string,
+): T | undefined {
+  const match = scheme.exec(url);
+  if (!match) return undefined;
   try {
-    return parseCluster(url.slice(scheme[0].length), scheme[1] === 'rediss');
+    return parseRest(url.slice(match[0].length), match[1] === 'rediss');
   } catch (error) {
-    throw new Error(
-      `Redis URL ${hideCredentials(url)} is not usable: ${(error as Error).message}. Expected redis+cluster://[[user]:password@]host[:port][,host[:port]…]`,
-    );
+    throw new Error(`Redis URL ${hideCredentials(url)} is not usable: ${(error as Error).message}. Expected ${expected}`);
   }
 }
 
