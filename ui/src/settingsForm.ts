@@ -9,6 +9,7 @@ import type { MessageKey } from './i18n';
 
 export type Field =
   | 'url'
+  | 'tokenFile'
   | 'userId'
   | 'quietStart'
   | 'quietEnd'
@@ -29,6 +30,9 @@ export function validateSettings(s: Settings): FieldErrors {
   if (s.source.kind === 'gateway' && !/^wss?:\/\/[^\s/]+/i.test(url)) errors.url = 'set.err.gatewayUrl';
   if (s.source.kind === 'redis' && !/^(rediss?(\+sentinel|\+cluster)?|redis\+unix):\/\/[^\s]+/i.test(url))
     errors.url = 'set.err.redisUrl';
+  const tokenFile = (s.source.tokenFile ?? '').trim();
+  if (s.source.kind === 'gateway' && tokenFile !== '' && !/^(\/|[A-Za-z]:[\\/]|\\\\)/.test(tokenFile))
+    errors.tokenFile = 'set.err.tokenFile';
   const user = (s.source.userId ?? '').trim();
   if (s.source.kind === 'redis' && user === '') errors.userId = 'set.err.userRequired';
   else if (user !== '' && !USER_ID.test(user)) errors.userId = 'set.err.userId';

@@ -24,8 +24,13 @@ pub struct DeskArgs {
     #[arg(long, value_name = "URL", conflicts_with = "redis")]
     pub gateway: Option<String>,
     /// JWT for the gateway.
-    #[arg(long, value_name = "JWT", requires = "gateway")]
+    #[arg(long, value_name = "JWT", requires = "gateway", conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// File holding the gateway JWT, read at every connect and every 2 s
+    /// while connected: a sign-in helper that rewrites it keeps the
+    /// connection alive past each token's expiry.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Connect to Redis directly at this URL (any of
     /// [`tidings::redis_url::SCHEMES`]: one server, Sentinel or Cluster).
     #[arg(long, value_name = "URL")]
@@ -183,6 +188,7 @@ pub fn default_settings(profile: Profile) -> Settings {
             kind: SourceKind::Gateway,
             url: "ws://127.0.0.1:8787/ws".into(),
             token: None,
+            token_file: None,
             user_id: None,
         },
         profile,
@@ -262,8 +268,20 @@ impl DeskConfig {
             settings.source.kind = SourceKind::Redis;
             settings.source.url = url;
         }
-        if let Some(token) = args.token.clone().or_else(|| env("TIDINGS_TOKEN")) {
+        // A flag beats a variable; a token file beats a token given at the
+        // same level (the two flags conflict).
+        let token_file = args.token_file.as_ref().map(|file| file.display().to_string());
+        let from_flags = (args.token.clone(), token_file);
+        let (token, file) = if from_flags.0.is_some() || from_flags.1.is_some() {
+            from_flags
+        } else {
+            (env("TIDINGS_TOKEN"), env("TIDINGS_TOKEN_FILE"))
+        };
+        if let Some(file) = file {
+            settings.source.token_file = Some(file);
+        } else if let Some(token) = token {
             settings.source.token = Some(token);
+            settings.source.token_file = None;
         }
         if let Some(user) = args.user.clone().or_else(|| env("TIDINGS_USER")) {
             settings.source.user_id = Some(user);
@@ -333,7 +351,17 @@ pub fn validate(settings: &Settings) -> Result<(), ConfigError> {
             format!("{shown:?} does not start with {}", schemes.join(" or ")),
         );
     }
-    let has_token = settings.source.token.as_deref().is_some_and(|token| !token.trim().is_empty());
+    let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    let has_token_file = set(&settings.source.token_file);
+    if has_token_file
+        && !settings.source.token_file.as_deref().is_some_and(|f| Path::new(f.trim()).is_absolute())
+    {
+        return invalid(
+            "source.tokenFile",
+            "give the token file's full path (it is read by the app, whatever its working directory)".into(),
+        );
+    }
+    let has_token = set(&settings.source.token) || has_token_file;
     if settings.source.kind == SourceKind::Gateway
         && has_token
         && let Ok(parsed) = url::Url::parse(url)
@@ -532,6 +560,15 @@ pub fn unmask(edited: Settings, stored: &Settings) -> Result<Unmasked, ConfigErr
             token_dropped = stored.source.token.is_some();
         }
     }
+    // The token file's token is meant for the stored server too: a source
+    // moved elsewhere with the same file drops it, as it drops the token.
+    if !same_server
+        && settings.source.token_file.is_some()
+        && settings.source.token_file == stored.source.token_file
+    {
+        settings.source.token_file = None;
+        token_dropped = true;
+    }
     Ok(Unmasked { settings, token_dropped })
 }
 
@@ -544,31 +581,32 @@ fn loopback(host: &url::Host<&str>) -> bool {
     }
 }
 
-/// Whose notifications channel a source reads: the configured user id, or,
-/// through the gateway, the token's `sub` claim when no id is configured
-/// (the gateway grants exactly that user's channel, so asking the user to
-/// type it again would only let the two disagree). The token is read, not
-/// verified: the gateway verifies it; the app only needs the name.
+/// The user whose notifications channel the app names itself: the
+/// configured user id. Through the gateway with no id configured, the source
+/// subscribes to the channel of the user its token names (`sub`, read from
+/// the token of each connection, fixed or from the token file: see
+/// [`own_notifications`]), so the user does not type what the token says.
 pub fn user_of(source: &SourceSettings) -> Option<tidings_events::UserId> {
-    if let Some(user) = source.user_id.as_deref().filter(|user| !user.trim().is_empty()) {
-        return tidings_events::UserId::new(user.trim()).ok();
-    }
-    if source.kind != SourceKind::Gateway {
-        return None;
-    }
-    token_subject(source.token.as_deref()?)
-        .and_then(|sub| tidings_events::UserId::new(sub.as_str()).ok())
+    let user = source.user_id.as_deref().map(str::trim).filter(|user| !user.is_empty())?;
+    tidings_events::UserId::new(user).ok()
 }
 
-/// The `sub` claim of a JWT (`header.payload.signature`, base64url JSON).
-fn token_subject(token: &str) -> Option<String> {
-    use base64::Engine as _;
-    let payload = token.trim().split('.').nth(1)?;
-    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    claims.get("sub")?.as_str().map(str::to_owned)
+/// Whether the gateway source should subscribe to its token user's
+/// notifications channel (no user id is configured).
+pub fn own_notifications(source: &SourceSettings) -> bool {
+    source.kind == SourceKind::Gateway && user_of(source).is_none()
+}
+
+/// The token the gateway source connects with: the token file when one is
+/// set (read at every connect and watched, so a sign-in helper can keep it
+/// fresh), otherwise the stored token.
+pub fn gateway_token(source: &SourceSettings) -> Option<tidings::GatewayToken> {
+    let file = source.token_file.as_deref().map(str::trim).filter(|file| !file.is_empty());
+    if let Some(file) = file {
+        return Some(tidings::GatewayToken::File(file.into()));
+    }
+    let token = source.token.as_deref().map(str::trim).filter(|token| !token.is_empty())?;
+    Some(tidings::GatewayToken::Fixed(token.to_owned()))
 }
 
 #[cfg(test)]
@@ -632,32 +670,38 @@ mod tests {
             kind: SourceKind::Gateway,
             url: "ws://127.0.0.1:8787/ws".into(),
             token: token.map(str::to_owned),
+            token_file: None,
             user_id: user.map(str::to_owned),
         }
     }
 
-    /// `{"alg":"HS256","typ":"JWT"}`.`{"sub":"u7","exp":4102444800}`.signature
-    const TOKEN_FOR_U7: &str =
-        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1NyIsImV4cCI6NDEwMjQ0NDgwMH0.c2lnbmF0dXJl";
-
     #[test]
-    fn through_the_gateway_the_user_is_the_tokens_subject_unless_one_is_configured() {
+    fn through_the_gateway_the_source_reads_the_user_from_the_token_unless_one_is_configured() {
         let user = |source: &SourceSettings| user_of(source).map(|u| u.as_str().to_owned());
-        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), None)).as_deref(), Some("u7"));
-        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), Some(""))).as_deref(), Some("u7"));
-        assert_eq!(user(&gateway_source(Some(TOKEN_FOR_U7), Some("u1"))).as_deref(), Some("u1"));
-        assert_eq!(user(&gateway_source(Some("not a token"), None)), None);
-        assert_eq!(user(&gateway_source(None, None)), None);
-        let redis =
-            SourceSettings { kind: SourceKind::Redis, ..gateway_source(Some(TOKEN_FOR_U7), None) };
-        assert_eq!(user(&redis), None, "a Redis source has no token to read a user from");
+        for configured in [None, Some(""), Some("  ")] {
+            let source = gateway_source(Some("a.b.c"), configured);
+            assert_eq!(user(&source), None, "{configured:?}");
+            assert!(own_notifications(&source), "{configured:?}");
+        }
+        let source = gateway_source(Some("a.b.c"), Some("u1"));
+        assert_eq!(user(&source).as_deref(), Some("u1"));
+        assert!(!own_notifications(&source));
+        let redis = SourceSettings { kind: SourceKind::Redis, ..gateway_source(None, None) };
+        assert!(!own_notifications(&redis), "a Redis source has no token to read a user from");
     }
 
     #[test]
-    fn a_token_whose_subject_is_not_a_valid_user_id_gives_no_user() {
-        // {"sub":"u1:*"}: a pattern, never a channel name.
-        let token = "e30.eyJzdWIiOiJ1MToqIn0.x";
-        assert_eq!(user_of(&gateway_source(Some(token), None)), None);
+    fn a_token_file_is_used_instead_of_a_stored_token() {
+        let mut source = gateway_source(Some("a.b.c"), None);
+        assert_eq!(gateway_token(&source), Some(tidings::GatewayToken::Fixed("a.b.c".into())));
+        source.token_file = Some("/run/user/1000/erp-token".into());
+        assert_eq!(
+            gateway_token(&source),
+            Some(tidings::GatewayToken::File("/run/user/1000/erp-token".into()))
+        );
+        source.token_file = Some(" ".into());
+        source.token = Some(String::new());
+        assert_eq!(gateway_token(&source), None);
     }
 
     #[test]
@@ -678,6 +722,36 @@ mod tests {
         assert_eq!(config.settings.source.kind, SourceKind::Redis);
         assert_eq!(config.settings.source.url, "redis://127.0.0.1:6390");
         assert_eq!(config.settings.source.user_id.as_deref(), Some("u9"));
+    }
+
+    #[test]
+    fn a_token_file_comes_from_the_flag_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = DeskArgs {
+            config: Some(dir.path().join("settings.toml")),
+            gateway: Some("ws://127.0.0.1:8787/ws".into()),
+            token_file: Some("/run/user/1000/erp-token".into()),
+            ..DeskArgs::default()
+        };
+        let config = DeskConfig::load_with_env(&args, no_env);
+        assert_eq!(config.config_error, None);
+        assert_eq!(config.settings.source.token_file.as_deref(), Some("/run/user/1000/erp-token"));
+        let env = |name: &str| match name {
+            "TIDINGS_TOKEN_FILE" => Some("/tmp/t".to_owned()),
+            "TIDINGS_TOKEN" => Some("e.n.v".to_owned()),
+            _ => None,
+        };
+        let from_env =
+            DeskConfig::load_with_env(&DeskArgs { token_file: None, ..args.clone() }, env);
+        assert_eq!(from_env.settings.source.token_file.as_deref(), Some("/tmp/t"));
+        let flag = DeskArgs { token_file: None, token: Some("f.l.ag".into()), ..args };
+        let config = DeskConfig::load_with_env(&flag, env);
+        assert_eq!(
+            config.settings.source.token.as_deref(),
+            Some("f.l.ag"),
+            "a flag beats a variable"
+        );
+        assert_eq!(config.settings.source.token_file, None);
     }
 
     #[test]
@@ -822,6 +896,39 @@ mod tests {
         assert!(error.to_string().contains("wss://gw.example.com"), "{error}");
         settings.source.url = "wss://gw.example.com/ws".into();
         assert_eq!(validate(&settings), Ok(()));
+    }
+
+    #[test]
+    fn a_token_file_follows_the_tokens_rules() {
+        let mut settings = default_settings(Profile::Ops);
+        settings.source.url = "ws://gw.example.com/ws".into();
+        settings.source.token_file = Some("/run/user/1000/erp-token".into());
+        let error = validate(&settings).unwrap_err();
+        assert!(error.to_string().contains("wss://gw.example.com"), "{error}");
+        settings.source.url = "wss://gw.example.com/ws".into();
+        assert_eq!(validate(&settings), Ok(()));
+        settings.source.token_file = Some("erp-token".into());
+        let error = validate(&settings).unwrap_err();
+        assert!(matches!(error, ConfigError::Invalid { key: "source.tokenFile", .. }), "{error}");
+        assert!(error.to_string().contains("full path"), "{error}");
+    }
+
+    #[test]
+    fn a_source_moved_to_another_host_with_the_same_token_file_drops_it() {
+        let mut stored = default_settings(Profile::Ops);
+        stored.source.url = "wss://gw.example.com/ws".into();
+        stored.source.token_file = Some("/run/user/1000/erp-token".into());
+        let mut moved = stored.clone();
+        moved.source.url = "wss://other.example.com/ws".into();
+        let back = unmask(moved.clone(), &stored).unwrap();
+        assert_eq!(back.settings.source.token_file, None);
+        assert!(back.token_dropped);
+        moved.source.token_file = Some("/run/user/1000/other-token".into());
+        let back = unmask(moved, &stored).unwrap();
+        assert_eq!(back.settings.source.token_file.as_deref(), Some("/run/user/1000/other-token"));
+        assert!(!back.token_dropped, "a file chosen for the new host is kept");
+        let same = stored.clone();
+        assert_eq!(unmask(same, &stored).unwrap().settings, stored);
     }
 
     #[test]

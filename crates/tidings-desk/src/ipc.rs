@@ -457,6 +457,11 @@ pub struct SourceSettings {
     /// JWT for the gateway. Never sent back to the UI in clear: reads return
     /// `"********"` when one is set; writing that value keeps the old one.
     pub token: Option<String>,
+    /// A file holding the gateway JWT, used instead of `token`: read at every
+    /// connect and every 2 s while connected, so a sign-in helper that keeps
+    /// it fresh keeps the connection alive (`refresh` frames). A full path;
+    /// the file must hold one JWT and nothing else.
+    pub token_file: Option<String>,
     /// User id for a direct Redis source (the gateway takes it from the token).
     pub user_id: Option<String>,
 }

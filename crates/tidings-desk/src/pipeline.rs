@@ -459,7 +459,9 @@ fn item_id(key: u128) -> String {
 }
 
 /// The channels a settings' source subscribes to: every shared channel (the
-/// debug log shows all of them; feeds filter what is shown) and the user's own.
+/// debug log shows all of them; feeds filter what is shown) and the
+/// configured user's own (through the gateway with no user configured, the
+/// source adds its token user's: `config::own_notifications`).
 fn channels(settings: &Settings) -> Vec<Channel> {
     let mut channels: Vec<Channel> = [
         "inventory",
@@ -690,9 +692,10 @@ impl Pipeline {
             SourceKind::Gateway => {
                 let config = GatewaySourceConfig {
                     resume: resume.positions,
+                    own_notifications: crate::config::own_notifications(source),
                     ..GatewaySourceConfig::new(
                         source.url.clone(),
-                        source.token.clone().filter(|t| !t.is_empty()),
+                        crate::config::gateway_token(source),
                         channels(&self.settings),
                     )
                 };

@@ -1,6 +1,7 @@
-//! The desk through a real gateway (open mode) on a real redis-server: its
-//! feeds fill from the gateway, including the user's own channel, and a
-//! gateway restart shows reconnecting, then live, with events flowing again.
+//! The desk through a real gateway on a real redis-server: its feeds fill
+//! from the gateway, including the user's own channel (configured, or the
+//! token file's user when none is), and a gateway restart shows
+//! reconnecting, then live, with events flowing again.
 
 mod common;
 
@@ -19,6 +20,13 @@ async fn gateway_on(
 ) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
     let mut config = GatewayConfig::new(listen);
     config.redis_url = redis.url();
+    serve(config).await
+}
+
+/// `config`'s gateway until the returned token is cancelled.
+async fn serve(
+    config: GatewayConfig,
+) -> (std::net::SocketAddr, CancellationToken, tokio::task::JoinHandle<()>) {
     let shutdown = CancellationToken::new();
     let bound = Gateway::bind(config, shutdown.clone()).await.unwrap();
     let addr = bound.addr;
@@ -53,6 +61,38 @@ async fn events_and_the_users_own_notifications_arrive_through_the_gateway() {
         items.iter().map(|i| (i.feed, i.channel.as_str())).collect::<Vec<_>>(),
         [(FeedId::Orders, "orders"), (FeedId::Mine, "user:u1:notifications")]
     );
+    app.desk.shutdown().await;
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn with_a_token_file_and_no_user_id_the_tokens_user_gets_their_notifications() {
+    const SECRET: &str = "desk-test-secret-0123456789abcdef0123";
+    let redis = RedisServer::start();
+    let mut config = GatewayConfig::new("127.0.0.1:0".parse().unwrap());
+    config.redis_url = redis.url();
+    config.jwt_secret = Some(tidings_gateway::Secret::new(SECRET));
+    let (addr, shutdown, task) = serve(config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("erp-token");
+    let claims =
+        serde_json::json!({"sub": "u5", "exp": jsonwebtoken::get_current_timestamp() + 3600});
+    let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
+    let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key).unwrap();
+    std::fs::write(&token_file, token).unwrap();
+    let mut settings = through(&redis, addr);
+    settings.source.user_id = None;
+    settings.source.token_file = Some(token_file.display().to_string());
+    let mut app = start_with(settings, dir.path(), Arc::new(Recorded::default()));
+    app.live().await;
+    redis.publish(
+        "ws:user:u5:notifications",
+        r#"{"type":"notification","notificationType":"info","title":"For u5","message":"m","timestamp":1764000000000}"#,
+    );
+    let items = app.items(1).await;
+    assert_eq!(items[0].feed, FeedId::Mine);
+    assert_eq!(items[0].channel, "user:u5:notifications");
     app.desk.shutdown().await;
     shutdown.cancel();
     task.await.unwrap();

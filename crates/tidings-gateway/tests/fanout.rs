@@ -51,7 +51,7 @@ async fn the_tidings_gateway_source_receives_redis_events_through_the_real_gatew
     let cancel = CancellationToken::new();
     let mut source = spawn_gateway_source(
         GatewaySourceConfig {
-            token: Some(token_for("u1")),
+            token: Some(token_for("u1").into()),
             channels: vec![Channel::Inventory, Channel::parse("user:u1:notifications").unwrap()],
             backoff: Backoff {
                 initial: Duration::from_millis(50),

@@ -3,8 +3,9 @@
 //! its first token's expiry; a refresh for another user, or a bad one,
 //! changes nothing; one whose `channels` claim leaves out a subscription
 //! ends it; `aud` / `iss` and the longest token lifetime are enforced when
-//! configured; and the desktop's
-//! gateway client reports an expired token instead of looping quietly.
+//! configured; and the desktop's gateway client keeps its connection with a
+//! token file a sign-in helper keeps fresh, subscribes to its token user's
+//! notifications, and reports an expired token instead of looping quietly.
 
 mod common;
 
@@ -12,7 +13,10 @@ use std::time::Duration;
 
 use common::{Client, SECRET, TestGateway, config, inventory_event, secured_config, sign};
 use serde_json::json;
-use tidings::{Backoff, GatewaySourceConfig, SourceState, SourceUpdate, spawn_gateway_source};
+use tidings::{
+    Backoff, GatewaySourceConfig, GatewayToken, SourceHandle, SourceState, SourceUpdate,
+    spawn_gateway_source,
+};
 use tidings_events::Channel;
 use tidings_testkit::RedisServer;
 use tokio_tungstenite::tungstenite;
@@ -196,7 +200,7 @@ async fn the_desktop_client_reports_an_expired_token_as_offline() {
     let token = sign(&json!({"sub": "u1", "exp": now() + 1}), SECRET);
     let config = GatewaySourceConfig {
         backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_secs(30) },
-        ..GatewaySourceConfig::new(gateway.ws_url(), Some(token), vec![Channel::Inventory])
+        ..GatewaySourceConfig::new(gateway.ws_url(), Some(token.into()), vec![Channel::Inventory])
     };
     let mut source = spawn_gateway_source(config, CancellationToken::new(), 16);
     let reason = tokio::time::timeout(Duration::from_secs(LEEWAY + 10), async {
@@ -213,4 +217,134 @@ async fn the_desktop_client_reports_an_expired_token_as_offline() {
     .await
     .expect("offline once the token expired");
     assert!(reason.contains("token expired") && reason.contains("fresh token"), "{reason}");
+}
+
+/// Writes `token` to `path` as a sign-in helper would: a new file renamed
+/// over the old one, so the reader never sees half a token.
+fn write_token_file(path: &std::path::Path, token: &str) {
+    let next = path.with_extension("next");
+    std::fs::write(&next, token).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// The desktop's gateway client on `inventory` with a token file, retrying
+/// a refusal every 300 ms.
+fn desktop_client_with_token_file(url: String, path: &std::path::Path) -> SourceHandle {
+    let config = GatewaySourceConfig {
+        backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(300) },
+        ..GatewaySourceConfig::new(
+            url,
+            Some(GatewayToken::File(path.to_owned())),
+            vec![Channel::Inventory],
+        )
+    };
+    spawn_gateway_source(config, CancellationToken::new(), 16)
+}
+
+/// The next update that is not an event, within `within`.
+async fn next_state(source: &mut SourceHandle, within: Duration) -> SourceState {
+    tokio::time::timeout(within, async {
+        loop {
+            if let SourceUpdate::State(state) = source.updates.recv().await.expect("running") {
+                return state;
+            }
+        }
+    })
+    .await
+    .expect("a state change")
+}
+
+#[tokio::test]
+async fn the_desktop_client_sends_its_token_files_fresh_token_and_keeps_its_connection() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    let first_exp = now() + 1;
+    write_token_file(&path, &sign(&json!({"sub": "u1", "exp": first_exp}), SECRET));
+    let mut source = desktop_client_with_token_file(gateway.ws_url(), &path);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Connecting);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Live);
+
+    write_token_file(&path, &sign(&json!({"sub": "u1", "exp": now() + 3600}), SECRET));
+    let accepted = r#"tidings_gateway_token_refreshes_total{outcome="accepted"} 1"#;
+    let gateway = &gateway;
+    tidings_testkit::retry(
+        "the file's fresh token sent and taken",
+        Duration::from_secs(5),
+        || async move { gateway.metrics().await.contains(accepted).then_some(()) },
+    )
+    .await;
+
+    // Nothing to await but time: the first token's end must pass unnoticed.
+    let first_end = std::time::UNIX_EPOCH + Duration::from_secs(first_exp + LEEWAY + 1);
+    tokio::time::sleep(first_end.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+        .await;
+    redis.publish("ws:inventory", &inventory_event(1));
+    let update = tokio::time::timeout(Duration::from_secs(5), source.updates.recv())
+        .await
+        .expect("an update")
+        .expect("running");
+    let SourceUpdate::Message(message) = update else {
+        panic!("the same connection goes on, with no state change: {update:?}")
+    };
+    assert!(String::from_utf8_lossy(&message.payload).contains("\"p1\""), "{message:?}");
+}
+
+#[tokio::test]
+async fn the_desktop_client_reports_an_expired_token_file_and_reconnects_once_it_is_fresh() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("token");
+    write_token_file(&path, &sign(&json!({"sub": "u1", "exp": now() + 1}), SECRET));
+    let mut source = desktop_client_with_token_file(gateway.ws_url(), &path);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Connecting);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Live);
+
+    let state = next_state(&mut source, Duration::from_secs(LEEWAY + 10)).await;
+    let SourceState::Offline { reason } = state else { panic!("offline, not {state:?}") };
+    assert!(reason.contains("expired") && reason.contains(&path.display().to_string()), "{reason}");
+
+    write_token_file(&path, &sign(&json!({"sub": "u1", "exp": now() + 3600}), SECRET));
+    loop {
+        match next_state(&mut source, Duration::from_secs(10)).await {
+            SourceState::Live => break,
+            SourceState::Offline { .. } | SourceState::Reconnecting { .. } => {}
+            SourceState::Connecting => panic!("Connecting comes only once, at the start"),
+        }
+    }
+    redis.publish("ws:inventory", &inventory_event(2));
+    loop {
+        let update = tokio::time::timeout(Duration::from_secs(5), source.updates.recv())
+            .await
+            .expect("the event")
+            .expect("running");
+        if let SourceUpdate::Message(message) = update {
+            assert!(String::from_utf8_lossy(&message.payload).contains("\"p2\""));
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_desktop_client_subscribes_to_the_notifications_of_its_tokens_user() {
+    let redis = RedisServer::start();
+    let gateway = TestGateway::start(secured_config(&redis.url())).await;
+    let token = sign(&json!({"sub": "u7", "exp": now() + 3600}), SECRET);
+    let config = GatewaySourceConfig {
+        own_notifications: true,
+        ..GatewaySourceConfig::new(gateway.ws_url(), Some(token.into()), vec![Channel::Inventory])
+    };
+    let mut source = spawn_gateway_source(config, CancellationToken::new(), 16);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Connecting);
+    assert_eq!(next_state(&mut source, Duration::from_secs(5)).await, SourceState::Live);
+    let notification = r#"{"type":"notification","notificationType":"info","title":"For u7","message":"m","userId":"u7","timestamp":1}"#;
+    redis.publish("ws:user:u7:notifications", notification);
+    let update = tokio::time::timeout(Duration::from_secs(5), source.updates.recv())
+        .await
+        .expect("the notification")
+        .expect("running");
+    let SourceUpdate::Message(message) = update else { panic!("{update:?}") };
+    assert_eq!(message.channel, "ws:user:u7:notifications");
 }

@@ -53,7 +53,7 @@ pub use publish::{PublishError, PublishOutcome, Publisher, PublisherConfig};
 pub use redact::redact_url;
 pub use redis_url::RedisUrl;
 pub use source::{
-    Backoff, GatewaySourceConfig, RedisSourceConfig, SourceHandle, SourceMessage, SourceState,
-    SourceUpdate, Subscription, spawn_gateway_source, spawn_redis_source,
+    Backoff, GatewaySourceConfig, GatewayToken, RedisSourceConfig, SourceHandle, SourceMessage,
+    SourceState, SourceUpdate, Subscription, spawn_gateway_source, spawn_redis_source,
 };
 pub use tls::asks_for_insecure_tls;

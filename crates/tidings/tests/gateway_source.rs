@@ -81,7 +81,7 @@ async fn fake_gateway(hold: Duration) -> (String, mpsc::UnboundedReceiver<Seen>)
 fn config(url: String, token: &str) -> GatewaySourceConfig {
     GatewaySourceConfig {
         backoff: Backoff { initial: Duration::from_millis(50), max: Duration::from_millis(200) },
-        ..GatewaySourceConfig::new(url, Some(token.into()), vec![Channel::Inventory])
+        ..GatewaySourceConfig::new(url, Some(token.to_owned().into()), vec![Channel::Inventory])
     }
 }
 

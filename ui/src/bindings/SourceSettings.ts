@@ -20,6 +20,13 @@ url: string,
  */
 token?: string, 
 /**
+ * A file holding the gateway JWT, used instead of `token`: read at every
+ * connect and every 2 s while connected, so a sign-in helper that keeps
+ * it fresh keeps the connection alive (`refresh` frames). A full path;
+ * the file must hold one JWT and nothing else.
+ */
+tokenFile?: string, 
+/**
  * User id for a direct Redis source (the gateway takes it from the token).
  */
 userId?: string, };

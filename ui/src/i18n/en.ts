@@ -262,6 +262,9 @@ export const en = {
   'set.url': 'URL',
   'set.token': 'Token (JWT)',
   'set.tokenHint': 'Stored by the app; shown masked. Leave as is to keep it.',
+  'set.tokenFile': 'Token file',
+  'set.tokenFileHint':
+    'Full path of a file holding the JWT, kept fresh by your sign-in helper; read every 2 s and used instead of the token.',
   'set.user': 'User id',
   'set.profile': 'Role profile',
   'set.profile.warehouse': 'Warehouse',
@@ -303,6 +306,7 @@ export const en = {
   'set.err.gatewayUrl': 'A gateway URL starts with ws:// or wss://.',
   'set.err.redisUrl':
     'A Redis URL starts with redis://, rediss://, redis+sentinel:// (host:port,…/service) or redis+cluster:// (host:port,…).',
+  'set.err.tokenFile': 'Give the full path of the token file (starting with / or a drive letter).',
   'set.err.userId': 'A user id is 1–128 letters, digits, -, _, . or @.',
   'set.err.userRequired': 'Redis needs the user id (for your notification channel).',
   'set.err.time': 'Use HH:MM, 00:00 to 23:59.',

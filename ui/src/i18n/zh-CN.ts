@@ -263,6 +263,8 @@ export const zhCN: Record<MessageKey, string> = {
   'set.url': '地址',
   'set.token': '令牌（JWT）',
   'set.tokenHint': '由应用保存，以掩码显示；保持不变即沿用原令牌。',
+  'set.tokenFile': '令牌文件',
+  'set.tokenFileHint': '存放 JWT 的文件的完整路径，由登录助手保持最新；每 2 秒读取一次，优先于上面的令牌。',
   'set.user': '用户 ID',
   'set.profile': '角色预设',
   'set.profile.warehouse': '仓库',
@@ -304,6 +306,7 @@ export const zhCN: Record<MessageKey, string> = {
   'set.err.gatewayUrl': '网关地址须以 ws:// 或 wss:// 开头。',
   'set.err.redisUrl':
     'Redis 地址须以 redis://、rediss://、redis+sentinel://（主机:端口,…/服务名）或 redis+cluster://（主机:端口,…）开头。',
+  'set.err.tokenFile': '请填写令牌文件的完整路径（以 / 或盘符开头）。',
   'set.err.userId': '用户 ID 为 1–128 个字母、数字或 - _ . @。',
   'set.err.userRequired': '直连 Redis 需要填写用户 ID（用于您的通知频道）。',
   'set.err.time': '请使用 HH:MM 格式（00:00 至 23:59）。',

@@ -64,6 +64,16 @@ function SourceFieldset({ draft, t }: FormCtx): VNode {
             class="mono wide"
           />
         ) : null}
+        {gateway ? (
+          <OptionalTextField
+            name="tokenFile"
+            label={t('set.tokenFile')}
+            hint={t('set.tokenFileHint')}
+            at={at('source', 'tokenFile')}
+            class="mono wide"
+            placeholder="/run/user/1000/erp-token"
+          />
+        ) : null}
         <OptionalTextField name="userId" label={t('set.user')} at={at('source', 'userId')} />
       </div>
     </fieldset>

@@ -44,6 +44,16 @@ describe('validateSettings', () => {
     expect(validateSettings({ ...s, source: { ...s.source, url: 'redis://x' } }).url).toBe('set.err.gatewayUrl');
   });
 
+  it('a token file is given by its full path', () => {
+    const s = settings('en');
+    const withFile = (tokenFile: string) => validateSettings({ ...s, source: { ...s.source, tokenFile } }).tokenFile;
+    expect(withFile('erp-token')).toBe('set.err.tokenFile');
+    expect(withFile('~/erp-token')).toBe('set.err.tokenFile');
+    expect(withFile('/run/user/1000/erp-token')).toBeUndefined();
+    expect(withFile('C:\\Users\\me\\erp-token')).toBeUndefined();
+    expect(withFile('')).toBeUndefined();
+  });
+
   it('Redis needs a user id', () => {
     const s = settings('en');
     expect(validateSettings({ ...s, source: { kind: 'redis', url: 'redis://127.0.0.1:6379' } }).userId).toBe(

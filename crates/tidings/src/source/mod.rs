@@ -34,6 +34,7 @@
 
 mod gateway;
 mod redis;
+pub mod token;
 
 use std::time::{Duration, SystemTime};
 
@@ -44,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::gateway::{GatewaySourceConfig, spawn_gateway_source};
 pub use self::redis::{LOCATE_EVERY, RedisSourceConfig, Subscription, spawn_redis_source};
+pub use self::token::GatewayToken;
 pub(crate) use crate::subscriber::Failure;
 
 /// One message as received.
