@@ -11,6 +11,12 @@
 //! (pending connections, per address, header-read timeout) are in
 //! [`crate::listener`].
 //!
+//! `POST /api/publish` checks the API key from the headers before it reads
+//! the body, so a client without the key never holds a connection while it
+//! trickles one; with the key, the body must arrive within the header-read
+//! timeout (408 otherwise) and within `--max-event-bytes` plus the envelope
+//! (413).
+//!
 //! Origins: browsers send `Origin` on every WebSocket upgrade; other clients
 //! (the desktop app, `websocat`, tests) send none and are not judged by it.
 //! With `--allowed-origin`, only the listed origins pass. In open mode with
@@ -22,9 +28,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -63,12 +68,11 @@ pub(crate) struct AppState {
 
 /// The gateway's routes.
 pub(crate) fn router(state: AppState) -> Router {
-    let body_limit = state.shared.config.max_event_bytes.saturating_add(PUBLISH_ENVELOPE_BYTES);
     Router::new()
         .route("/ws", get(upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/publish", post(publish).layer(DefaultBodyLimit::max(body_limit)))
+        .route("/api/publish", post(publish))
         .fallback(not_found)
         .with_state(state)
 }
@@ -288,11 +292,7 @@ struct PublishRequest {
     event: Box<RawValue>,
 }
 
-async fn publish(
-    State(app): State<AppState>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
+async fn publish(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let Some(expected) = &app.api_key else {
         return refuse(
             StatusCode::FORBIDDEN,
@@ -321,14 +321,9 @@ async fn publish(
         }
     }
     let max = app.shared.config.max_event_bytes;
-    let body = match body {
+    let body = match read_body(&app, body).await {
         Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return too_large(&app, "(body not read)", None, max);
-        }
-        Err(rejection) => {
-            return refuse(rejection.status(), "bad_request", &rejection.body_text());
-        }
+        Err(refusal) => return refusal,
     };
     let request: PublishRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -395,6 +390,42 @@ async fn publish(
 
 /// 413 for an event over the maximum (`size` when known: a body too large
 /// to read is refused before it is parsed), counted as oversized.
+/// A publish body, read only once the key is checked: within the
+/// header-read timeout (408, counted with the header timeouts) and within
+/// `--max-event-bytes` plus the envelope (413).
+async fn read_body(app: &AppState, body: Body) -> Result<Bytes, Response> {
+    let config = &app.shared.config;
+    let limit = config.max_event_bytes.saturating_add(PUBLISH_ENVELOPE_BYTES);
+    let timeout = config.header_read_timeout;
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => {
+            let too_long = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            Err(if too_long {
+                too_large(app, "(body not read)", None, config.max_event_bytes)
+            } else {
+                refuse(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    &format!("cannot read the request body: {error}"),
+                )
+            })
+        }
+        Err(_) => {
+            app.shared.metrics.header_timeouts.inc();
+            Err(refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                &format!(
+                    "the request body did not arrive within {}s (--header-read-timeout); nothing was published",
+                    timeout.as_secs_f64()
+                ),
+            ))
+        }
+    }
+}
+
 fn too_large(app: &AppState, channel: &str, size: Option<usize>, max: usize) -> Response {
     app.shared.hub.oversized(OversizedFrom::Api, channel, size, None);
     let what = size.map_or_else(

@@ -141,7 +141,7 @@ impl Metrics {
             ),
             header_timeouts: counter(
                 "header_timeouts_total",
-                "Connections closed because request headers did not arrive within the header-read timeout",
+                "Connections closed because request headers (or a publish body) did not arrive within the header-read timeout",
             ),
             subscriptions: register(
                 &registry,

@@ -1,4 +1,5 @@
-//! The HTTP face: `/metrics` names, `POST /api/publish` (API key, contract
+//! The HTTP face: `/metrics` names, `POST /api/publish` (API key checked
+//! before the body is read, a body that never finishes cut off, contract
 //! validation, through Redis or the in-process broker), and the real binary
 //! stopped by SIGTERM.
 
@@ -88,6 +89,85 @@ async fn publishing_needs_the_right_api_key() {
     let (status, reply) = publish(&gateway, Some("wrong"), body).await;
     assert_eq!(status, 401, "{reply}");
     assert!(!reply.to_string().contains(API_KEY));
+}
+
+/// Sends a publish request's head announcing a 100-byte body, with `key`
+/// when given, then `body` one byte every `every`; answers what came back
+/// until the gateway closed, and how long after the head that was.
+async fn trickled_publish(
+    gateway: &TestGateway,
+    key: Option<&str>,
+    body: &[u8],
+    every: Duration,
+) -> (String, Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpStream::connect(gateway.addr).await.unwrap();
+    let (mut reader, mut writer) = socket.into_split();
+    let auth = key.map(|key| format!("Authorization: Bearer {key}\r\n")).unwrap_or_default();
+    let head = format!(
+        "POST /api/publish HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n{auth}Content-Length: 100\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut sent = 0;
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            tokio::select! {
+                read = reader.read_buf(&mut seen) => match read {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                },
+                () = tokio::time::sleep(every), if sent < body.len() => {
+                    if writer.write_all(&body[sent..=sent]).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+            }
+        }
+    })
+    .await
+    .expect("the gateway answers and closes");
+    (String::from_utf8_lossy(&seen).into_owned(), started.elapsed())
+}
+
+#[tokio::test]
+async fn a_publish_without_the_api_key_is_refused_before_its_body_is_read() {
+    let redis = RedisServer::start();
+    let mut config = with_api_key(config(&redis.url()));
+    config.header_read_timeout = Duration::from_secs(60);
+    let gateway = TestGateway::start(config).await;
+    // No body at all: an answer can only come from the headers.
+    let (answer, _) = trickled_publish(&gateway, None, b"", Duration::from_secs(1)).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.contains("no API key"), "{answer}");
+}
+
+#[tokio::test]
+async fn a_publish_body_that_does_not_arrive_in_time_gets_408_while_others_publish() {
+    let redis = RedisServer::start();
+    let mut config = with_api_key(config(&redis.url()));
+    config.header_read_timeout = Duration::from_secs(1);
+    let gateway = TestGateway::start(config).await;
+    let mut subscriber = Client::connect(&gateway.ws_url(), None).await.unwrap();
+    subscriber.subscribe(&["inventory"]).await;
+    let body = [b' '; 100];
+    let (trickled, others) = tokio::join!(
+        trickled_publish(&gateway, Some(API_KEY), &body, Duration::from_millis(300)),
+        async {
+            let body = json!({"channel": "inventory", "event": inventory()});
+            publish(&gateway, Some(API_KEY), body).await
+        }
+    );
+    let (answer, took) = trickled;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--header-read-timeout") && answer.contains("nothing was published"));
+    assert!(took >= Duration::from_millis(900), "cut off after {took:?}, before the timeout");
+    assert_eq!(others.0, 200, "{others:?}");
+    assert_eq!(subscriber.next_event().await["data"]["productId"], "p1");
+    let metrics = gateway.metrics().await;
+    assert!(metrics.contains("tidings_gateway_header_timeouts_total 1"), "{metrics}");
 }
 
 #[tokio::test]
