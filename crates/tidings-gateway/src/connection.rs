@@ -557,6 +557,7 @@ where
             let since = match position.parse::<Position>() {
                 Ok(since) => since,
                 Err(error) => {
+                    self.shared.hub.bad_position(self.id, channel, &error.to_string());
                     recovered.insert(channel.clone(), false);
                     errors.push(self.error(
                         ErrorCode::BadRequest,
@@ -566,6 +567,9 @@ where
                     continue;
                 }
             };
+            if in_the_future(&since) {
+                self.shared.hub.bad_position(self.id, channel, "the position is in the future");
+            }
             let Some((history, redis)) = &self.shared.history else {
                 // No history here: nothing can be replayed.
                 recovered.insert(channel.clone(), false);
@@ -798,6 +802,18 @@ async fn replay_slot(
 
 /// When a connection whose token ends at `ends_at` must close; far in the
 /// future (and never selected) without a token.
+/// How far ahead of this machine's clock a position may be before it is
+/// called "in the future" in the log: positions carry Redis's time, and the
+/// two clocks may differ a little.
+const FUTURE_SLACK_MS: u64 = 60_000;
+
+/// Whether `position` was recorded later than now (plus the slack): no
+/// history holds it yet, so a client sending it made it up.
+fn in_the_future(position: &Position) -> bool {
+    let now = tidings_events::millis_since_epoch(std::time::SystemTime::now());
+    position.recorded_at() > u64::try_from(now).unwrap_or(0).saturating_add(FUTURE_SLACK_MS)
+}
+
 fn deadline(ends_at: Option<u64>) -> tokio::time::Instant {
     match ends_at {
         Some(seconds) => instant_of_unix_seconds(seconds),

@@ -251,6 +251,7 @@ pub(crate) struct Hub {
     malformed_log: RateLimit,
     unknown_log: RateLimit,
     oversized_log: RateLimit,
+    bad_position_log: RateLimit,
 }
 
 impl Hub {
@@ -263,6 +264,7 @@ impl Hub {
             malformed_log: RateLimit::new(Duration::from_secs(10)),
             unknown_log: RateLimit::new(Duration::from_secs(10)),
             oversized_log: RateLimit::new(Duration::from_secs(10)),
+            bad_position_log: RateLimit::new(Duration::from_secs(10)),
         }
     }
 
@@ -384,6 +386,22 @@ impl Hub {
                 position = position.map(tracing::field::display),
                 suppressed,
                 "{what}"
+            );
+        }
+    }
+
+    /// Logs (at most one line per 10 s, all connections together) a `since`
+    /// no history can hold: unreadable, or in the future. The client is
+    /// answered `recovered: false` either way; the line is for an operator
+    /// looking for a client that sends made-up positions.
+    pub(crate) fn bad_position(&self, connection: ConnectionId, channel: &str, why: &str) {
+        if let Some(suppressed) = self.bad_position_log.allow() {
+            tracing::warn!(
+                connection,
+                channel,
+                reason = why,
+                suppressed,
+                "a resuming subscribe named a position no history can hold; starting that channel live with recovered: false"
             );
         }
     }

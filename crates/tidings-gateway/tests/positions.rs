@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{TestGateway, WAIT, config};
+use common::{Client, GatewayProcess, TestGateway, WAIT, config};
 use serde_json::json;
 use tidings::history::Position;
 use tidings::source::{
@@ -146,6 +146,35 @@ async fn a_position_in_the_future_is_not_recovered_and_hides_no_live_event() {
         assert_eq!(client.next_event().await["data"]["n"], n, "{future} hid a live event");
         before.next_event().await;
     }
+}
+
+#[tokio::test]
+async fn made_up_positions_are_logged_once_per_ten_seconds_not_once_each() {
+    let redis = RedisServer::start();
+    let mut gateway =
+        GatewayProcess::start(&["--listen", "127.0.0.1:0", "--redis", &redis.url()], &[]);
+    let url = format!("ws://{}/ws", gateway.addr);
+    let health = format!("http://{}/healthz", gateway.addr);
+    let health = &health;
+    tidings_testkit::retry("the gateway live on Redis", WAIT, || async move {
+        let status = reqwest::get(health).await.ok()?.status();
+        status.is_success().then_some(())
+    })
+    .await;
+    let made_up =
+        ["yesterday", "e1:18446744073709551615-18446744073709551615", "e1:99999999999999-0"];
+    for (n, since) in made_up.iter().cycle().take(9).enumerate() {
+        let mut client = Client::connect(&url, None).await.unwrap();
+        client
+            .send_json(json!({"type":"subscribe","channels":["orders"],"since":{"orders": since}}))
+            .await;
+        let subscribed = client.next_of("subscribed").await;
+        assert_eq!(subscribed["recovered"], json!({"orders": false}), "{n}: {since}");
+    }
+    gateway.terminate();
+    let (_, log) = gateway.exited(WAIT).await;
+    let lines = log.lines().filter(|line| line.contains("no history can hold")).count();
+    assert_eq!(lines, 1, "nine made-up positions, one line within 10 s:\n{log}");
 }
 
 #[tokio::test]
