@@ -640,6 +640,33 @@ fn record_keeps_every_plain_publish_in_history_holds_the_duty_and_gives_it_back_
 }
 
 #[test]
+fn record_warns_at_start_when_redis_may_evict_history_keys() {
+    let server = RedisServer::start();
+    server.cli(&["CONFIG", "SET", "maxmemory", "1gb"]);
+    server.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .arg("record")
+        .env("TIDINGS_REDIS_URL", server.url())
+        .env_remove("TIDINGS_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tidings record");
+    let stderr = lines(child.stderr.take().unwrap());
+    let deadline = Instant::now() + WAIT;
+    let warning = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = stderr.recv_timeout(left).expect("record warns about eviction");
+        if line.contains("evicts history keys") {
+            break line;
+        }
+    };
+    assert!(warning.starts_with("warning:") && warning.contains("allkeys-lru"), "{warning}");
+    assert!(warning.contains("maxmemory-policy noeviction"), "says what to do: {warning}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn record_with_an_unusable_redis_url_exits_2_saying_why() {
     let output = Command::new(env!("CARGO_BIN_EXE_tidings"))
         .args(["--redis", "http://:secret@host", "record"])

@@ -11,7 +11,7 @@
 //!
 //! With `--jwt-audience` / `--jwt-issuer` the token's `aud` / `iss` must
 //! match, and with `--max-token-lifetime` a token may live no longer than
-//! that (`exp - iat`, or `exp - now` without `iat`). The same checks apply
+//! that (`exp` minus the earlier of `iat` and now). The same checks apply
 //! to a `refresh` frame's token, which must also name the same user
 //! ([`Authenticator::verify_refresh`]).
 //!
@@ -265,7 +265,10 @@ impl Authenticator {
             }
         })?;
         if let Some(max) = self.max_lifetime {
-            let from = data.claims.iat.unwrap_or_else(jsonwebtoken::get_current_timestamp);
+            // From the earlier of `iat` and now: a future `iat` would
+            // otherwise make a long-lived token look short.
+            let now = jsonwebtoken::get_current_timestamp();
+            let from = data.claims.iat.map_or(now, |iat| iat.min(now));
             let lifetime = data.claims.exp.saturating_sub(from);
             if lifetime > max {
                 return Err(AuthError::LifetimeTooLong { lifetime, max });

@@ -204,8 +204,12 @@ async fn a_connection_is_closed_when_its_token_expires() {
     client.subscribe(&["inventory"]).await;
     redis.publish("ws:inventory", &common::inventory_event(1));
     assert_eq!(client.next_event().await["data"]["productId"], "p1", "live until it expires");
-    // exp + the 5 s leeway: the close comes within the next 6 s or so.
+    // exp + the 5 s leeway: the close comes within the next 6 s or so, and
+    // not before (a connection is never cut while its token is good).
     let close = client.close_frame_within(std::time::Duration::from_secs(12)).await;
+    let closed_at = std::time::SystemTime::now();
+    let earliest = std::time::UNIX_EPOCH + std::time::Duration::from_secs(exp + 5);
+    assert!(closed_at >= earliest, "closed {:?} early", earliest.duration_since(closed_at));
     assert_eq!(u16::from(close.code), 4001, "{close:?}");
     assert!(close.reason.contains("token expired"), "{close:?}");
     assert!(gateway.metrics().await.contains(r#"reason="expired_while_connected"} 1"#));

@@ -198,12 +198,16 @@ async fn log_of_a_start(redis: &RedisServer) -> String {
 async fn a_redis_that_may_evict_history_keys_is_warned_about_at_start() {
     let redis = RedisServer::start();
     redis.cli(&["CONFIG", "SET", "maxmemory", "1gb"]);
-    redis.cli(&["CONFIG", "SET", "maxmemory-policy", "volatile-lru"]);
-    let log = log_of_a_start(&redis).await;
-    let warning = log.lines().find(|line| line.contains("evicts history keys"));
-    let warning = warning.unwrap_or_else(|| panic!("no warning in {log}"));
-    assert!(warning.contains("WARN") && warning.contains("volatile-lru"), "{warning}");
-    assert!(warning.contains("maxmemory-policy noeviction"), "{warning}");
+    // Every history key expires (volatile-* may take it) and allkeys-* may
+    // take any key.
+    for policy in ["volatile-lru", "allkeys-lru", "allkeys-random"] {
+        redis.cli(&["CONFIG", "SET", "maxmemory-policy", policy]);
+        let log = log_of_a_start(&redis).await;
+        let warning = log.lines().find(|line| line.contains("evicts history keys"));
+        let warning = warning.unwrap_or_else(|| panic!("{policy}: no warning in {log}"));
+        assert!(warning.contains("WARN") && warning.contains(policy), "{warning}");
+        assert!(warning.contains("maxmemory-policy noeviction"), "{warning}");
+    }
 
     // A policy that never evicts: nothing to say.
     redis.cli(&["CONFIG", "SET", "maxmemory-policy", "noeviction"]);

@@ -138,9 +138,16 @@ async fn past_the_connection_cap_upgrades_get_503() {
     match Client::connect(&gateway.ws_url(), None).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             assert_eq!(response.status().as_u16(), 503);
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap());
+            assert!(retry_after.is_some_and(|secs| secs.parse::<u64>().is_ok()), "{response:?}");
         }
         other => panic!("expected 503, got {:?}", other.map(|_| ())),
     }
+    let metrics = gateway.metrics().await;
+    assert!(
+        metrics.contains(r#"tidings_gateway_connections_refused_total{reason="capacity"} 1"#),
+        "{metrics}"
+    );
     // A place frees up when a connection ends.
     second.ws.close(None).await.unwrap();
     second.expect_close().await;

@@ -185,6 +185,8 @@ async fn a_token_living_longer_than_the_maximum_is_refused() {
         json!({"sub": "u1", "iat": now(), "exp": now() + 7200}),
         // Without `iat`, the lifetime left counts.
         json!({"sub": "u1", "exp": now() + 7200}),
+        // An `iat` in the future does not shorten it.
+        json!({"sub": "u1", "iat": now() + 7000, "exp": now() + 7200}),
     ] {
         let (status, body) = refusal(&gateway.ws_url(), &sign(&claims, SECRET)).await;
         assert_eq!(status, 401, "{claims}");

@@ -145,15 +145,16 @@ async fn old_entries_are_trimmed_by_age() {
 }
 
 #[tokio::test]
-async fn an_appended_stream_expires_after_max_age_without_writes() {
+async fn an_appended_stream_and_its_epoch_expire_after_max_age_without_writes() {
     let server = RedisServer::start();
     let mut c = connect(&server).await;
     let history = History::new(HistoryConfig::default());
     history.record(&mut c, "ws:suppliers", b"{\"n\":0}").await.unwrap();
-    let ttl: i64 =
-        redis::cmd("PTTL").arg(stream_key("ws:suppliers")).query_async(&mut c).await.unwrap();
     let max_age = i64::try_from(HistoryConfig::default().max_age.as_millis()).unwrap();
-    assert!(ttl > max_age - 5_000 && ttl <= max_age, "PTTL {ttl}");
+    for key in [stream_key("ws:suppliers"), tidings::history::epoch_key("ws:suppliers")] {
+        let ttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut c).await.unwrap();
+        assert!(ttl > max_age - 5_000 && ttl <= max_age, "{key}: PTTL {ttl}");
+    }
 }
 
 #[tokio::test]
